@@ -1,0 +1,54 @@
+"""Drivers by name. A bench file says ``driver = "mock"``; this table says which class that is.
+
+The table is static code: a bench file can only pick among these names, never import a path of its
+own. Classes are imported on first use so that, e.g., slmsuite (which loads OpenCV and matplotlib)
+is only imported by benches that use it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from enum import StrEnum
+
+
+class DeviceKind(StrEnum):
+    SLM = "slm"
+    CAMERA = "camera"
+    SHUTTER = "shutter"
+    POWER_METER = "power_meter"
+
+
+_DRIVERS: dict[DeviceKind, dict[str, str]] = {
+    DeviceKind.SLM: {
+        "mock": "mock_hw.slm:MockSLM",
+    },
+    DeviceKind.CAMERA: {
+        "mock": "mock_hw.camera:MockCamera",
+    },
+    DeviceKind.SHUTTER: {
+        "mock": "mock_hw.instruments:MockShutter",
+    },
+    DeviceKind.POWER_METER: {
+        "mock": "mock_hw.instruments:MockPowerMeter",
+    },
+}
+
+
+class UnknownDriver(LookupError):
+    def __init__(self, kind: DeviceKind, name: str) -> None:
+        known = ", ".join(sorted(_DRIVERS[kind])) or "none"
+        super().__init__(f"no {kind} driver named {name!r}; known {kind} drivers: {known}")
+
+
+def driver_names(kind: DeviceKind) -> list[str]:
+    return sorted(_DRIVERS[kind])
+
+
+def driver_class(kind: DeviceKind, name: str) -> type:
+    """The class registered as ``name`` for ``kind``; raises UnknownDriver."""
+    try:
+        target = _DRIVERS[kind][name]
+    except KeyError:
+        raise UnknownDriver(kind, name) from None
+    module, attr = target.split(":")
+    return getattr(importlib.import_module(module), attr)

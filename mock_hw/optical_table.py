@@ -1,0 +1,138 @@
+"""The simulated optical table: the physical 4f model that mock SLMs, camera and instruments share.
+
+Each mock device attaches itself here when opened; the camera asks the table for the optical power
+on its pixels given what the modulators show. Physics comes from :mod:`labctl.optics` (the same code
+the optics-aware student and the digital twin use); the non-idealities come from each device's
+hidden truth.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from drivers.bench import OpticsSpec
+from drivers.errors import DeviceError
+from labctl.optics.geometry import FourFGeometry, InputSampling, camera_pixel_area_ratio, camera_sample_grid
+from labctl.optics.propagation import (
+    defocus_phase,
+    fringing_blur,
+    output_intensity,
+    pixel_envelope,
+    pixelated_transmission,
+)
+from mock_hw.clock import SimClock
+
+if TYPE_CHECKING:
+    from mock_hw.camera import MockCamera
+    from mock_hw.instruments import MockShutter
+    from mock_hw.slm import MockSLM
+
+
+class SimulatedOpticalTable:
+    def __init__(self, optics: OpticsSpec) -> None:
+        self.optics = optics
+        self.clock = SimClock(realtime=False)
+        self.input_slm: MockSLM | None = None
+        self.fourier_slm: MockSLM | None = None
+        self.camera: MockCamera | None = None
+        self.shutter: MockShutter | None = None
+        self._cache: dict[str, object] = {}
+
+    # -- wiring -----------------------------------------------------------------------------------
+    def attach(self, role: str, device: object) -> None:
+        if getattr(self, role) is not None and getattr(self, role) is not device:
+            raise DeviceError(getattr(device, "name", role), f"the simulated bench already has a {role}")
+        setattr(self, role, device)
+        self._cache.clear()
+
+    def detach(self, role: str, device: object) -> None:
+        if getattr(self, role) is device:
+            setattr(self, role, None)
+            self._cache.clear()
+
+    @property
+    def geometry(self) -> FourFGeometry:
+        slm = self._need("fourier_slm")
+        g = slm.grid
+        return FourFGeometry(self.optics.wavelength_m, self.optics.f1_m, self.optics.f2_m, g.rows, g.cols, g.pitch_m)
+
+    def _need(self, role: str):  # noqa: ANN202 - returns the attached mock device
+        device = getattr(self, role)
+        if device is None:
+            raise DeviceError("mock camera", f"the simulated bench has no open mock {role}; no light reaches the camera")
+        return device
+
+    @property
+    def beam_open(self) -> bool:
+        return self.shutter is None or self.shutter.beam_open
+
+    # -- physics ------------------------------------------------------------------------------------
+    def _static(self) -> dict[str, object]:
+        """Geometry-dependent tensors, built once per attached set of devices."""
+        if not self._cache:
+            geo = self.geometry
+            inp, fou, cam = self._need("input_slm"), self._need("fourier_slm"), self._need("camera")
+            in_truth, f_truth, c_truth = inp._truth, fou._truth, cam._truth
+            sampling = InputSampling.build(geo, inp.grid.rows, inp.grid.cols, inp.grid.pitch_m)
+            dy, dx = geo.input_spacing_m
+            y = (np.arange(geo.rows) - geo.rows // 2)[:, None] * dy - in_truth.beam_center_m[0]
+            x = (np.arange(geo.cols) - geo.cols // 2)[None, :] * dx - in_truth.beam_center_m[1]
+            if np.isinf(in_truth.beam_waist_m):
+                profile = np.ones((geo.rows, geo.cols))
+            else:
+                profile = np.exp(-2 * (x**2 + y**2) / in_truth.beam_waist_m**2)
+            # Laser power is defined over the input modulator's aperture when fully on.
+            aperture = sampling.apply(torch.ones(inp.grid.rows, inp.grid.cols)).numpy()
+            power_per_sample = in_truth.laser_power_w * profile / max((profile * aperture**2).sum(), 1e-30)
+            pose = c_truth.pose
+            envelope = pixel_envelope(geo, float(np.sqrt(f_truth.fill_factor)))
+            self._cache.update(
+                sampling=sampling,
+                beam=torch.from_numpy(np.sqrt(power_per_sample)).float(),
+                defocus=defocus_phase(geo, pose.defocus_m),
+                envelope=envelope,
+                grid=camera_sample_grid(geo, cam.grid.rows, cam.grid.cols, cam.grid.pitch_m, pose),
+                area=camera_pixel_area_ratio(geo, cam.grid.pitch_m, pose),
+            )
+        return self._cache
+
+    def input_field(self, input_gray: np.ndarray) -> torch.Tensor:
+        """Field (√W per sample) leaving the input modulator, for gray levels (B, rows_in, cols_in)."""
+        s = self._static()
+        inp = self._need("input_slm")
+        leak = inp._truth.leak_amplitude
+        amp = torch.from_numpy(input_gray.astype(np.float32)) / (inp.levels - 1)
+        amp = leak + (1 - leak) * amp
+        return s["sampling"].apply(amp) * s["beam"]  # type: ignore[union-attr,operator]
+
+    def fourier_transmission(self, fourier_gray: np.ndarray) -> torch.Tensor:
+        s = self._static()
+        truth = self._need("fourier_slm")._truth
+        phase = torch.from_numpy(truth.response.phase(fourier_gray)).float()
+        phase = fringing_blur(phase, truth.crosstalk_sigma_px)
+        return pixelated_transmission(phase + s["defocus"], truth.fill_factor)  # type: ignore[operator]
+
+    def camera_power(self, input_gray: np.ndarray, fourier_gray: np.ndarray, beam_open: bool) -> torch.Tensor:
+        """Optical power (W) on each camera pixel: (B, cam_rows, cam_cols)."""
+        s = self._static()
+        cam = self._need("camera")
+        if not beam_open:
+            return torch.zeros(input_gray.shape[0], cam.grid.rows, cam.grid.cols)
+        with torch.no_grad():
+            intensity = output_intensity(
+                self.input_field(input_gray), self.fourier_transmission(fourier_gray), s["envelope"]  # type: ignore[arg-type]
+            )
+            on_camera = F.grid_sample(
+                intensity[:, None], s["grid"].expand(intensity.shape[0], -1, -1, -1),  # type: ignore[union-attr]
+                mode="bilinear", padding_mode="zeros", align_corners=True,
+            )[:, 0]
+        return on_camera * s["area"]  # type: ignore[operator]
+
+    def input_power_w(self, input_gray: np.ndarray) -> float:
+        """Power leaving the input modulator (what a power meter behind it reads)."""
+        with torch.no_grad():
+            return float(self.input_field(input_gray[None]).abs().square().sum())

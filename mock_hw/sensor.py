@@ -1,0 +1,38 @@
+"""Photons to digital numbers, the EMVA 1288 way: shot noise, dark current, read noise, gain,
+offset, full well, ADC bit depth and saturation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from mock_hw.truth import SensorTruth
+
+PLANCK_J_S = 6.62607015e-34
+LIGHT_M_PER_S = 299_792_458.0
+
+
+class SensorModel:
+    """A seeded sensor: the same seed and the same exposures give the same frames."""
+
+    def __init__(self, truth: SensorTruth, seed: int, noise: bool = True) -> None:
+        self.truth = truth
+        self.noise = noise
+        self._gen = torch.Generator().manual_seed(int(seed))
+        self._prnu = torch.from_numpy(truth.prnu).float()
+        self._dark = torch.from_numpy(truth.dark_current_map).float() * truth.dark_current_e_per_s
+
+    def expose(self, power_w: torch.Tensor, exposure_s: float, wavelength_m: float, gain: float = 1.0) -> np.ndarray:
+        """``power_w``: (B, H, W) optical power on each pixel → (B, H, W) uint16 frames."""
+        t = self.truth
+        photon_j = PLANCK_J_S * LIGHT_M_PER_S / wavelength_m
+        electrons = power_w * (exposure_s / photon_j) * t.quantum_efficiency * self._prnu + self._dark * exposure_s
+        if self.noise:
+            electrons = torch.poisson(electrons, generator=self._gen)
+        electrons = torch.clamp(electrons, max=t.full_well_e)
+        k = t.gain_dn_per_e * gain
+        dn = electrons * k + t.dark_offset_dn
+        if self.noise:
+            dn = dn + torch.randn(dn.shape, generator=self._gen) * (t.read_noise_e * k)
+        dn = torch.clamp(torch.round(dn), 0, 2**t.bit_depth - 1)
+        return dn.to(torch.int32).numpy().astype(np.uint16)

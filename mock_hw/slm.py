@@ -1,0 +1,113 @@
+"""Simulated SLMs: a phase modulator for the Fourier plane, an amplitude modulator (DMD-like, holds
+a pattern sequence) for the input plane. Their hidden truth is drawn from ``seed``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from drivers.bench import BenchContext
+from drivers.device import DeviceInfo
+from drivers.slm import SLM, PixelGrid, SLMRole
+from mock_hw.optical_table import SimulatedOpticalTable
+from mock_hw.truth import draw_fourier_slm_truth, draw_input_slm_truth
+
+TABLE_KEY = "mock_optical_table"
+
+
+def optical_table(context: BenchContext) -> SimulatedOpticalTable:
+    """The simulated optical table shared by the mock devices of one bench."""
+    return context.shared(TABLE_KEY, lambda: SimulatedOpticalTable(context.optics))
+
+
+class MockSLM(SLM):
+    """Simulated SLM.
+
+    Fourier role: hidden nonlinear gray→phase response (φ_max ≠ 2π, regional variation), fringing
+    crosstalk, fill factor. Input role: amplitude ∝ gray level with finite contrast, lit by a
+    Gaussian laser beam of hidden waist and power; holds sequences of up to 4096 patterns.
+    ``ideal=True`` removes every non-ideality (for physics tests).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        role: SLMRole | str,
+        context: BenchContext,
+        seed: int = 0,
+        rows: int | None = None,
+        cols: int | None = None,
+        pitch_m: float | None = None,
+        bit_depth: int = 8,
+        settle_time_s: float | None = None,
+        laser_power_w: float = 2e-7,
+        ideal: bool = False,
+        serial: str | None = None,
+    ) -> None:
+        super().__init__(name, role)
+        fourier = self.role is SLMRole.FOURIER
+        self._grid = PixelGrid(rows or (256 if fourier else 200), cols or (256 if fourier else 200), pitch_m or (8e-6 if fourier else 15e-6))
+        if not 1 <= bit_depth <= 16:
+            raise ValueError(f"bit_depth must be 1..16; got {bit_depth}")
+        self._bit_depth = bit_depth
+        # LC phase SLMs settle in ~10 ms; DMD-like input modulators in ~0.1 ms (shared/REFERENCES.md).
+        self._settle_s = settle_time_s if settle_time_s is not None else (10e-3 if fourier else 1e-4)
+        self._context = context
+        self._seed = seed
+        self._serial = serial or f"SIM-{self.role}-{seed}"
+        self.max_sequence_length = 1 if fourier else 4096
+        if fourier:
+            self._truth = draw_fourier_slm_truth(seed, bit_depth, ideal=ideal)
+        else:
+            aperture = max(self._grid.rows, self._grid.cols) * self._grid.pitch_m
+            self._truth = draw_input_slm_truth(seed, aperture, laser_power_w, ideal=ideal)
+        self._gray = np.zeros(self._grid.shape, dtype=np.uint16)
+        self.ready_at_s = 0.0  # simulated time at which the last pattern has settled
+        self._table: SimulatedOpticalTable | None = None
+
+    @property
+    def info(self) -> DeviceInfo:
+        model = "SimPhaseSLM" if self.role is SLMRole.FOURIER else "SimAmplitudeSLM"
+        return DeviceInfo(driver="mock", vendor="labctl", model=model, serial=self._serial)
+
+    @property
+    def grid(self) -> PixelGrid:
+        return self._grid
+
+    @property
+    def bit_depth(self) -> int:
+        return self._bit_depth
+
+    @property
+    def wavelength_m(self) -> float:
+        return self._context.optics.wavelength_m
+
+    @property
+    def settle_time_s(self) -> float:
+        return self._settle_s
+
+    @property
+    def shown_gray(self) -> np.ndarray:
+        """The pattern now on the panel (the last one of a sequence)."""
+        return self._gray
+
+    def _connect(self) -> None:
+        self._table = optical_table(self._context)
+        self._table.attach(f"{self.role}_slm", self)
+
+    def _disconnect(self) -> None:
+        if self._table is not None:
+            self._table.detach(f"{self.role}_slm", self)
+            self._table = None
+
+    def _show_gray(self, levels: np.ndarray) -> None:
+        assert self._table is not None
+        now = self._table.clock.now()
+        if levels.ndim == 3:
+            self._gray = levels[-1]
+            if self._table.camera is not None:
+                self._table.camera.on_input_sequence(levels, self._settle_s)
+        else:
+            self._gray = levels
+            self.ready_at_s = now + self._settle_s
+            if self.role is SLMRole.INPUT and self._table.camera is not None:
+                self._table.camera.on_input_sequence(levels[None], self._settle_s)
