@@ -1,0 +1,132 @@
+"""The 4f model against optics we can work out by hand, and the simulated bench against the model."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import convolve
+
+from drivers.bench import BenchSpec
+from labctl.optics.geometry import CameraPose, FourFGeometry, input_to_camera_affine
+from labctl.optics.propagation import propagate
+from mock_hw.slm import optical_table
+from mock_hw.truth import reveal_truth
+from tests.conftest import bench_toml
+
+GEO = FourFGeometry(wavelength_m=532e-9, f1_m=0.05, f2_m=0.05, rows=128, cols=128, fourier_pitch_m=16e-6)
+
+
+def _centred_reversal(n: int) -> np.ndarray:
+    """Index map of x → −x on a centred grid (4f imaging inverts)."""
+    return (n // 2 - (np.arange(n) - n // 2)) % n
+
+
+def test_energy_is_conserved_through_a_lossless_mask() -> None:
+    rng = np.random.default_rng(0)
+    field = torch.from_numpy(rng.normal(size=(3, 128, 128)) + 1j * rng.normal(size=(3, 128, 128)))
+    mask = torch.polar(torch.ones(128, 128, dtype=torch.float64), torch.from_numpy(rng.uniform(0, 2 * np.pi, (128, 128))))
+    out = propagate(field, mask)
+    np.testing.assert_allclose(out.abs().square().sum((-2, -1)), field.abs().square().sum((-2, -1)), rtol=1e-10)
+
+
+def test_fourier_mask_equals_direct_convolution() -> None:
+    """A kernel's spectrum as the Fourier mask convolves the input (circularly), then inverts it."""
+    rng = np.random.default_rng(1)
+    n = GEO.rows
+    image = rng.random((n, n))
+    kernel = rng.normal(size=(7, 7))
+    h = np.zeros((n, n))
+    h[n // 2 - 3 : n // 2 + 4, n // 2 - 3 : n // 2 + 4] = kernel
+    mask = np.fft.fftshift(np.fft.fft2(np.fft.ifftshift(h)))
+    out = propagate(torch.from_numpy(image).to(torch.complex128), torch.from_numpy(mask)).numpy()
+    direct = convolve(image, kernel, mode="wrap")
+    r = _centred_reversal(n)
+    np.testing.assert_allclose(out.real, direct[np.ix_(r, r)], atol=1e-10)
+    assert np.abs(out.imag).max() < 1e-10
+
+
+@pytest.mark.parametrize("cycles", [(0, 5), (-3, 8), (10, -2)])
+def test_linear_phase_ramp_shifts_the_output_by_lambda_f_k(cycles: tuple[int, int]) -> None:
+    n = GEO.rows
+    field = np.zeros((n, n))
+    field[n // 2 - 2 : n // 2 + 3, n // 2 - 2 : n // 2 + 3] = 1.0
+    y, x = GEO.fourier_coords_m()
+    window = n * GEO.fourier_pitch_m
+    ky, kx = cycles[0] / window, cycles[1] / window  # cycles/m on the Fourier SLM
+    ramp = torch.polar(torch.ones(n, n, dtype=torch.float64), torch.from_numpy(2 * np.pi * (kx * x + ky * y)))
+    flat = propagate(torch.from_numpy(field).to(torch.complex128), torch.ones(n, n, dtype=torch.complex128))
+    moved = propagate(torch.from_numpy(field).to(torch.complex128), ramp)
+
+    def centroid(f: torch.Tensor) -> np.ndarray:
+        w = f.abs().square().numpy()
+        rows, cols = np.mgrid[:n, :n]
+        return np.array([(w * rows).sum(), (w * cols).sum()]) / w.sum()
+
+    dy, dx = GEO.output_spacing_m
+    shift_m = (centroid(moved) - centroid(flat)) * np.array([dy, dx])
+    expected = GEO.output_shift_m(ky, kx)
+    np.testing.assert_allclose(shift_m, expected, atol=1e-3 * dx)
+    assert np.allclose(expected, (GEO.wavelength_m * GEO.f2_m * ky, GEO.wavelength_m * GEO.f2_m * kx))
+
+
+def _blobs(rows: int, cols: int) -> np.ndarray:
+    yy, xx = np.mgrid[:rows, :cols]
+    img = np.zeros((rows, cols))
+    for cy, cx, s in [(0.3, 0.3, 6), (0.65, 0.4, 9), (0.45, 0.75, 5)]:
+        img += np.exp(-((yy - cy * rows) ** 2 + (xx - cx * cols) ** 2) / (2 * s**2))
+    return img / img.max()
+
+
+def test_flat_mask_images_the_input_onto_the_camera_up_to_the_known_affine() -> None:
+    """Ideal modulators and no noise, but the camera keeps its hidden misalignment."""
+    text = bench_toml(ideal=True, noise=False).replace("ideal = true\nnoise", "ideal = false\nnoise")
+    with BenchSpec.from_toml(text).open() as bench:
+        inp, cam = bench.input_slm, bench.camera
+        image = _blobs(*inp.grid.shape)
+        inp.write_amplitude(image)
+        bench.fourier_slm.write_phase(np.zeros(bench.fourier_slm.grid.shape))
+        cam.exposure_s = 2e-4
+        frame = cam.capture().data.astype(float)
+        pose = reveal_truth(cam).pose
+        assert pose.rotation_rad != 0 and pose.shift_x_m != 0  # the misalignment is really there
+        offset = reveal_truth(cam).sensor.dark_offset_dn
+        geo = optical_table(bench.context).geometry
+        sizes = (*inp.grid.shape, inp.grid.pitch_m, *cam.grid.shape, cam.grid.pitch_m)
+        affine = input_to_camera_affine(geo, *sizes, pose)
+        nominal = input_to_camera_affine(geo, *sizes, CameraPose())
+    # Expected camera image: input *intensity* warped by the affine (linear interpolation).
+    expected = cv2.warpAffine(image**2, affine, (cam.grid.cols, cam.grid.rows), flags=cv2.INTER_LINEAR)
+    signal = frame - offset
+    assert signal.max() < 4000  # not saturated
+    corr = np.corrcoef(signal.ravel(), expected.ravel())[0, 1]
+    assert corr > 0.99
+    # Assuming perfect alignment matches clearly worse: the test can tell.
+    naive = cv2.warpAffine(image**2, nominal, (cam.grid.cols, cam.grid.rows), flags=cv2.INTER_LINEAR)
+    assert np.corrcoef(signal.ravel(), naive.ravel())[0, 1] < corr - 0.05
+
+
+def test_phase_ramp_on_the_fourier_slm_moves_the_spot_on_the_camera(ideal_bench) -> None:
+    inp, fslm, cam = ideal_bench.input_slm, ideal_bench.fourier_slm, ideal_bench.camera
+    spot = np.zeros(inp.grid.shape)
+    spot[48:52, 48:52] = 1
+    inp.write_amplitude(spot)
+    geo = optical_table(ideal_bench.context).geometry
+    y, x = geo.fourier_coords_m()
+    cam.exposure_s = 5e-3
+
+    def spot_position() -> np.ndarray:
+        f = cam.capture().data.astype(float)
+        w = np.clip(f - np.percentile(f, 50), 0, None)
+        rows, cols = np.mgrid[: f.shape[0], : f.shape[1]]
+        return np.array([(w * rows).sum(), (w * cols).sum()]) / w.sum()
+
+    fslm.write_phase(np.zeros(fslm.grid.shape))
+    p0 = spot_position()
+    kx = 6 / (geo.cols * geo.fourier_pitch_m)
+    fslm.write_phase(np.broadcast_to(2 * np.pi * kx * x, fslm.grid.shape))
+    p1 = spot_position()
+    expected_px = geo.wavelength_m * geo.f2_m * kx / cam.grid.pitch_m
+    assert p1[1] - p0[1] == pytest.approx(expected_px, abs=0.3)
+    assert abs(p1[0] - p0[0]) < 0.3
