@@ -16,7 +16,7 @@ from enum import StrEnum
 import numpy as np
 
 from drivers.device import Device
-from drivers.errors import InvalidSetting, UnsupportedFeature
+from drivers.errors import DeviceTimeout, InvalidSetting, UnsupportedFeature
 from drivers.slm import PixelGrid
 
 
@@ -163,6 +163,11 @@ class Camera(Device):
             raise InvalidSetting(self.name, f"asked for {n} frames")
         return self._read_frames(n, self._check_timeout(timeout_s))
 
+    def discard_unread(self) -> int:
+        """Drop every frame waiting in the buffer (e.g. a partial batch before a retry); returns how many."""
+        self._require_open()
+        return self._discard_unread()
+
     def capture(self, timeout_s: float | None = None) -> Frame:
         """Software-trigger one exposure and return its frame."""
         self.trigger()
@@ -210,3 +215,13 @@ class Camera(Device):
 
     def _read_frames(self, n: int, timeout_s: float) -> FrameBatch:
         return FrameBatch.stack([self._read_frame(timeout_s) for _ in range(n)])
+
+    def _discard_unread(self) -> int:
+        """Default: read with a short timeout until nothing is left."""
+        dropped = 0
+        while True:
+            try:
+                self._read_frame(0.01)
+            except DeviceTimeout:
+                return dropped
+            dropped += 1

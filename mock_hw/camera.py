@@ -15,8 +15,9 @@ import numpy as np
 from drivers.bench import BenchContext
 from drivers.camera import Camera, Frame, FrameBatch, TriggerSource
 from drivers.device import DeviceInfo
-from drivers.errors import DeviceTimeout
+from drivers.errors import DeviceDisconnected, DeviceTimeout
 from drivers.slm import PixelGrid
+from mock_hw.faults import FaultPlan
 from mock_hw.optical_table import SimulatedOpticalTable
 from mock_hw.sensor import SensorModel
 from mock_hw.slm import optical_table
@@ -64,6 +65,8 @@ class MockCamera(Camera):
         misalignment: float = 1.0,
         buffer_size: int = 1024,
         serial: str | None = None,
+        missed_trigger_rate: float = 0.0,
+        disconnect_at_frames: list[int] | None = None,
     ) -> None:
         super().__init__(name)
         self._grid = PixelGrid(rows, cols, pitch_m)
@@ -87,6 +90,10 @@ class MockCamera(Camera):
         self._lost = 0
         self._busy_until_s = 0.0
         self._table: SimulatedOpticalTable | None = None
+        # Faults (off by default): missed triggers lose a frame; a disconnect kills the link until reopened.
+        self._missed_trigger = FaultPlan(rate=missed_trigger_rate, seed=seed)
+        self._disconnect_plan = FaultPlan(at=list(disconnect_at_frames or []), seed=seed)
+        self._link_up = True
 
     # -- description ------------------------------------------------------------------------------
     @property
@@ -122,7 +129,13 @@ class MockCamera(Camera):
         return self._lost
 
     # -- life cycle ----------------------------------------------------------------------------------
+    @property
+    def faults_injected(self) -> dict[str, int]:
+        return {"missed_triggers": self._missed_trigger.fired, "disconnects": self._disconnect_plan.fired}
+
     def _connect(self) -> None:
+        self._link_up = True
+        self._busy_until_s = 0.0
         self._table = optical_table(self._context)
         self._table.attach("camera", self)
         self._table.clock.realtime = self._realtime
@@ -150,9 +163,19 @@ class MockCamera(Camera):
         """Both sources exist; hardware triggers come from the input modulator's pattern changes."""
 
     # -- triggering ---------------------------------------------------------------------------------------
+    def _check_link(self) -> None:
+        if not self._link_up:
+            raise DeviceDisconnected(self.name, "link lost (simulated); close() and open() the camera to reconnect")
+
     def _enqueue(self, input_gray: np.ndarray, start_s: float) -> None:
         table = self._table
         assert table is not None
+        if self._disconnect_plan.fires():
+            self._link_up = False
+        if not self._link_up:
+            return  # a dead link sees no triggers
+        if self._missed_trigger.fires():
+            return  # the trigger pulse was missed: this frame never comes
         fourier = table._need("fourier_slm")
         start = max(start_s, fourier.ready_at_s, self._busy_until_s)
         end = start + self._exposure_s + self.readout_s
@@ -168,6 +191,7 @@ class MockCamera(Camera):
     def _software_trigger(self) -> None:
         table = self._table
         assert table is not None
+        self._check_link()
         inp = table._need("input_slm")
         self._enqueue(inp.shown_gray, max(table.clock.now(), inp.ready_at_s))
 
@@ -184,9 +208,16 @@ class MockCamera(Camera):
     def _read_frame(self, timeout_s: float) -> Frame:
         return self._read_frames(1, timeout_s).frame(0)
 
+    def _discard_unread(self) -> int:
+        self._check_link()
+        n = len(self._queue)
+        self._queue.clear()
+        return n
+
     def _read_frames(self, n: int, timeout_s: float) -> FrameBatch:
         table = self._table
         assert table is not None
+        self._check_link()
         if len(self._queue) < n:
             if table.clock.realtime:
                 table.clock.wait_until(table.clock.now() + timeout_s)

@@ -7,7 +7,9 @@ import numpy as np
 
 from drivers.bench import BenchContext
 from drivers.device import DeviceInfo
+from drivers.errors import DeviceError
 from drivers.slm import SLM, PixelGrid, SLMRole
+from mock_hw.faults import FaultPlan
 from mock_hw.optical_table import SimulatedOpticalTable
 from mock_hw.truth import draw_fourier_slm_truth, draw_input_slm_truth
 
@@ -42,6 +44,8 @@ class MockSLM(SLM):
         laser_power_w: float = 2e-7,
         ideal: bool = False,
         serial: str | None = None,
+        write_failure_rate: float = 0.0,
+        write_failure_at: list[int] | None = None,
     ) -> None:
         super().__init__(name, role)
         fourier = self.role is SLMRole.FOURIER
@@ -63,6 +67,11 @@ class MockSLM(SLM):
         self._gray = np.zeros(self._grid.shape, dtype=np.uint16)
         self.ready_at_s = 0.0  # simulated time at which the last pattern has settled
         self._table: SimulatedOpticalTable | None = None
+        self._write_failure = FaultPlan(rate=write_failure_rate, at=list(write_failure_at or []), seed=seed)
+
+    @property
+    def faults_injected(self) -> dict[str, int]:
+        return {"write_failures": self._write_failure.fired}
 
     @property
     def info(self) -> DeviceInfo:
@@ -101,6 +110,8 @@ class MockSLM(SLM):
 
     def _show_gray(self, levels: np.ndarray) -> None:
         assert self._table is not None
+        if self._write_failure.fires():
+            raise DeviceError(self.name, "pattern write failed (simulated driver error); nothing was shown")
         now = self._table.clock.now()
         if levels.ndim == 3:
             self._gray = levels[-1]
