@@ -1,0 +1,1 @@
+"""The runner: inputs onto the input modulator, frames off the camera, predictions into a record."""

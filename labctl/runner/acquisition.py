@@ -1,0 +1,154 @@
+"""Capturing a batch of inputs through the bench, with bounded retries and reconnects.
+
+Showing a batch and capturing its frames is idempotent: on a timeout, a lost frame, a dropped link or
+a failed SLM write, the partial batch is thrown away, the failing device is reopened if needed, and
+the whole batch is shown again. Every failure is reported to ``on_fault`` (the run record's log).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from drivers.bench import Bench
+from drivers.camera import FrameBatch, TriggerSource
+from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, UnsupportedFeature
+from drivers.slm import SLM
+
+
+class AcquisitionFailed(DeviceError):
+    """A batch could not be captured within the allowed attempts."""
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5
+    first_backoff_s: float = 0.05
+    max_backoff_s: float = 2.0
+
+    def backoff_s(self, attempt: int) -> float:
+        return min(self.max_backoff_s, self.first_backoff_s * 2**attempt)
+
+
+@dataclass
+class BatchAcquirer:
+    """Shows input amplitudes and captures one frame per input, robust to the bench's faults.
+
+    ``fourier_gray`` is re-written after any reconnect of the Fourier SLM, and before the first batch.
+    Hardware triggering (a sequence on the input modulator, one camera frame per pattern) is used when
+    both devices offer it; otherwise each input is shown and software-triggered in turn.
+    """
+
+    bench: Bench
+    fourier_gray: np.ndarray
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    on_fault: Callable[[str, str, int], None] = lambda kind, message, first_index: None
+    faults: int = 0
+    _mask_shown: bool = False
+    _sequence_length: int = 1
+
+    @property
+    def uses_hardware_trigger(self) -> bool:
+        return self._sequence_length > 1
+
+    def prepare(self) -> None:
+        """Choose the trigger mode; the Fourier mask is shown (with retries) by the first capture."""
+        cam, inp = self.bench.camera, self.bench.input_slm
+        self._sequence_length = 1
+        if inp.max_sequence_length > 1:
+            try:
+                cam.trigger_source = TriggerSource.HARDWARE
+                self._sequence_length = inp.max_sequence_length
+            except UnsupportedFeature:
+                cam.trigger_source = TriggerSource.SOFTWARE
+        else:
+            cam.trigger_source = TriggerSource.SOFTWARE
+        self._mask_shown = False
+
+    def _show_mask(self) -> None:
+        self.bench.fourier_slm.write_gray(self.fourier_gray)
+        self._mask_shown = True
+
+    def _frame_timeout_s(self) -> float:
+        cam = self.bench.camera
+        readout = getattr(cam, "readout_s", 0.0)
+        return 1.0 + 4 * (cam.exposure_s + readout + self.bench.input_slm.settle_time_s)
+
+    def _capture_once(self, amplitudes: np.ndarray) -> FrameBatch:
+        cam, inp = self.bench.camera, self.bench.input_slm
+        if not self._mask_shown:
+            self._show_mask()
+        cam.discard_unread()
+        lost_before = cam.frames_lost
+        n = amplitudes.shape[0]
+        if self.uses_hardware_trigger:
+            batch = []
+            for start in range(0, n, self._sequence_length):
+                chunk = amplitudes[start : start + self._sequence_length]
+                inp.write_amplitude(chunk)
+                batch.append(cam.read_frames(chunk.shape[0], timeout_s=self._frame_timeout_s() * chunk.shape[0]))
+            frames = batch[0] if len(batch) == 1 else _concat(batch)
+        else:
+            singles = []
+            for image in amplitudes:
+                inp.write_amplitude(image)
+                singles.append(cam.capture(timeout_s=self._frame_timeout_s()))
+            frames = FrameBatch.stack(singles)
+        if cam.frames_lost != lost_before:
+            raise DeviceTimeout(cam.name, f"{cam.frames_lost - lost_before} frame(s) lost from the camera buffer")
+        return frames
+
+    def capture(self, amplitudes: np.ndarray, first_index: int = -1) -> FrameBatch:
+        """Frames for ``amplitudes`` (n, rows, cols) in [0, 1]; retries per the policy."""
+        last_error: Exception | None = None
+        for attempt in range(self.policy.attempts):
+            try:
+                return self._capture_once(amplitudes)
+            except DeviceDisconnected as exc:
+                last_error = exc
+                self._report(exc, "disconnect", first_index, attempt)
+                self._reconnect(exc.device)
+            except (DeviceTimeout, DeviceError) as exc:
+                last_error = exc
+                self._report(exc, "timeout" if isinstance(exc, DeviceTimeout) else "device_error", first_index, attempt)
+                if exc.device == self.bench.fourier_slm.name:
+                    self._mask_shown = False
+            time.sleep(self.policy.backoff_s(attempt))
+        raise AcquisitionFailed(
+            "runner", f"batch starting at input {first_index} failed {self.policy.attempts} times; last error: {last_error}"
+        )
+
+    def _report(self, exc: Exception, kind: str, first_index: int, attempt: int) -> None:
+        self.faults += 1
+        self.on_fault(kind, f"input {first_index}, attempt {attempt + 1}/{self.policy.attempts}: {exc}", first_index)
+
+    def _reconnect(self, device_name: str) -> None:
+        """Close and reopen the device (keeping the camera's settings); the mask is shown again."""
+        device = self.bench.devices.get(device_name)
+        if device is None:
+            return
+        if device is self.bench.camera:
+            cam = self.bench.camera
+            exposure, source = cam.exposure_s, cam.trigger_source
+            cam.close()
+            cam.open()
+            cam.exposure_s = exposure
+            cam.trigger_source = source
+        else:
+            device.close()
+            device.open()
+            if isinstance(device, SLM) and device is self.bench.fourier_slm:
+                self._mask_shown = False
+
+
+def _concat(batches: list[FrameBatch]) -> FrameBatch:
+    return FrameBatch(
+        data=np.concatenate([b.data for b in batches]),
+        frame_numbers=np.concatenate([b.frame_numbers for b in batches]),
+        timestamps_s=np.concatenate([b.timestamps_s for b in batches]),
+        exposure_s=batches[-1].exposure_s,
+        gain=batches[-1].gain,
+    )

@@ -1,0 +1,155 @@
+"""The run loop: batches of inputs through the bench, two stages in parallel.
+
+A capture thread shows batch k+1 and waits for its frames while the main thread runs the back end
+on batch k and records it, so the bench, not the software, sets the rate. Ctrl-C (or ``stop``) ends
+the run after the batch being recorded; finished batches are already on disk.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from drivers.camera import FrameBatch
+from labctl.records.run_record import Column, RunRecord
+from labctl.runner.acquisition import BatchAcquirer
+
+
+class FrameProcessor(Protocol):
+    """Camera frames → per-input results (e.g. dark/flat correction, tile crop, back end)."""
+
+    columns: list[Column]
+
+    def __call__(self, frames: np.ndarray) -> dict[str, np.ndarray]: ...
+
+
+@dataclass
+class RunSummary:
+    processed: int
+    skipped_done: int
+    faults: int
+    seconds: float
+    interrupted: bool
+
+    @property
+    def frames_per_s(self) -> float:
+        return self.processed / self.seconds if self.seconds > 0 else 0.0
+
+
+def pending_batches(done: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Indices not yet done, in order, in batches."""
+    todo = np.flatnonzero(~done)
+    for start in range(0, todo.size, batch_size):
+        yield todo[start : start + batch_size]
+
+
+_END = object()
+
+
+def run_inputs(
+    acquirer: BatchAcquirer,
+    encode: Callable[[np.ndarray], np.ndarray],
+    images: np.ndarray,
+    labels: np.ndarray | None,
+    processor: FrameProcessor,
+    record: RunRecord,
+    batch_size: int,
+    on_batch: Callable[[int], None] = lambda n: None,
+    stop: threading.Event | None = None,
+) -> RunSummary:
+    """Process every input not yet marked done in ``record``; each is recorded exactly once."""
+    stop = stop or threading.Event()
+    done = record.done
+    skipped = int(done.sum())
+    captured: queue.Queue = queue.Queue(maxsize=2)
+    capture_error: list[BaseException] = []
+    pending_events: queue.SimpleQueue[tuple[str, str, int]] = queue.SimpleQueue()
+
+    def hand_over(item: object) -> bool:
+        """Put ``item`` for the main thread; False if the run was stopped meanwhile."""
+        while not stop.is_set():
+            try:
+                captured.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def capture_worker() -> None:
+        try:
+            for idx in pending_batches(done, batch_size):
+                if stop.is_set():
+                    return
+                frames = acquirer.capture(encode(images[idx]), first_index=int(idx[0]))
+                if not hand_over((idx, frames)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread
+            capture_error.append(exc)
+        finally:
+            hand_over(_END)
+
+    acquirer.on_fault = lambda kind, message, first_index=-1: pending_events.put((kind, message, first_index))
+    processed, interrupted = 0, False
+    start = time.perf_counter()
+    worker = threading.Thread(target=capture_worker, name="labctl-capture", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                item = captured.get(timeout=0.2)
+            except queue.Empty:
+                if not worker.is_alive() and captured.empty():
+                    break
+                _flush_events(record, pending_events)
+                continue
+            _flush_events(record, pending_events)
+            if item is _END:
+                break
+            idx, frames = item
+            values = processor(frames.data.astype(np.float32))
+            values.update(_frame_metadata(frames))
+            if labels is not None:
+                values["label"] = labels[idx]
+            record.write_batch(idx, values, frames=frames.data)
+            processed += idx.size
+            on_batch(idx.size)
+            if stop.is_set():
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+        record.log_event("interrupted", "stopped by the operator (Ctrl-C); resume with --resume")
+    finally:
+        stop.set()
+        worker.join(timeout=60)
+        _flush_events(record, pending_events)
+    if capture_error:
+        record.log_event("aborted", f"{type(capture_error[0]).__name__}: {capture_error[0]}")
+        raise capture_error[0]
+    remaining = int((~record.done).sum())
+    return RunSummary(processed, skipped, acquirer.faults, time.perf_counter() - start, interrupted or remaining > 0)
+
+
+def _flush_events(record: RunRecord, events: queue.SimpleQueue) -> None:
+    """Write the capture thread's fault reports (the HDF5 file is only touched from this thread)."""
+    while not events.empty():
+        kind, message, first_index = events.get()
+        record.log_event(kind, message, first_index)
+
+
+def _frame_metadata(frames: FrameBatch) -> dict[str, np.ndarray]:
+    n = len(frames)
+    return {
+        "frame_number": frames.frame_numbers,
+        "timestamp_s": frames.timestamps_s,
+        "exposure_s": np.full(n, frames.exposure_s),
+    }
+
+
+#: Columns every run records besides the processor's.
+METADATA_COLUMNS = [Column("frame_number", (), "i8"), Column("timestamp_s", (), "f8"), Column("exposure_s", (), "f8")]
