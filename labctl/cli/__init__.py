@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 
 from labctl.cli.bench import bench
+from labctl.cli.report import report_command
+from labctl.cli.run import export_masks_command, run_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -14,3 +16,6 @@ def main() -> None:
 
 
 main.add_command(bench)
+main.add_command(export_masks_command)
+main.add_command(run_command)
+main.add_command(report_command)

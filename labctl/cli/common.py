@@ -10,6 +10,7 @@ import click
 
 from drivers.bench import BenchSpec
 from drivers.errors import BenchFileError, DeviceError
+from labctl.records.run_record import RunRecordError
 
 bench_option = click.option(
     "--bench",
@@ -31,7 +32,7 @@ def clean_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except (BenchFileError, DeviceError, FileNotFoundError, ValueError) as exc:
+        except (BenchFileError, DeviceError, RunRecordError, FileNotFoundError, ValueError) as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
 
     return wrapper

@@ -1,0 +1,88 @@
+"""``labctl export-masks`` and ``labctl run``: distilled masks onto the bench, frames into the back end."""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from labctl.cli.common import bench_option, clean_errors, load_bench_spec
+
+
+@click.command("export-masks")
+@click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
+@bench_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Mask file to write (.h5).")
+@clean_errors
+def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path) -> None:
+    """Turn a trained student (CHECKPOINT file or run folder) into the Fourier SLM's mask file."""
+    from labctl.masks.export import export_masks
+
+    spec = load_bench_spec(bench_file)
+    masks = export_masks(checkpoint, spec, out)
+    lay = masks.layout
+    Console().print(
+        f"{masks.method}: {len(lay.tiles)} channel tile(s) of {lay.tile_size} camera px, image {lay.image_size} px "
+        f"x{lay.image_scale} on the input modulator; phase table {masks.calibration['slm_phase']!r}; saved {out}"
+    )
+
+
+@click.command("run")
+@bench_option
+@click.option("--masks", "masks_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.option("--data", "data_spec", default="digits", show_default=True, help="Data spec (test split is run).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Run record (.h5).")
+@click.option("--student", type=click.Path(exists=True, path_type=Path), default=None,
+              help="Student checkpoint (default: the one named in the mask file, checked by hash).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run: only inputs not yet recorded are run.")
+@click.option("--batch-size", default=32, show_default=True, type=click.IntRange(1, 4096))
+@click.option("--limit", default=None, type=click.IntRange(1), help="Run only the first N test inputs.")
+@click.option("--save-frames", is_flag=True, help="Keep the raw camera frames (compressed) in the record.")
+@click.option("--exposure", "exposure_s", default=None, type=float, help="Camera exposure in s (default: automatic).")
+@clean_errors
+def run_command(
+    bench_file: Path | None, masks_file: Path, data_spec: str, out: Path, student: Path | None, resume: bool,
+    batch_size: int, limit: int | None, save_frames: bool, exposure_s: float | None,
+) -> None:
+    """Show each test input, capture, read the channel tiles, run the back end, record the prediction."""
+    from labctl.data import load_dataset
+    from labctl.masks.mask_file import MaskFile
+    from labctl.runner.session import RunOptions, run_masks
+
+    console = Console()
+    spec = load_bench_spec(bench_file)
+    masks = MaskFile.load(masks_file)
+    data = load_dataset(data_spec, size=masks.layout.image_size)
+    options = RunOptions(batch_size=batch_size, limit=limit, save_frames=save_frames, exposure_s=exposure_s)
+    stop = threading.Event()
+    with Progress(
+        TextColumn("[bold]run"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(), console=console, transient=False,
+    ) as progress, warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task = progress.add_task("run", total=None, rate="")
+        clock = {}
+
+        def on_progress(done: int, total: int) -> None:
+            import time
+
+            now = time.perf_counter()
+            clock.setdefault("t0", (now, done))
+            t0, d0 = clock["t0"]
+            rate = f"{(done - d0) / (now - t0):.0f} frames/s" if now > t0 and done > d0 else ""
+            progress.update(task, completed=done, total=total, rate=rate)
+
+        summary, path = run_masks(spec, masks_file, data, out, options=options, resume=resume, student_path=student,
+                                  on_progress=on_progress, stop=stop)
+    for w in caught:
+        console.print(f"[yellow]warning: {w.message}[/yellow]")
+    state = "interrupted (continue with --resume)" if summary.interrupted else "complete"
+    console.print(
+        f"run {state}: {summary.processed} input(s) this time, {summary.skipped_done} already done, "
+        f"{summary.faults} fault(s) recovered, {summary.frames_per_s:.1f} frames/s; record {path}"
+    )
+    console.print(f"next: labctl report {path}")
