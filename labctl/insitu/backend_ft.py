@@ -75,7 +75,7 @@ def finetune_back_end(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss) * idx.numel()
+            total += float(loss.detach()) * idx.numel()
         schedule.step()
         on_epoch(epoch, total / n)
     return model.eval()
