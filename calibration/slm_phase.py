@@ -1,0 +1,478 @@
+"""SLM gray level → phase, measured by diffraction from binary gratings (levels 0 and g).
+
+A point source on the input modulator lights the whole Fourier SLM; the camera (in the output
+plane) then sees the far field of the SLM: the zero order at the point's image and the ±1 orders
+of a grating at ±N/Λ output samples. For a 50 % duty grating of phase step φ the zero order is
+∝ cos²(φ/2) and each first order ∝ (4/π²) sin²(φ/2), so tan²(φ/2) = (π²/4)·I₁/I₀
+(shared/REFERENCES.md). The zero order also carries the unmodulated light of the pixel gaps
+(fill factor) and, for a regional grating, all the light from outside the region; so the fit uses
+the first orders alone, I₁(g) = A·sin²(φ(g)/2) + B, with φ(0) = 0 and φ monotone (which unfolds the
+φ ↔ 2π−φ ambiguity). The tan² estimate of the full-panel sweep is kept as a check.
+
+Regions: the grating fills one region (a whole number of periods wide, so the region aperture's
+own diffraction vanishes at the first-order spot) and the rest of the panel stays at gray 0.
+Each region's response is fitted as a smooth warp of the full-panel curve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import interpolate, optimize, signal
+
+from calibration.acquire import (
+    Progress,
+    RawLog,
+    capture_fourier_series,
+    check_frames,
+    no_progress,
+    point_source,
+    set_exposure_for_peak,
+)
+from calibration.errors import AmbiguousMeasurement, TooFewSpots
+from calibration.spots import brightest, disc, refined_centroid
+from drivers.bench import Bench
+from drivers.phase_table import PhaseTable
+
+TWO_PI = 2.0 * np.pi
+
+
+@dataclass(frozen=True)
+class PhaseSweepSettings:
+    regions: int = 4  # N×N regional tables (1: one global table)
+    levels: int = 96  # gray levels sampled in the full-panel sweep
+    region_levels: int = 24  # gray levels sampled per region
+    table_samples: int = 1024  # phase samples of the lookup table over [0, 2π)
+    knots: int = 10  # spline intervals of the monotone response model
+
+
+@dataclass
+class OrderWindows:
+    """Where the zero and ±1 orders of a grating fall on the camera, and the summing windows."""
+
+    zero_xy: tuple[float, float]
+    plus_xy: tuple[float, float]
+    minus_xy: tuple[float, float]
+    radius: float
+    first: np.ndarray  # bool mask: both first-order discs
+    zero: np.ndarray  # bool mask: zero-order disc
+
+
+def grating(
+    shape: tuple[int, int], period: int, gray: int, region: tuple[slice, slice] | None = None,
+    complement: bool = False, keep_centre: int = 0,
+) -> np.ndarray:
+    """Binary 50 % grating along columns with levels 0 and ``gray`` (only inside ``region`` if given).
+
+    ``complement`` swaps the two levels (the first orders change sign, the zero order does not).
+    ``keep_centre``: half-width of a patch at the panel centre held at gray 0, where the input
+    modulator's leak light (its image of the whole aperture) is focused; it then meets the same level
+    in every pattern.
+    """
+    rows, cols = shape
+    phase_of_bars = np.mod(np.arange(cols) - cols // 2 + period // 4, period) >= period // 2
+    bars = (phase_of_bars ^ complement).astype(np.uint16) * np.uint16(gray)
+    pattern = np.broadcast_to(bars, shape).copy()
+    if region is not None:
+        out = np.zeros(shape, np.uint16)
+        out[region] = pattern[region]
+        pattern = out
+    if keep_centre:
+        h = keep_centre
+        pattern[rows // 2 - h : rows // 2 + h + 1, cols // 2 - h : cols // 2 + h + 1] = 0
+    return pattern
+
+
+def leak_patch_half_width(bench: Bench) -> int:
+    """Half-width (SLM px) of the focus of light spread over the whole input modulator."""
+    optics, slm, inp = bench.spec.optics, bench.fourier_slm.grid, bench.input_slm.grid
+    window_m = optics.wavelength_m * optics.f1_m / slm.pitch_m
+    aperture_m = min(inp.rows, inp.cols) * inp.pitch_m
+    return int(np.ceil(2 * window_m / aperture_m))
+
+
+def region_slices(shape: tuple[int, int], n: int) -> list[tuple[int, int, tuple[slice, slice]]]:
+    """(i, j, slices) of an n×n split of the panel, the same rule PhaseTable.gray_for_phase uses."""
+    rows, cols = shape
+    out = []
+    for i in range(n):
+        r = np.nonzero(np.arange(rows) * n // rows == i)[0]
+        for j in range(n):
+            c = np.nonzero(np.arange(cols) * n // cols == j)[0]
+            out.append((i, j, (slice(int(r[0]), int(r[-1]) + 1), slice(int(c[0]), int(c[-1]) + 1))))
+    return out
+
+
+def choose_period(cols: int, region_cols: int | None) -> int:
+    """Longest even period with the first order well clear of the zero order (≥ 8 output samples,
+    ≥ 2 region-spot widths) that fits a whole number of times into a region."""
+    min_offset = 8 if region_cols is None else max(8, 2 * cols // region_cols)
+    width = region_cols or cols
+    for period in range(cols // min_offset, 3, -1):
+        if period % 2 == 0 and width % period == 0 and width // period >= 2:
+            return period
+    for period in range(cols // min_offset, 3, -1):  # regions of awkward width: accept a partial period
+        if period % 2 == 0 and width // period >= 2:
+            return period
+    raise AmbiguousMeasurement(f"SLM regions of {width} columns are too narrow for a diffraction grating; use fewer regions")
+
+
+def locate_orders(bench: Bench, flat: np.ndarray, probe: np.ndarray, period: int) -> OrderWindows:
+    """Find the zero order in ``flat`` and the ±1 orders in ``probe − flat`` near their nominal positions."""
+    cam, slm = bench.camera, bench.fourier_slm
+    optics = bench.spec.optics
+    out_dx = optics.wavelength_m * optics.f2_m / (slm.grid.cols * slm.grid.pitch_m)
+    offset_px = (slm.grid.cols / period) * out_dx / cam.grid.pitch_m
+    zero = brightest(flat)
+    diff = np.clip(probe - flat, 0, None)
+    search = max(3.0, 0.3 * offset_px)
+    found = []
+    for sign in (+1, -1):
+        # the 4f images invert, so which camera side is +1 does not matter: both are summed
+        guess = (zero[0] + sign * offset_px, zero[1])
+        win = disc(diff.shape, guess, search)
+        if not win.any() or diff[win].max() <= 0:
+            raise TooFewSpots(
+                f"{cam.name}: no first-order spot of a {period}-pixel grating near camera pixel "
+                f"({guess[0]:.0f}, {guess[1]:.0f}); check the alignment and that the point source is on the axis"
+            )
+        masked = np.where(win, diff, 0)
+        start = brightest(masked, smooth_px=1.0)
+        x, y, _ = refined_centroid(diff, start, search, background=0.0)
+        found.append((x, y))
+    sep = np.hypot(found[0][0] - found[1][0], found[0][1] - found[1][1]) / 2
+    radius = 0.45 * sep
+    for x, y in found:
+        if not (0 <= x < cam.grid.cols and 0 <= y < cam.grid.rows):
+            raise TooFewSpots(f"{cam.name}: a first-order spot falls outside the sensor; centre the beam on the camera")
+    first = disc(flat.shape, found[0], radius) | disc(flat.shape, found[1], radius)
+    return OrderWindows(zero, found[0], found[1], radius, first, disc(flat.shape, zero, radius))
+
+
+def _sweep(bench: Bench, grays: np.ndarray, period: int, region, windows: OrderWindows, keep: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """First- and zero-order window sums for each gray level, and the peak pixel of each kind of window.
+
+    Each level is shown as a grating and as its complement, and the window sums averaged: the first
+    orders change sign between the two, so their interference with gray-independent light (leak,
+    zero-order wings) cancels, which would otherwise be indistinguishable from a phase offset.
+    """
+    shape = bench.fourier_slm.grid.shape
+    patterns = (grating(shape, period, int(g), region, complement=c, keep_centre=keep) for g in grays for c in (False, True))
+    frames = capture_fourier_series(bench, patterns)
+    i1 = frames[:, windows.first].sum(axis=1, dtype=np.float64).reshape(-1, 2).mean(axis=1)
+    i0 = frames[:, windows.zero].sum(axis=1, dtype=np.float64).reshape(-1, 2).mean(axis=1)
+    return i1, i0, float(frames[:, windows.first].max()), float(frames[:, windows.zero].max())
+
+
+# -- fitting --------------------------------------------------------------------------------------
+
+
+class MonotoneCurve:
+    """φ(t), t = g/(L−1) ∈ [0, 1]: a clamped cubic B-spline with non-decreasing coefficients, φ(0) = 0."""
+
+    def __init__(self, knots: int) -> None:
+        inner = np.linspace(0, 1, knots + 1)
+        self.t = np.concatenate([[0, 0, 0], inner, [1, 1, 1]])
+        self.n_coef = len(self.t) - 4
+
+    def basis(self, t: np.ndarray) -> np.ndarray:
+        return interpolate.BSpline.design_matrix(np.clip(t, 0, 1), self.t, 3).toarray()
+
+    def coefficients(self, increments: np.ndarray) -> np.ndarray:
+        return np.concatenate([[0.0], np.cumsum(increments)])
+
+    def evaluate(self, increments: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return self.basis(t) @ self.coefficients(increments)
+
+    def initial(self, t: np.ndarray, phase: np.ndarray) -> np.ndarray:
+        """Non-negative increments fitting ``phase`` (non-negative least squares on the cumulative basis)."""
+        b = self.basis(t)
+        cumulative = np.cumsum(b[:, ::-1], axis=1)[:, ::-1][:, 1:]  # φ = Σ_k d_k · Σ_{j≥k} B_j
+        inc, _ = optimize.nnls(cumulative, phase)
+        return inc
+
+
+def unfold(intensity: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Phase estimate from I₁ ∝ sin²(φ/2) for a monotone sweep: branches switch at the extrema.
+
+    Returns (phase, amplitude A, background B). Hysteresis of 30 % of the swing makes noise harmless.
+    """
+    n = len(intensity)
+    win = max(5, (n // 12) | 1)
+    smooth = signal.savgol_filter(intensity, min(win, n - (1 - n % 2)), 2) if n >= 7 else intensity
+    lo, hi = float(np.min(smooth)), float(np.max(smooth))
+    if hi - lo <= 0:
+        raise AmbiguousMeasurement("the first-order intensity does not change with gray level: the SLM shows no phase modulation")
+    ratio = np.clip((intensity - lo) / (hi - lo), 0, 1)
+    base = 2 * np.arcsin(np.sqrt(ratio))
+    hyst = 0.3 * (hi - lo)
+    branch = np.zeros(n, int)
+    rising, k, ext, ext_i = True, 0, smooth[0], 0
+    for i in range(n):
+        v = smooth[i]
+        if rising:
+            if v > ext:
+                ext, ext_i = v, i
+            elif v < ext - hyst:
+                k += 1
+                branch[ext_i + 1 :] = k
+                rising, ext, ext_i = False, v, i
+        else:
+            if v < ext:
+                ext, ext_i = v, i
+            elif v > ext + hyst:
+                k += 1
+                branch[ext_i + 1 :] = k
+                rising, ext, ext_i = True, v, i
+    # A last extremum the sweep only just reached (no hysteresis swing after it) still counts.
+    if rising and ext_i < n - 1 and ext > lo + 0.9 * (hi - lo):
+        branch[ext_i + 1 :] = k + 1
+    elif not rising and ext_i < n - 1 and ext < lo + 0.1 * (hi - lo):
+        branch[ext_i + 1 :] = k + 1
+    phase = np.where(branch % 2 == 0, branch * np.pi + base, (branch + 1) * np.pi - base)
+    return phase, hi - lo, lo
+
+
+@dataclass
+class CurveFit:
+    phase: np.ndarray  # fitted phase at the measured gray levels
+    amplitude: float
+    background: float
+    residual_rms: float  # of the intensity fit, relative to the amplitude
+    phase_residual_rms_rad: float  # between the fit and the point-wise unfolded phase (well-conditioned points)
+
+
+def first_order_model(phase: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Window sum of the first orders: A·sin²(φ/2) + B.
+
+    No interference term with gray-independent light: A·sin²((φ+δ)/2) is exactly a mix of 1, sin²(φ/2)
+    and sin φ, so such a term could not be told from a phase offset δ; the complementary gratings of
+    :func:`_sweep` remove it instead.
+    """
+    return p[0] * np.sin(phase / 2) ** 2 + p[1]
+
+
+def fit_global(t: np.ndarray, intensity: np.ndarray, knots: int) -> tuple[MonotoneCurve, np.ndarray, CurveFit]:
+    """Fit I₁(t) = A·sin²(φ(t)/2) + B with φ a monotone spline; returns (model, increments, fit)."""
+    phase0, amp0, bg0 = unfold(intensity)
+    phase0 = np.maximum.accumulate(phase0)
+    model = MonotoneCurve(knots)
+    inc0 = model.initial(t, phase0)
+    basis = model.basis(t)
+    scale = max(amp0, 1e-12)
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        phi = basis @ model.coefficients(p[2:])
+        return (first_order_model(phi, p[:2]) - intensity) / scale
+
+    p0 = np.concatenate([[amp0, bg0], inc0])
+    lower = np.concatenate([[0, -np.inf], np.zeros_like(inc0)])
+    sol = optimize.least_squares(residual, p0, bounds=(lower, np.inf), x_scale="jac")
+    inc = sol.x[2:]
+    phase = basis @ model.coefficients(inc)
+    fit = CurveFit(phase, float(sol.x[0]), float(sol.x[1]), float(np.sqrt(np.mean(sol.fun**2))),
+                   _phase_residual(phase, intensity, *map(float, sol.x[:2])))
+    return model, inc, fit
+
+
+def _phase_residual(phase: np.ndarray, intensity: np.ndarray, amp: float, bg: float) -> float:
+    """RMS of point-wise phase (asin of the normalised intensity, on the fitted branch) minus the fit,
+    over points away from the extrema where asin is well conditioned."""
+    ratio = np.clip((intensity - bg) / amp, 0, 1)
+    base = 2 * np.arcsin(np.sqrt(ratio))
+    branch = np.floor(phase / np.pi)
+    point = np.where(branch % 2 == 0, branch * np.pi + base, (branch + 1) * np.pi - base)
+    folded = np.abs(np.sin(phase / 2))
+    good = (folded > 0.3) & (folded < 0.95)
+    return float(np.sqrt(np.mean((point - phase)[good] ** 2))) if good.any() else float("nan")
+
+
+def fit_warp(phase_global: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, CurveFit]:
+    """Region response as a warp of the global curve: φ_R = φ_G·(a + b·φ_G/φ_Gmax); returns ((a, b), fit)."""
+    top = max(float(phase_global[-1]), 1e-9)
+    amp0 = float(np.ptp(intensity)) or 1.0
+    bg0 = float(np.min(intensity))
+
+    def phase_of(a: float, b: float) -> np.ndarray:
+        return phase_global * (a + b * phase_global / top)
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        return (first_order_model(phase_of(p[2], p[3]), p[:2]) - intensity) / amp0
+
+    sol = optimize.least_squares(residual, [amp0, bg0, 1.0, 0.0], bounds=([0, -np.inf, 0.5, -0.5], [np.inf, np.inf, 1.5, 0.5]))
+    a, b = sol.x[2:]
+    if a + 2 * b <= 0:
+        raise AmbiguousMeasurement("a region's fitted phase response is not monotone; repeat with fewer regions")
+    phase = phase_of(a, b)
+    fit = CurveFit(phase, float(sol.x[0]), float(sol.x[1]), float(np.sqrt(np.mean(sol.fun**2))),
+                   _phase_residual(phase, intensity, *map(float, sol.x[:2])))
+    return np.array([a, b]), fit
+
+
+def lut_from_curve(phase_of_gray: np.ndarray, samples: int) -> np.ndarray:
+    """Gray level (index into ``phase_of_gray``) whose phase is nearest, modulo 2π, to each target 2πk/K."""
+    target = np.arange(samples) * TWO_PI / samples
+    dist = np.abs(np.angle(np.exp(1j * (phase_of_gray[None, :] - target[:, None]))))
+    return np.argmin(dist, axis=1).astype(np.uint16)  # argmin takes the lowest gray on ties
+
+
+def check_range(phase_max: float, levels: int, where: str) -> None:
+    step = phase_max / max(levels - 1, 1)
+    if phase_max < TWO_PI - 1.5 * step:
+        raise AmbiguousMeasurement(
+            f"{where}: the SLM reaches only {phase_max:.2f} rad at full scale, less than 2π; a full phase table "
+            "is impossible at this wavelength (use a shorter wavelength or an SLM with more stroke)"
+        )
+
+
+# -- the calibration ------------------------------------------------------------------------------
+
+
+@dataclass
+class PhaseCalibration:
+    table: PhaseTable
+    gray: np.ndarray  # all gray levels 0..L−1
+    phase_global: np.ndarray  # fitted full-panel phase for each gray level
+    phase_regions: np.ndarray  # (R, R, L) fitted regional phase
+    params: dict
+    residuals: dict
+    arrays: dict
+
+
+def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettings = PhaseSweepSettings(),
+                           progress: Progress = no_progress) -> PhaseCalibration:
+    slm, cam = bench.fourier_slm, bench.camera
+    shape = slm.grid.shape
+    levels = slm.levels
+    top = levels - 1
+    bench.input_slm.write_amplitude(point_source(bench))
+    n_reg = max(1, min(settings.regions, shape[0] // 8, shape[1] // 8))
+    regions = region_slices(shape, n_reg) if n_reg > 1 else []
+
+    # -- full panel --------------------------------------------------------------------------
+    period = choose_period(shape[1], None)
+    keep = leak_patch_half_width(bench)
+    probes = np.unique(np.linspace(0, top, 9).round().astype(int))[1:]
+    flat = capture_fourier_series(bench, [np.zeros(shape, np.uint16)])[0]
+    probe = capture_fourier_series(bench, [grating(shape, period, top // 2)])[0]
+    windows = locate_orders(bench, flat, probe, period)
+
+    def probe_peak() -> float:
+        frames = capture_fourier_series(bench, (grating(shape, period, int(g), keep_centre=keep) for g in probes))
+        return float(frames[:, windows.first].max())
+
+    set_exposure_for_peak(bench, probe_peak, target_fraction=0.6)
+    progress(f"full-panel sweep ({period}-pixel grating, exposure {cam.exposure_s * 1e3:.3g} ms)", 0.05)
+    grays = np.unique(np.linspace(0, top, min(settings.levels, levels)).round().astype(int))
+    flat = capture_fourier_series(bench, [np.zeros(shape, np.uint16)], frames_each=2)[0]
+    i1, i0, peak, zero_peak = _sweep(bench, grays, period, None, windows, keep)
+    log.add("global_gray", grays)
+    log.add("global_first_order", i1)
+    log.add("global_zero_order", i0)
+    log.add("global_flat_frame", flat)
+    log.add("global_exposure_s", cam.exposure_s)
+    check_frames(bench, np.array([peak]), float(np.median(flat)), 1.0, "the first diffraction orders")
+    t = grays / top
+    model, inc, gfit = fit_global(t, i1, settings.knots)
+    all_t = np.arange(levels) / top
+    phase_global = model.evaluate(inc, all_t)
+    if gfit.residual_rms > 0.05:
+        raise AmbiguousMeasurement(
+            f"{slm.name}: first-order intensities do not follow a monotone phase response (fit residual "
+            f"{gfit.residual_rms:.1%} of the swing); check for flicker, a drifting laser or stray light and repeat"
+        )
+    check_range(float(phase_global[-1]), levels, slm.name)
+    tan_rms = _tan2_check(bench, phase_global[grays], i1, i0, flat, windows, zero_peak)
+
+    # -- regions -------------------------------------------------------------------------------
+    phase_regions = np.broadcast_to(phase_global, (n_reg, n_reg, levels)).copy()
+    warps = np.tile([1.0, 0.0], (n_reg, n_reg, 1))
+    region_rms = np.zeros((n_reg, n_reg))
+    if regions:
+        region_cols = regions[0][2][1].stop - regions[0][2][1].start
+        rperiod = choose_period(shape[1], region_cols)
+        rgrays = np.unique(np.linspace(0, top, min(settings.region_levels, levels)).round().astype(int))
+        rprobe = capture_fourier_series(bench, [grating(shape, rperiod, top // 2)])[0]
+        rwindows = locate_orders(bench, flat, rprobe, rperiod)
+        mid_gray = int(np.argmin(np.abs(phase_global - np.pi)))
+        log.add("region_gray", rgrays)
+        sums = np.zeros((n_reg, n_reg, len(rgrays)))
+        exposures = np.zeros((n_reg, n_reg))
+        for k, (i, j, sl) in enumerate(regions):
+            progress(f"region {i},{j} of {n_reg}x{n_reg} ({rperiod}-pixel grating)", 0.1 + 0.85 * k / len(regions))
+            region_probe = grating(shape, rperiod, mid_gray, sl, keep_centre=keep)
+            set_exposure_for_peak(
+                bench, lambda: float(capture_fourier_series(bench, [region_probe])[0][rwindows.first].max()), 0.6
+            )
+            exposures[i, j] = cam.exposure_s
+            ri1, _, rpeak, _ = _sweep(bench, rgrays, rperiod, sl, rwindows, keep)
+            sums[i, j] = ri1
+            log.add("region_first_order", sums)
+            log.add("region_exposure_s", exposures)
+            check_frames(bench, np.array([rpeak]), float(np.median(flat)), 1.0, f"the first orders of SLM region {i},{j}")
+            ab, rfit = fit_warp(phase_global[rgrays], sums[i, j])
+            warps[i, j] = ab
+            region_rms[i, j] = rfit.residual_rms
+            phase_regions[i, j] = phase_global * (ab[0] + ab[1] * phase_global / phase_global[-1])
+            check_range(float(phase_regions[i, j, -1]), levels, f"{slm.name} region {i},{j}")
+        if region_rms.max() > 0.08:
+            raise AmbiguousMeasurement(
+                f"{slm.name}: a region's first-order intensities do not follow a monotone phase response "
+                f"(worst fit residual {region_rms.max():.1%}); repeat with fewer regions"
+            )
+    progress("building lookup tables", 0.97)
+    if regions:
+        gray_lut = np.stack([[lut_from_curve(phase_regions[i, j], settings.table_samples) for j in range(n_reg)] for i in range(n_reg)])
+    else:
+        gray_lut = lut_from_curve(phase_global, settings.table_samples)
+    lut_err = _lut_error(gray_lut, phase_regions if regions else phase_global[None, None], settings.table_samples)
+    table = PhaseTable(gray=gray_lut, bit_depth=slm.bit_depth)
+    params = {
+        "grating_period_px": period,
+        "region_grating_period_px": rperiod if regions else None,
+        "regions": n_reg,
+        "levels_sampled": int(len(grays)),
+        "region_levels_sampled": int(len(rgrays)) if regions else 0,
+        "phase_at_full_scale_rad": float(phase_global[-1]),
+        "fit_amplitude": gfit.amplitude,
+        "fit_background": gfit.background,
+        "model": f"monotone cubic B-spline, {settings.knots} intervals; regions: phi_G*(a + b*phi_G/phi_G[-1])",
+        "table_samples": settings.table_samples,
+    }
+    residuals = {
+        "intensity_fit_rms_rel": gfit.residual_rms,
+        "phase_fit_rms_rad": gfit.phase_residual_rms_rad,
+        "tan2_ratio_vs_fit_rms_rad": tan_rms,
+        "region_intensity_fit_rms_rel_max": float(region_rms.max()) if regions else None,
+        "table_quantisation_rms_rad": lut_err,
+    }
+    arrays = {"phase_global": phase_global, "phase_regions": phase_regions, "region_warp": warps}
+    return PhaseCalibration(table, np.arange(levels), phase_global, phase_regions, params, residuals, arrays)
+
+
+def _tan2_check(bench: Bench, phase: np.ndarray, i1: np.ndarray, i0: np.ndarray, flat: np.ndarray,
+                windows: OrderWindows, zero_peak: float) -> float | None:
+    """RMS difference between the fit and tan²(φ/2) = (π²/4)·I₁/I₀ (None when the zero order clipped).
+
+    Folded into [0, π] like the ratio itself; biased near π by the fill-factor zero-order leak.
+    """
+    if zero_peak >= bench.camera.max_level - 0.5:
+        return None
+    dark = float(np.median(flat))
+    first = (i1 - i1[0]) / 2  # each window sum holds both first orders
+    zero = i0 - dark * windows.zero.sum()
+    tan_phase = 2 * np.arctan(np.sqrt(np.pi**2 / 4 * np.clip(first, 0, None) / np.maximum(zero, 1e-12)))
+    folded = np.mod(phase, TWO_PI)
+    folded = np.minimum(folded, TWO_PI - folded)
+    good = (folded > 0.3) & (folded < 2.5)
+    return float(np.sqrt(np.mean((tan_phase - folded)[good] ** 2))) if good.any() else None
+
+
+def _lut_error(gray_lut: np.ndarray, phase_curves: np.ndarray, samples: int) -> float:
+    """RMS, over targets and regions, of the fitted phase of the chosen gray minus the target (mod 2π)."""
+    lut = gray_lut.reshape(-1, samples)
+    curves = phase_curves.reshape(-1, phase_curves.shape[-1])
+    target = np.arange(samples) * TWO_PI / samples
+    err = np.angle(np.exp(1j * (np.take_along_axis(curves, lut.astype(int), axis=1) - target)))
+    return float(np.sqrt(np.mean(err**2)))
