@@ -1,0 +1,71 @@
+"""The unread-frame buffer of a camera whose frames are grabbed by the driver itself.
+
+Cameras with no trigger of their own (slmsuite cameras, OpenCV sources, GenICam devices without
+``TriggerSoftware``) are software-triggered by grabbing a frame at ``trigger()`` time. The frames
+wait here until read, under the lost-frame rule of :mod:`drivers.camera`: at most ``buffer_size``
+unread frames; a frame arriving into a full buffer drops the oldest unread one and counts it lost.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from drivers.camera import Frame, FrameBatch
+from drivers.errors import DeviceTimeout, InvalidSetting
+
+
+class FrameQueue:
+    """Numbers, stores and hands out grabbed frames; counts acquired and lost frames."""
+
+    def __init__(self, device: str, buffer_size: int) -> None:
+        self._device = device
+        self._frames: deque[Frame] = deque()
+        self.buffer_size = buffer_size
+        self.acquired = 0
+        self.lost = 0
+
+    @property
+    def buffer_size(self) -> int:
+        return self._buffer_size
+
+    @buffer_size.setter
+    def buffer_size(self, size: int) -> None:
+        if not (isinstance(size, int) and size >= 1):
+            raise InvalidSetting(self._device, f"buffer_size must be a positive integer; got {size!r}")
+        self._buffer_size = size
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def push(self, data: np.ndarray, timestamp_s: float, exposure_s: float, gain: float | None = None) -> Frame:
+        """Store a grabbed frame (``data`` must already be a copy the driver owns)."""
+        frame = Frame(data, self.acquired, timestamp_s, exposure_s, gain)
+        self.acquired += 1
+        self._frames.append(frame)
+        if len(self._frames) > self._buffer_size:  # lost-frame rule
+            self._frames.popleft()
+            self.lost += 1
+        return frame
+
+    def pop(self, n: int, timeout_s: float, trigger_hint: str) -> FrameBatch:
+        """The ``n`` oldest unread frames.
+
+        Frames only arrive when the driver grabs them, so when fewer than ``n`` are waiting none
+        can arrive during ``timeout_s``: raise at once rather than sleep.
+        """
+        if len(self._frames) < n:
+            raise DeviceTimeout(
+                self._device,
+                f"asked for {n} frame(s), {len(self._frames)} arrived within {timeout_s:g} s ({trigger_hint})",
+            )
+        return FrameBatch.stack([self._frames.popleft() for _ in range(n)])
+
+    def clear(self) -> None:
+        self._frames.clear()
+
+    def reset_counters(self) -> None:
+        self._frames.clear()
+        self.acquired = 0
+        self.lost = 0
