@@ -276,13 +276,16 @@ def fit_global(t: np.ndarray, intensity: np.ndarray, knots: int) -> tuple[Monoto
     return model, inc, fit
 
 
-def _phase_residual(phase: np.ndarray, intensity: np.ndarray, amp: float, bg: float) -> float:
-    """RMS of point-wise phase (asin of the normalised intensity, on the fitted branch) minus the fit,
-    over points away from the extrema where asin is well conditioned."""
-    ratio = np.clip((intensity - bg) / amp, 0, 1)
-    base = 2 * np.arcsin(np.sqrt(ratio))
+def pointwise_phase(phase: np.ndarray, intensity: np.ndarray, amp: float, bg: float) -> np.ndarray:
+    """Phase of each measurement on its own (asin of the normalised intensity) on the fitted branch."""
+    base = 2 * np.arcsin(np.sqrt(np.clip((intensity - bg) / amp, 0, 1)))
     branch = np.floor(phase / np.pi)
-    point = np.where(branch % 2 == 0, branch * np.pi + base, (branch + 1) * np.pi - base)
+    return np.where(branch % 2 == 0, branch * np.pi + base, (branch + 1) * np.pi - base)
+
+
+def _phase_residual(phase: np.ndarray, intensity: np.ndarray, amp: float, bg: float) -> float:
+    """RMS of point-wise phase minus the fit, over points away from the extrema where asin is well conditioned."""
+    point = pointwise_phase(phase, intensity, amp, bg)
     folded = np.abs(np.sin(phase / 2))
     good = (folded > 0.3) & (folded < 0.95)
     return float(np.sqrt(np.mean((point - phase)[good] ** 2))) if good.any() else float("nan")
@@ -429,6 +432,7 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
     lut_err = _lut_error(gray_lut, phase_regions if regions else phase_global[None, None], settings.table_samples)
     table = PhaseTable(gray=gray_lut, bit_depth=slm.bit_depth)
     params = {
+        "bit_depth": slm.bit_depth,
         "grating_period_px": period,
         "region_grating_period_px": rperiod if regions else None,
         "regions": n_reg,
@@ -447,7 +451,14 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
         "region_intensity_fit_rms_rel_max": float(region_rms.max()) if regions else None,
         "table_quantisation_rms_rad": lut_err,
     }
-    arrays = {"phase_global": phase_global, "phase_regions": phase_regions, "region_warp": warps}
+    arrays = {
+        "table_gray": gray_lut,
+        "phase_global": phase_global,
+        "phase_regions": phase_regions,
+        "region_warp": warps,
+        "measured_gray": grays,
+        "measured_phase": pointwise_phase(phase_global[grays], i1, gfit.amplitude, gfit.background),
+    }
     return PhaseCalibration(table, np.arange(levels), phase_global, phase_regions, params, residuals, arrays)
 
 

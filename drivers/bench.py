@@ -171,6 +171,11 @@ class BenchSpec:
             # Open in a fixed order: modulators first, so a camera can find the light path.
             for device in bench.devices.values():
                 device.open()
+            if self.calibration.get("slm_phase"):
+                # An active phase record makes write_phase calibrated (device and wavelength checked).
+                from calibration.active import apply_active_phase_table  # calibration builds on drivers
+
+                apply_active_phase_table(bench)
         except BaseException:
             bench.close()
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from labctl.cli.bench import bench
+from labctl.cli.calibrate import calibrate_command
 from labctl.cli.report import report_command
 from labctl.cli.run import export_masks_command, run_command
 
@@ -19,3 +20,4 @@ main.add_command(bench)
 main.add_command(export_masks_command)
 main.add_command(run_command)
 main.add_command(report_command)
+main.add_command(calibrate_command)

@@ -1,0 +1,74 @@
+"""The calibration records a bench file names as active, and applying the SLM phase table.
+
+    [calibration]
+    slm_phase = "slm_phase-....json"       # paths relative to the bench file
+    camera = "camera-....json"
+    registration = "registration-....json"
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from calibration.errors import CalibrationMismatch, CalibrationRecordError
+from calibration.records import KINDS, CalibrationRecord, load_record
+from drivers.bench import Bench, BenchSpec
+from drivers.phase_table import PhaseTable
+
+#: which bench role each kind of record belongs to
+ROLE_OF_KIND = {"slm_phase": "fourier_slm", "camera": "camera", "registration": "camera"}
+
+
+@dataclass
+class ActiveCalibration:
+    slm_phase: CalibrationRecord | None = None
+    camera: CalibrationRecord | None = None
+    registration: CalibrationRecord | None = None
+
+
+def active_records(spec: BenchSpec, bench: Bench | None = None, force: bool = False) -> ActiveCalibration:
+    """Load the records named in the bench file's [calibration] table.
+
+    With an open ``bench``, each record's device identity is checked against the device it belongs
+    to (CalibrationMismatch unless ``force``); the wavelength is always checked against [optics].
+    """
+    unknown = set(spec.calibration) - set(KINDS)
+    if unknown:
+        raise CalibrationRecordError(f"bench file {spec.source}: unknown [calibration] key(s) {sorted(unknown)}; expected {list(KINDS)}")
+    active = ActiveCalibration()
+    for kind, path in spec.calibration.items():
+        device = bench.devices[ROLE_OF_KIND[kind]].info if bench is not None else None
+        record = load_record(path, device=device, wavelength_m=spec.optics.wavelength_m, force=force, kind=kind)
+        setattr(active, kind, record)
+    return active
+
+
+def phase_table_from_record(record: CalibrationRecord) -> PhaseTable:
+    if record.kind != "slm_phase":
+        raise CalibrationRecordError(f"record {record.id} is a {record.kind!r} record, not an SLM phase calibration")
+    try:
+        gray = np.asarray(record.arrays["table_gray"])
+        bit_depth = int(record.params["bit_depth"])
+    except KeyError as exc:
+        raise CalibrationRecordError(f"SLM phase record {record.id} lacks {exc}") from None
+    return PhaseTable(gray=gray, bit_depth=bit_depth, record_id=record.id,
+                      metadata={"wavelength_m": record.wavelength_m, "created": record.created})
+
+
+def apply_phase_table(bench: Bench, record: CalibrationRecord, force: bool = False) -> None:
+    """Make ``record``'s table the Fourier SLM's active phase table (device and wavelength checked)."""
+    slm = bench.fourier_slm
+    why = record.mismatch(slm.info, bench.spec.optics.wavelength_m)
+    if why and not force:
+        raise CalibrationMismatch(f"SLM phase record {record.id} was {why}; recalibrate, or force it")
+    slm.phase_table = phase_table_from_record(record)
+
+
+def apply_active_phase_table(bench: Bench) -> None:
+    """Called when a bench opens: apply the bench file's active slm_phase record, if it names one."""
+    path = bench.spec.calibration.get("slm_phase")
+    if path:
+        record = load_record(path, device=bench.fourier_slm.info, wavelength_m=bench.spec.optics.wavelength_m, kind="slm_phase")
+        bench.fourier_slm.phase_table = phase_table_from_record(record)

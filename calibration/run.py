@@ -1,0 +1,135 @@
+"""Run calibrations on an open bench and save their records, raw data and plots.
+
+``calibrate_all(spec, out_dir)`` opens the bench, runs every calibration, and writes
+``out_dir/bench.toml``: the same bench with a [calibration] table naming the new records, so later
+commands (``labctl run --bench out_dir/bench.toml``) use them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+from calibration.acquire import RawLog, kept_on_failure, no_progress
+from calibration.active import apply_phase_table
+from calibration.camera_response import CameraSweepSettings, measure_camera_response
+from calibration.plots import plot_record
+from calibration.records import KINDS, CalibrationRecord
+from calibration.registration import RegistrationSettings, measure_registration
+from calibration.slm_phase import PhaseSweepSettings, measure_phase_response
+from drivers.bench import Bench, BenchSpec
+
+Progress = Callable[[str, float], None]
+
+
+def _save(record: CalibrationRecord, out_dir: Path) -> Path:
+    path = record.save(out_dir)
+    plot_record(record, path.with_suffix(".png"))
+    return path
+
+
+def calibrate_slm(bench: Bench, out_dir: str | Path, progress: Progress | None = None,
+                  settings: PhaseSweepSettings = PhaseSweepSettings()) -> Path:
+    """Diffraction-based phase calibration of the Fourier SLM; makes the new table active on ``bench``."""
+    out = Path(out_dir)
+    slm = bench.fourier_slm
+    with kept_on_failure(RawLog(out, "slm_phase")) as log:
+        cal = measure_phase_response(bench, log, settings, progress or no_progress)
+    record = CalibrationRecord(
+        kind="slm_phase", device=slm.info, wavelength_m=bench.spec.optics.wavelength_m,
+        method="binary-grating diffraction (first orders, complementary gratings), monotone fit",
+        params=cal.params, residuals=cal.residuals, arrays=cal.arrays,
+    )
+    path = _save(record, out)
+    apply_phase_table(bench, record)
+    return path
+
+
+def calibrate_camera(bench: Bench, out_dir: str | Path, progress: Progress | None = None,
+                     settings: CameraSweepSettings = CameraSweepSettings()) -> Path:
+    """EMVA 1288 camera response: gain, read noise, dark level, saturation, linearity, flat field, hot pixels."""
+    out = Path(out_dir)
+    with kept_on_failure(RawLog(out, "camera")) as log:
+        res = measure_camera_response(bench, log, settings, progress or no_progress)
+    record = CalibrationRecord(
+        kind="camera", device=bench.camera.info, wavelength_m=bench.spec.optics.wavelength_m,
+        method="EMVA 1288: photon transfer (frame pairs, exposure sweep), dark frames, flat field",
+        params=res.params, residuals=res.residuals, arrays=res.arrays,
+    )
+    return _save(record, out)
+
+
+def calibrate_registration(bench: Bench, out_dir: str | Path, progress: Progress | None = None,
+                           settings: RegistrationSettings = RegistrationSettings()) -> Path:
+    """Affine maps input-modulator px → camera px and Fourier-SLM frequency → camera px."""
+    out = Path(out_dir)
+    with kept_on_failure(RawLog(out, "registration")) as log:
+        res = measure_registration(bench, log, settings, progress or no_progress)
+    record = CalibrationRecord(
+        kind="registration", device=bench.camera.info, wavelength_m=bench.spec.optics.wavelength_m,
+        method="centroided spots: input-modulator blocks, Fourier-SLM blazed ramps; least-squares affine",
+        params=res.params, residuals=res.residuals, arrays=res.arrays,
+    )
+    record.params["input_slm"] = bench.input_slm.info.as_dict()
+    record.params["fourier_slm"] = bench.fourier_slm.info.as_dict()
+    return _save(record, out)
+
+
+CALIBRATIONS: dict[str, Callable[..., Path]] = {
+    "slm_phase": calibrate_slm,
+    "camera": calibrate_camera,
+    "registration": calibrate_registration,
+}
+
+
+def calibrate_all(spec: BenchSpec, out_dir: str | Path, progress: Progress | None = None,
+                  kinds: tuple[str, ...] = KINDS) -> dict[str, Path]:
+    """Open the bench, run the calibrations ``kinds`` in order, write ``out_dir/bench.toml``; kind → record path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    report = progress or no_progress
+    paths: dict[str, Path] = {}
+    with spec.open() as bench:
+        for i, kind in enumerate(kinds):
+            def sub(message: str, fraction: float, i: int = i, kind: str = kind) -> None:
+                report(f"{kind}: {message}", (i + min(max(fraction, 0.0), 1.0)) / len(kinds))
+
+            paths[kind] = CALIBRATIONS[kind](bench, out, sub)
+    write_bench_file(spec, out / "bench.toml", paths)
+    return paths
+
+
+_CALIBRATION_TABLE = re.compile(r"^\[calibration\][^\n]*\n(?:(?!\[)[^\n]*\n?)*", re.MULTILINE)
+
+
+def bench_text(spec: BenchSpec) -> str:
+    if spec.source == "<embedded mock bench>":
+        from importlib import resources
+
+        return resources.files("mock_hw").joinpath("default_bench.toml").read_text()
+    path = Path(spec.source)
+    if not path.is_file():
+        raise FileNotFoundError(f"bench file {spec.source} cannot be copied (not a file); save it to a file first")
+    return path.read_text()
+
+
+def write_bench_file(spec: BenchSpec, path: str | Path, records: dict[str, Path]) -> Path:
+    """The bench file of ``spec`` with a [calibration] table: its active records overlaid with ``records``.
+
+    New records are named relative to the written file; records kept from ``spec`` by absolute path.
+    """
+    path = Path(path)
+    text = _CALIBRATION_TABLE.sub("", bench_text(spec)).rstrip() + "\n"
+    active = {k: str(Path(v).resolve()) for k, v in spec.calibration.items()}
+    for kind, rec in records.items():
+        rec = Path(rec).resolve()
+        try:
+            active[kind] = str(rec.relative_to(path.parent.resolve()))
+        except ValueError:
+            active[kind] = str(rec)
+    lines = ["", "[calibration]"] + [f'{kind} = "{active[kind]}"' for kind in KINDS if kind in active]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text + "\n".join(lines) + "\n")
+    BenchSpec.from_file(path)  # the written file must parse
+    return path

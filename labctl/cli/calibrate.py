@@ -1,0 +1,49 @@
+"""``labctl calibrate slm|camera|registration|all``: measure, save records + plots, write a bench file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from calibration.errors import CalibrationError
+from calibration.records import load_record
+from calibration.run import calibrate_all
+from labctl.cli.common import bench_option, clean_errors, load_bench_spec
+
+KINDS_OF = {"slm": ("slm_phase",), "camera": ("camera",), "registration": ("registration",),
+            "all": ("slm_phase", "camera", "registration")}
+
+
+@click.command("calibrate")
+@click.argument("what", type=click.Choice(list(KINDS_OF)))
+@bench_option
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("calibration-out"),
+              show_default=True, help="Folder for the records (JSON + .npz), plots (PNG), raw data and bench.toml.")
+@clean_errors
+def calibrate_command(what: str, bench_file: Path | None, out: Path) -> None:
+    """Calibrate the SLM phase response, the camera response and/or the SLM↔camera registration.
+
+    Writes one record per calibration, a PNG plot beside it, the raw measurements under OUT/raw, and
+    OUT/bench.toml: the bench with a [calibration] table naming the new records.
+    """
+    console = Console()
+    spec = load_bench_spec(bench_file)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("opening the bench", total=1.0)
+
+        def progress(message: str, fraction: float) -> None:
+            bar.update(task, description=message, completed=fraction)
+
+        try:
+            paths = calibrate_all(spec, out, progress, kinds=KINDS_OF[what])
+        except CalibrationError as exc:
+            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+        bar.update(task, description="done", completed=1.0)
+    for kind, path in paths.items():
+        record = load_record(path)
+        summary = ", ".join(f"{k} {v:.4g}" for k, v in record.residuals.items() if isinstance(v, float))
+        console.print(f"{kind}: {path}  ({summary})  plot {path.with_suffix('.png')}")
+    console.print(f"bench file with these records: {out / 'bench.toml'}")
