@@ -21,15 +21,22 @@ class DeviceKind(StrEnum):
 _DRIVERS: dict[DeviceKind, dict[str, str]] = {
     DeviceKind.SLM: {
         "mock": "mock_hw.slm:MockSLM",
+        "slmsuite": "drivers.slmsuite_slm:SlmsuiteSLM",
     },
     DeviceKind.CAMERA: {
         "mock": "mock_hw.camera:MockCamera",
+        "slmsuite": "drivers.slmsuite_camera:SlmsuiteCamera",
+        "harvesters": "drivers.harvesters_camera:HarvestersCamera",
+        "opencv": "drivers.opencv_camera:OpenCVCamera",
     },
     DeviceKind.SHUTTER: {
         "mock": "mock_hw.instruments:MockShutter",
+        "serial_shutter": "drivers.serial_shutter:SerialShutter",
+        "obis_laser": "drivers.obis_laser:ObisLaser",
     },
     DeviceKind.POWER_METER: {
         "mock": "mock_hw.instruments:MockPowerMeter",
+        "visa_power_meter": "drivers.visa_power_meter:VisaPowerMeter",
     },
 }
 
