@@ -6,6 +6,7 @@ import click
 
 from labctl.cli.bench import bench
 from labctl.cli.calibrate import calibrate_command
+from labctl.cli.devices import devices
 from labctl.cli.report import report_command
 from labctl.cli.run import export_masks_command, run_command
 
@@ -21,3 +22,4 @@ main.add_command(export_masks_command)
 main.add_command(run_command)
 main.add_command(report_command)
 main.add_command(calibrate_command)
+main.add_command(devices)
