@@ -1,0 +1,87 @@
+"""Driver fixtures for the generic contract suites: every implementation that can run here.
+
+Each fixture yields an *open* device; the suites only use the interfaces of ``drivers.slm`` and
+``drivers.camera`` (plus ``shown_gray`` for SLMs and ``buffer_size`` for cameras, which every
+implementation has).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drivers.bench import BenchContext, BenchSpec, OpticsSpec
+from drivers.camera import Camera
+from drivers.slm import SLM
+from tests.conftest import bench_toml
+
+
+def viky_cti() -> str | None:
+    try:
+        import genicam
+    except ImportError:
+        return None
+    path = Path(genicam.__file__).parent / "viky.cti"
+    return str(path) if path.is_file() else None
+
+
+def write_test_video(path: Path, frames: int = 12, shape: tuple[int, int] = (48, 64), fps: float = 25.0) -> Path:
+    """A small gray video whose frame i has mean level ≈ 10·i (MJPG keeps flat fields exact)."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (shape[1], shape[0]), isColor=False)
+    assert writer.isOpened(), "OpenCV cannot write MJPG here"
+    for i in range(frames):
+        writer.write(np.full(shape, 10 * i, dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def slmsuite_settings(rows: int = 48, cols: int = 64) -> dict:
+    return {"resolution": [cols, rows], "pitch_um": [8, 8], "wav_um": 0.532}
+
+
+@pytest.fixture(params=["mock-fourier", "mock-input", "slmsuite-simulated"])
+def slm(request: pytest.FixtureRequest) -> Iterator[SLM]:
+    if request.param.startswith("mock"):
+        with BenchSpec.from_toml(bench_toml(), source="<contract bench>").open() as bench:
+            yield bench.fourier_slm if request.param == "mock-fourier" else bench.input_slm
+    else:
+        from drivers.slmsuite_slm import SlmsuiteSLM
+
+        with SlmsuiteSLM("fourier_slm", "fourier", settings=slmsuite_settings()) as device:
+            yield device
+
+
+@pytest.fixture(params=["mock", "slmsuite-simulated", "harvesters-viky", "opencv-file"])
+def camera(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Camera]:
+    kind = request.param
+    if kind == "mock":
+        with BenchSpec.from_toml(bench_toml(), source="<contract bench>").open() as bench:
+            yield bench.camera
+    elif kind == "slmsuite-simulated":
+        from drivers.slmsuite_camera import SlmsuiteCamera
+        from drivers.slmsuite_slm import SlmsuiteSLM
+
+        context = BenchContext(OpticsSpec())
+        with SlmsuiteSLM("fourier_slm", "fourier", settings=slmsuite_settings(), context=context), \
+                SlmsuiteCamera("camera", settings={"pitch_um": [5, 5]}, exposure_limits_s=[1e-4, 2.0], context=context) as cam:
+            yield cam
+    elif kind == "harvesters-viky":
+        cti = viky_cti()
+        if cti is None:
+            pytest.skip("genicam>=1.6 with viky.cti is not installed")
+        from drivers.harvesters_camera import HarvestersCamera
+
+        with HarvestersCamera("camera", cti=cti, serial=os.environ.get("LABCTL_VIKY_SERIAL", "0"), roi=[0, 0, 128, 100]) as cam:
+            yield cam
+    else:
+        from drivers.opencv_camera import OpenCVCamera
+
+        video = write_test_video(tmp_path / "source.avi")
+        with OpenCVCamera("camera", source=str(video), loop=True) as cam:
+            yield cam
