@@ -133,35 +133,43 @@ def check_frames(bench: Bench, values: np.ndarray, dark_level: float, noise_dn: 
         )
 
 
-def set_exposure_for_peak(bench: Bench, measure: Callable[[], float], target_fraction: float = 0.6, dark_dn: float = 0.0) -> float:
-    """Scale the exposure so ``measure()`` (peak DN of what matters) lands at ``target_fraction`` of full scale.
+def spot_peak(frames: np.ndarray) -> tuple[float, float]:
+    """(peak DN, dark DN) of frames holding compact light: the maximum and the median."""
+    return float(np.max(frames)), float(np.median(frames))
 
-    Iterates a few times (clipping makes one step inaccurate); raises EmptyFrames at the longest exposure.
+
+def set_exposure_for_peak(bench: Bench, measure: Callable[[], tuple[float, float]], target_fraction: float = 0.6) -> float:
+    """Scale the exposure so the peak of what matters lands at ``target_fraction`` of the range above dark.
+
+    ``measure()`` captures at the current exposure and returns (peak DN, dark DN). Iterates a few
+    times (clipping makes one step inaccurate); EmptyFrames when even the longest exposure shows no
+    light, SaturatedFrames when even the shortest clips.
     """
     cam = bench.camera
     lo, hi = cam.exposure_limits_s
     full = cam.max_level
     for _ in range(8):
-        peak = measure() - dark_dn
+        peak, dark = measure()
         exposure = cam.exposure_s
-        if peak >= full - dark_dn - 1:  # clipped: shorten a lot and look again
+        signal, room = peak - dark, full - dark
+        if peak >= full - 1:  # clipped: shorten a lot and look again
             new = max(lo, exposure / 8)
-        elif peak <= 0.5:
+        elif signal <= 0.02 * room:
             new = min(hi, exposure * 16)
         else:
-            new = float(np.clip(exposure * target_fraction * (full - dark_dn) / peak, lo, hi))
+            new = float(np.clip(exposure * target_fraction * room / signal, lo, hi))
             if abs(new / exposure - 1) < 0.1:
                 return exposure
         if new == exposure:
             break
         cam.exposure_s = new
-    peak = measure() - dark_dn
-    if peak < 0.05 * (full - dark_dn):
+    peak, dark = measure()
+    if peak - dark < 0.05 * (full - dark):
         raise EmptyFrames(
-            f"{cam.name}: too little light ({peak:.1f} DN above dark at the longest usable exposure "
-            f"{cam.exposure_s * 1e3:g} ms); check the laser, the shutter and the alignment"
+            f"{cam.name}: too little light ({peak - dark:.1f} DN above dark at exposure "
+            f"{cam.exposure_s * 1e3:g} ms, the longest tried); check the laser, the shutter and the alignment"
         )
-    if peak >= full - dark_dn - 1:
+    if peak >= full - 1:
         raise SaturatedFrames(
             f"{cam.name}: still saturated at the shortest exposure {cam.exposure_s * 1e3:g} ms; "
             "lower the laser power or add a neutral-density filter"

@@ -82,12 +82,12 @@ def measure_camera_response(bench: Bench, log: RawLog, settings: CameraSweepSett
     cam.exposure_s = float(np.clip(1e-3, lo_t, hi_t))
     dark_now = float(np.median(long_dark[~hot]))
 
-    def bright() -> float:
+    def bright() -> tuple[float, float]:
         frame = cam.capture(timeout_s=frame_timeout_s(bench)).data
-        return float(np.percentile(frame[~hot], 99.5))
+        return float(np.percentile(frame[~hot], 99.5)), dark_now
 
     progress("finding the exposure", 0.05)
-    t_half = set_exposure_for_peak(bench, bright, target_fraction=0.5, dark_dn=dark_now)
+    t_half = set_exposure_for_peak(bench, bright, target_fraction=0.5)
     probe = np.mean([cam.capture(timeout_s=frame_timeout_s(bench)).data for _ in range(2)], axis=0) - dark_now
     top = float(np.percentile(probe[~hot], 99.5))
     roi = (probe >= 0.7 * top) & ~hot

@@ -21,6 +21,7 @@ from calibration.acquire import (
     no_progress,
     point_source,
     set_exposure_for_peak,
+    spot_peak,
 )
 from calibration.errors import CalibrationRecordError, SaturatedFrames, TooFewSpots
 from calibration.records import CalibrationRecord
@@ -110,7 +111,7 @@ def measure_registration(bench: Bench, log: RawLog, settings: RegistrationSettin
     patterns_arr = np.stack(patterns)
     centres_arr = np.asarray(centres)
     middle = patterns_arr[len(patterns_arr) // 2 + settings.grid // 2]
-    set_exposure_for_peak(bench, lambda: float(capture_input_series(bench, middle[None])[0].max()), 0.6)
+    set_exposure_for_peak(bench, lambda: spot_peak(capture_input_series(bench, middle[None])), 0.6)
     background = capture_input_series(bench, np.zeros((2, rows, cols))).astype(np.float64).mean(axis=0)
     frames = capture_input_series(bench, patterns_arr)
     spot_px = max(2.0, b * inp.grid.pitch_m * mag / cam.grid.pitch_m)
@@ -140,8 +141,7 @@ def measure_registration(bench: Bench, log: RawLog, settings: RegistrationSettin
         phase = 2 * np.pi * (k[0] * xx / slm.grid.cols + k[1] * yy / slm.grid.rows)
         return slm.phase_table.gray_for_phase(phase)
 
-    centre_frame = lambda: float(capture_fourier_series(bench, [flat])[0].max())  # noqa: E731
-    set_exposure_for_peak(bench, centre_frame, 0.6)
+    set_exposure_for_peak(bench, lambda: spot_peak(capture_fourier_series(bench, [flat])), 0.6)
     zero = capture_fourier_series(bench, [flat])[0]
     zero_xy = brightest(zero)
     dark = float(np.median(zero))

@@ -45,6 +45,7 @@ class PhaseSweepSettings:
     region_levels: int = 24  # gray levels sampled per region
     table_samples: int = 1024  # phase samples of the lookup table over [0, 2π)
     knots: int = 10  # spline intervals of the monotone response model
+    table_regions: int = 16  # N×N regions of the lookup table (smooth fit of the measured regions)
 
 
 @dataclass
@@ -116,6 +117,22 @@ def choose_period(cols: int, region_cols: int | None) -> int:
         if period % 2 == 0 and width // period >= 2:
             return period
     raise AmbiguousMeasurement(f"SLM regions of {width} columns are too narrow for a diffraction grating; use fewer regions")
+
+
+def point_image_peak(bench: Bench) -> tuple[float, float]:
+    """Peak DN of the point source's image through a flat SLM, measured against a frame with the point off
+    so that hot pixels (bright in both) do not pass for the spot."""
+    shape = bench.fourier_slm.grid.shape
+    flat = np.zeros(shape, np.uint16)
+    on = capture_fourier_series(bench, [flat])[0]
+    bench.input_slm.write_amplitude(np.zeros(bench.input_slm.grid.shape))
+    off = capture_fourier_series(bench, [flat])[0]
+    bench.input_slm.write_amplitude(point_source(bench))
+    diff = on - off
+    x, y = brightest(diff)
+    r, c = int(y), int(x)
+    dark = float(np.median(off))
+    return float(min(on[r, c], max(diff[r, c], 0.0) + dark)), dark
 
 
 def locate_orders(bench: Bench, flat: np.ndarray, probe: np.ndarray, period: int) -> OrderWindows:
@@ -202,7 +219,7 @@ def unfold(intensity: np.ndarray) -> tuple[np.ndarray, float, float]:
     win = max(5, (n // 12) | 1)
     smooth = signal.savgol_filter(intensity, min(win, n - (1 - n % 2)), 2) if n >= 7 else intensity
     lo, hi = float(np.min(smooth)), float(np.max(smooth))
-    if hi - lo <= 0:
+    if hi - lo <= 1e-9 * max(1.0, abs(hi)):
         raise AmbiguousMeasurement("the first-order intensity does not change with gray level: the SLM shows no phase modulation")
     ratio = np.clip((intensity - lo) / (hi - lo), 0, 1)
     base = 2 * np.arcsin(np.sqrt(ratio))
@@ -314,10 +331,43 @@ def fit_warp(phase_global: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarra
 
 
 def lut_from_curve(phase_of_gray: np.ndarray, samples: int) -> np.ndarray:
-    """Gray level (index into ``phase_of_gray``) whose phase is nearest, modulo 2π, to each target 2πk/K."""
+    """Gray level whose (monotone) phase is nearest, modulo 2π, to each target 2πk/K; lowest gray on ties."""
     target = np.arange(samples) * TWO_PI / samples
-    dist = np.abs(np.angle(np.exp(1j * (phase_of_gray[None, :] - target[:, None]))))
-    return np.argmin(dist, axis=1).astype(np.uint16)  # argmin takes the lowest gray on ties
+    best_gray = np.zeros(samples, np.int64)
+    best_dist = np.full(samples, np.inf)
+    top = len(phase_of_gray) - 1
+    for turns in range(-1, int(np.ceil(phase_of_gray[-1] / TWO_PI)) + 1):
+        wanted = target + turns * TWO_PI
+        idx = np.searchsorted(phase_of_gray, wanted)
+        for cand in (np.clip(idx - 1, 0, top), np.clip(idx, 0, top)):
+            dist = np.abs(phase_of_gray[cand] - wanted)
+            better = (dist < best_dist - 1e-12) | ((np.abs(dist - best_dist) <= 1e-12) & (cand < best_gray))
+            best_gray = np.where(better, cand, best_gray)
+            best_dist = np.where(better, dist, best_dist)
+    return best_gray.astype(np.uint16)
+
+
+def region_centres(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Centres (y, x) of an n×n split of the panel in [−1, 1] coordinates, as (n, n) grids."""
+    c = (np.arange(n) + 0.5) / n * 2 - 1
+    return np.meshgrid(c, c, indexing="ij")
+
+
+def smooth_warp(warps: np.ndarray, n_out: int) -> tuple[np.ndarray, float]:
+    """Fit each warp parameter over the panel with a low-order polynomial surface (quadratic from 3×3
+    regions up) and evaluate it on an n_out×n_out split: tables finer than the measurement, without
+    its noise. Returns ((n_out, n_out, 2), RMS misfit of the scale parameter)."""
+    n = warps.shape[0]
+    y, x = region_centres(n)
+
+    def design(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
+        cols = [np.ones_like(xx), xx, yy] + ([xx**2, xx * yy, yy**2] if n >= 3 else [])
+        return np.stack([c.ravel() for c in cols], axis=1)
+
+    coef, *_ = np.linalg.lstsq(design(y, x), warps.reshape(-1, 2), rcond=None)
+    misfit = float(np.sqrt(np.mean((design(y, x) @ coef - warps.reshape(-1, 2))[:, 0] ** 2)))
+    fy, fx = region_centres(n_out)
+    return (design(fy, fx) @ coef).reshape(n_out, n_out, 2), misfit
 
 
 def check_range(phase_max: float, levels: int, where: str) -> None:
@@ -357,13 +407,15 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
     period = choose_period(shape[1], None)
     keep = leak_patch_half_width(bench)
     probes = np.unique(np.linspace(0, top, 9).round().astype(int))[1:]
+    # First bring the point's image (flat SLM) on scale: finds the light, or says it is missing.
+    set_exposure_for_peak(bench, lambda: point_image_peak(bench), 0.6)
     flat = capture_fourier_series(bench, [np.zeros(shape, np.uint16)])[0]
     probe = capture_fourier_series(bench, [grating(shape, period, top // 2)])[0]
     windows = locate_orders(bench, flat, probe, period)
 
-    def probe_peak() -> float:
+    def probe_peak() -> tuple[float, float]:
         frames = capture_fourier_series(bench, (grating(shape, period, int(g), keep_centre=keep) for g in probes))
-        return float(frames[:, windows.first].max())
+        return float(frames[:, windows.first].max()), float(np.median(frames))
 
     set_exposure_for_peak(bench, probe_peak, target_fraction=0.6)
     progress(f"full-panel sweep ({period}-pixel grating, exposure {cam.exposure_s * 1e3:.3g} ms)", 0.05)
@@ -399,6 +451,7 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
         rprobe = capture_fourier_series(bench, [grating(shape, rperiod, top // 2)])[0]
         rwindows = locate_orders(bench, flat, rprobe, rperiod)
         mid_gray = int(np.argmin(np.abs(phase_global - np.pi)))
+        dark = float(np.median(flat))
         log.add("region_gray", rgrays)
         sums = np.zeros((n_reg, n_reg, len(rgrays)))
         exposures = np.zeros((n_reg, n_reg))
@@ -406,7 +459,7 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
             progress(f"region {i},{j} of {n_reg}x{n_reg} ({rperiod}-pixel grating)", 0.1 + 0.85 * k / len(regions))
             region_probe = grating(shape, rperiod, mid_gray, sl, keep_centre=keep)
             set_exposure_for_peak(
-                bench, lambda: float(capture_fourier_series(bench, [region_probe])[0][rwindows.first].max()), 0.6
+                bench, lambda: (float(capture_fourier_series(bench, [region_probe])[0][rwindows.first].max()), dark), 0.6
             )
             exposures[i, j] = cam.exposure_s
             ri1, _, rpeak, _ = _sweep(bench, rgrays, rperiod, sl, rwindows, keep)
@@ -418,24 +471,33 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
             warps[i, j] = ab
             region_rms[i, j] = rfit.residual_rms
             phase_regions[i, j] = phase_global * (ab[0] + ab[1] * phase_global / phase_global[-1])
-            check_range(float(phase_regions[i, j, -1]), levels, f"{slm.name} region {i},{j}")
         if region_rms.max() > 0.08:
             raise AmbiguousMeasurement(
                 f"{slm.name}: a region's first-order intensities do not follow a monotone phase response "
                 f"(worst fit residual {region_rms.max():.1%}); repeat with fewer regions"
             )
     progress("building lookup tables", 0.97)
+    warp_misfit = None
     if regions:
-        gray_lut = np.stack([[lut_from_curve(phase_regions[i, j], settings.table_samples) for j in range(n_reg)] for i in range(n_reg)])
+        n_tab = max(n_reg, min(settings.table_regions, shape[0] // 4, shape[1] // 4))
+        fine, warp_misfit = smooth_warp(warps, n_tab)
+        curves = phase_global * (fine[..., :1] + fine[..., 1:] * phase_global / phase_global[-1])
+        if np.any(np.diff(curves, axis=-1) < 0):
+            raise AmbiguousMeasurement(f"{slm.name}: the smoothed regional responses are not monotone; repeat with fewer regions")
+        for i, j in zip(*np.nonzero(curves[..., -1] < TWO_PI)):
+            check_range(float(curves[i, j, -1]), levels, f"{slm.name} table region {i},{j}")
+        gray_lut = np.stack([[lut_from_curve(curves[i, j], settings.table_samples) for j in range(n_tab)] for i in range(n_tab)])
     else:
+        curves = phase_global[None, None]
         gray_lut = lut_from_curve(phase_global, settings.table_samples)
-    lut_err = _lut_error(gray_lut, phase_regions if regions else phase_global[None, None], settings.table_samples)
+    lut_err = _lut_error(gray_lut, curves, settings.table_samples)
     table = PhaseTable(gray=gray_lut, bit_depth=slm.bit_depth)
     params = {
         "bit_depth": slm.bit_depth,
         "grating_period_px": period,
         "region_grating_period_px": rperiod if regions else None,
-        "regions": n_reg,
+        "regions_measured": n_reg,
+        "table_regions": int(gray_lut.shape[0]) if gray_lut.ndim == 3 else 1,
         "levels_sampled": int(len(grays)),
         "region_levels_sampled": int(len(rgrays)) if regions else 0,
         "phase_at_full_scale_rad": float(phase_global[-1]),
@@ -449,6 +511,7 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
         "phase_fit_rms_rad": gfit.phase_residual_rms_rad,
         "tan2_ratio_vs_fit_rms_rad": tan_rms,
         "region_intensity_fit_rms_rel_max": float(region_rms.max()) if regions else None,
+        "region_scale_surface_misfit": warp_misfit,
         "table_quantisation_rms_rad": lut_err,
     }
     arrays = {

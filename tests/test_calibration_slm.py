@@ -1,0 +1,80 @@
+"""SLM phase calibration: unfolding and fitting on synthetic data, and the full measurement on the small bench."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from calibration.errors import AmbiguousMeasurement, EmptyFrames
+from calibration.records import load_record
+from calibration.run import calibrate_slm
+from calibration.slm_phase import PhaseSweepSettings, check_range, fit_global, grating, lut_from_curve, unfold
+from mock_hw.truth import reveal_truth
+
+TWO_PI = 2 * np.pi
+FAST = PhaseSweepSettings(regions=2, levels=48, region_levels=12, table_regions=4)
+
+
+def _truth_phase(t: np.ndarray) -> np.ndarray:
+    return 1.15 * TWO_PI * t**1.1 * (1 + 0.2 * (1 - t))
+
+
+def test_unfold_and_fit_recover_a_monotone_response_beyond_2pi() -> None:
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 64)
+    phase = _truth_phase(t)
+    intensity = 1000 * np.sin(phase / 2) ** 2 + 50 + rng.normal(0, 2, t.size)
+    rough, amp, _ = unfold(intensity)
+    assert np.all(np.abs(rough - phase)[np.abs(np.sin(phase / 2)) < 0.9] < 0.3)
+    model, inc, fit = fit_global(t, intensity, knots=8)
+    assert np.sqrt(np.mean((fit.phase - phase) ** 2)) < 0.03
+    assert np.all(np.diff(model.evaluate(inc, np.linspace(0, 1, 256))) >= 0)
+
+
+def test_garbage_intensities_are_not_fitted() -> None:
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 1, 64)
+    with pytest.raises(AmbiguousMeasurement, match="no phase modulation"):
+        unfold(np.full(64, 7.0))
+    _, _, fit = fit_global(t, rng.uniform(0, 1000, 64), knots=8)
+    assert fit.residual_rms > 0.1  # measure_phase_response refuses above 5 %
+    with pytest.raises(AmbiguousMeasurement, match="reaches only 5.00 rad"):
+        check_range(5.0, 256, "slm")
+
+
+def test_lookup_table_picks_the_nearest_phase_modulo_2pi() -> None:
+    curve = np.linspace(0, 1.2 * TWO_PI, 256)
+    lut = lut_from_curve(curve, 512)
+    err = np.angle(np.exp(1j * (curve[lut] - np.arange(512) * TWO_PI / 512)))
+    assert np.abs(err).max() <= (curve[1] - curve[0]) / 2 + 1e-9
+
+
+def test_grating_keeps_the_centre_at_gray_zero_and_complement_swaps_levels() -> None:
+    g = grating((32, 32), 8, 100, keep_centre=1)
+    c = grating((32, 32), 8, 100, complement=True, keep_centre=1)
+    assert g[16, 16] == 0 and c[15:18, 15:18].max() == 0
+    assert set(np.unique(g)) == {0, 100} and np.all((g[0] == 0) != (c[0] == 0))
+
+
+def test_small_bench_phase_table_matches_the_hidden_response(small_bench, tmp_path) -> None:
+    path = calibrate_slm(small_bench, tmp_path, settings=FAST)
+    rec = load_record(path, device=small_bench.fourier_slm.info, wavelength_m=532e-9)
+    truth = reveal_truth(small_bench.fourier_slm).response
+    slm = small_bench.fourier_slm
+    assert slm.phase_table.record_id == rec.id  # the new table is active on the open bench
+    errors = []
+    for theta in np.linspace(0, TWO_PI, 64, endpoint=False):
+        gray = slm.phase_table.gray_for_phase(np.full(slm.grid.shape, theta))
+        errors.append(np.angle(np.exp(1j * (truth.phase(gray) - theta))))
+    assert np.sqrt(np.mean(np.square(errors))) < 0.08
+    assert abs(rec.params["phase_at_full_scale_rad"] - truth.phi_max_rad) < 0.15
+    assert (tmp_path / "raw" / "slm_phase.npz").is_file() and path.with_suffix(".png").is_file()
+
+
+def test_laser_off_stops_with_advice_and_keeps_raw_data(small_bench, tmp_path) -> None:
+    small_bench.shutter.block_beam()
+    with pytest.raises(EmptyFrames, match="check the laser") as info:
+        calibrate_slm(small_bench, tmp_path, settings=FAST)
+    assert "raw measurements kept in" in str(info.value)
+    assert (tmp_path / "raw" / "slm_phase.npz").is_file()
+    assert not list(tmp_path.glob("slm_phase-*.json"))  # no half-fitted table
