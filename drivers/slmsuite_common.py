@@ -94,7 +94,7 @@ def vendor_errors(device: str, where: str, action: str) -> Iterator[None]:
                 device, f"{action} on {where}: this vendor SDK runs only on Windows; run labctl on the bench PC"
             ) from exc
         raise DeviceError(device, f"{action} on {where} failed: {type(exc).__name__}: {exc}") from exc
-    except (TimeoutError, DeviceTimeoutLike) as exc:
+    except TimeoutError as exc:
         raise DeviceTimeout(
             device, f"{action} on {where} timed out ({exc}); check that the device is powered and triggered"
         ) from exc
@@ -112,18 +112,9 @@ def vendor_errors(device: str, where: str, action: str) -> Iterator[None]:
             device, f"{action} on {where}: rejected ({exc}); check the settings in the bench file"
         ) from exc
     except Exception as exc:  # noqa: BLE001 - vendor SDKs raise anything; keep the cause chained
+        if "timeout" in type(exc).__name__.lower():  # e.g. VmbTimeout, SpinnakerTimeoutException
+            raise DeviceTimeout(
+                device, f"{action} on {where} timed out ({type(exc).__name__}: {exc}); check that the device is "
+                "powered and triggered"
+            ) from exc
         raise DeviceError(device, f"{action} on {where} failed: {type(exc).__name__}: {exc}") from exc
-
-
-class _TimeoutNamed(type):
-    """Matches any exception class whose name says it is a timeout (vendor SDKs define their own)."""
-
-    def __instancecheck__(cls, obj: object) -> bool:
-        return isinstance(obj, BaseException) and "timeout" in type(obj).__name__.lower()
-
-    def __subclasscheck__(cls, sub: type) -> bool:
-        return "timeout" in sub.__name__.lower()
-
-
-class DeviceTimeoutLike(Exception, metaclass=_TimeoutNamed):
-    """``except DeviceTimeoutLike`` catches e.g. ``VmbTimeout`` or ``SpinnakerTimeoutException``."""
