@@ -1,0 +1,46 @@
+"""Electronic back ends that read the detected optical channels: BatchNorm, pooling and a small MLP
+(ReLU) for classification, as in Xiang et al. (2022); a per-pixel MLP for segmentation.
+``linear=True`` drops every nonlinearity (the all-linear baseline)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ClassifierBackEnd(nn.Module):
+    """BatchNorm → average pooling to ``pool_size`` × ``pool_size`` → Linear → ReLU → Linear."""
+
+    def __init__(self, channels: int, num_classes: int, pool_size: int, hidden: int, linear: bool = False) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels)
+        self.pool = nn.AdaptiveAvgPool2d(pool_size)
+        features = channels * pool_size * pool_size
+        if linear:
+            self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(features, num_classes))
+        else:
+            self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(0.2), nn.Linear(hidden, num_classes))
+
+    def forward(self, detected: torch.Tensor) -> torch.Tensor:
+        return self.mlp(self.pool(self.norm(detected)))
+
+
+class SegmentationBackEnd(nn.Module):
+    """BatchNorm → per-pixel MLP (1×1 convolutions) → logits, upsampled to ``out_size`` if the front
+    end pooled."""
+
+    def __init__(self, channels: int, num_classes: int, hidden: int, out_size: int, linear: bool = False) -> None:
+        super().__init__()
+        self.norm = nn.BatchNorm2d(channels)
+        self.out_size = out_size
+        if linear:
+            self.mlp = nn.Conv2d(channels, num_classes, 1)
+        else:
+            self.mlp = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(), nn.Conv2d(hidden, num_classes, 1))
+
+    def forward(self, detected: torch.Tensor) -> torch.Tensor:
+        logits = self.mlp(self.norm(detected))
+        if logits.shape[-1] != self.out_size:
+            logits = F.interpolate(logits, size=(self.out_size, self.out_size), mode="bilinear", align_corners=False)
+        return logits

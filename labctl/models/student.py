@@ -1,0 +1,61 @@
+"""The SCLC student: linear spectral front end → detector → electronic back end; and the all-linear
+baseline (field detection, linear back end), a model with no nonlinearity at all."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd
+from labctl.models.detection import Detector
+from labctl.models.spectral import SpectralStack
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """``channels`` / ``pool``: per spectral layer, output channels and spectral-pooling factor.
+    ``detection``: intensity (camera, default) or field. ``backend_pool``: side of the pooled map the
+    classifier's MLP reads. ``linear_backend``: no ReLU in the back end (all-linear baseline)."""
+
+    task: Literal["classification", "segmentation"]
+    in_channels: int
+    size: int
+    num_classes: int
+    channels: list[int] = field(default_factory=lambda: [16, 16])
+    pool: list[int] = field(default_factory=lambda: [1, 1])
+    detection: Literal["intensity", "field"] = "intensity"
+    backend_pool: int = 7
+    hidden: int = 128
+    linear_backend: bool = False
+    init_kernel: int = 5
+    kind: Literal["sclc"] = "sclc"
+
+
+def all_linear_config(task: Literal["classification", "segmentation"], in_channels: int, size: int, num_classes: int) -> StudentConfig:
+    """The all-linear baseline: one spectral layer, field detection, linear back end."""
+    return StudentConfig(task, in_channels, size, num_classes, channels=[16], pool=[1], detection="field", linear_backend=True)
+
+
+class SCLCStudent(nn.Module):
+    def __init__(self, config: StudentConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.front = SpectralStack(config.in_channels, config.size, list(config.channels), list(config.pool), config.init_kernel)
+        self.detector = Detector(config.detection)
+        detected = self.detector.channels(self.front.out_channels)
+        if config.task == "classification":
+            self.back: nn.Module = ClassifierBackEnd(
+                detected, config.num_classes, min(config.backend_pool, self.front.out_size), config.hidden, config.linear_backend
+            )
+        else:
+            self.back = SegmentationBackEnd(detected, config.num_classes, config.hidden, config.size, config.linear_backend)
+
+    def detected(self, x: torch.Tensor) -> torch.Tensor:
+        """What the sensor records: detector(front end(x))."""
+        return self.detector(self.front(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.back(self.detected(x))
