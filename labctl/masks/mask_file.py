@@ -1,0 +1,127 @@
+"""The mask file: what the Fourier SLM shows for one student, and everything needed to trust it.
+
+One HDF5 file per export::
+
+    /phase_rad        (rows, cols) float32, the phase pattern in [0, 2π)
+    /gray             (rows, cols) uint16, that phase through the active phase table
+    attrs             format, method, model (kind, checkpoint path and SHA-256), layout (SLM and
+                      camera geometry, wavelength, focal lengths, image placement, tiles), the
+                      Fourier SLM's identity, the calibration ids in force, provenance
+
+Before anything is shown, :meth:`MaskFile.check_bench` compares the file against the open bench:
+SLM geometry, bit depth, wavelength and the phase table it was made with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from drivers.slm import SLM
+from labctl.models.optical_layout import OpticalLayout
+
+FORMAT = "labctl-masks/1"
+METHODS = ("sclc-double-phase", "sclc-optimised", "optics-aware")
+
+
+class MaskFileError(ValueError):
+    """The mask file is unreadable, malformed, or made for another bench."""
+
+
+@dataclass
+class MaskFile:
+    phase_rad: np.ndarray
+    gray: np.ndarray
+    method: str
+    layout: OpticalLayout
+    model: dict[str, Any]  # kind, checkpoint, sha256
+    slm: dict[str, Any]  # identity, rows, cols, pitch_m, bit_depth
+    calibration: dict[str, str | None]  # slm_phase / camera / registration record ids
+    extra: dict[str, Any] = field(default_factory=dict)  # encoding scale, provenance, ...
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise MaskFileError(f"unknown mask method {self.method!r}; known: {', '.join(METHODS)}")
+        for name, arr in (("phase_rad", self.phase_rad), ("gray", self.gray)):
+            if np.asarray(arr).shape != (self.layout.fourier_rows, self.layout.fourier_cols):
+                raise MaskFileError(
+                    f"{name} has shape {np.asarray(arr).shape}; the layout's Fourier SLM is "
+                    f"{self.layout.fourier_rows}x{self.layout.fourier_cols}"
+                )
+        if not np.all(np.isfinite(self.phase_rad)):
+            raise MaskFileError("the phase pattern holds NaN or inf")
+        if self.gray.dtype.kind not in "ui" or self.gray.min() < 0 or self.gray.max() >= 2**self.layout.fourier_bit_depth:
+            raise MaskFileError(f"gray levels outside 0..{2**self.layout.fourier_bit_depth - 1} or not integers")
+
+    # -- disk --------------------------------------------------------------------------------------
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise MaskFileError(f"{path} exists; choose another --out (mask files are never overwritten)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".partial")
+        with h5py.File(tmp, "w") as h5:
+            h5.attrs["format"] = FORMAT
+            h5.attrs["method"] = self.method
+            for key in ("model", "slm", "calibration", "extra"):
+                h5.attrs[key] = json.dumps(getattr(self, key), default=str)
+            h5.attrs["layout"] = json.dumps(self.layout.to_dict())
+            h5.create_dataset("phase_rad", data=self.phase_rad.astype(np.float32))
+            h5.create_dataset("gray", data=self.gray.astype(np.uint16))
+        tmp.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> MaskFile:
+        path = Path(path)
+        if not path.is_file():
+            raise MaskFileError(f"no mask file at {path}")
+        try:
+            with h5py.File(path, "r") as h5:
+                if h5.attrs.get("format") != FORMAT:
+                    raise MaskFileError(f"{path} is not a labctl mask file (format {h5.attrs.get('format')!r})")
+                return cls(
+                    phase_rad=h5["phase_rad"][...].astype(np.float64),
+                    gray=h5["gray"][...],
+                    method=str(h5.attrs["method"]),
+                    layout=OpticalLayout.from_dict(json.loads(h5.attrs["layout"])),
+                    model=json.loads(h5.attrs["model"]),
+                    slm=json.loads(h5.attrs["slm"]),
+                    calibration=json.loads(h5.attrs["calibration"]),
+                    extra=json.loads(h5.attrs["extra"]),
+                )
+        except OSError as exc:
+            raise MaskFileError(f"{path} is not a readable HDF5 file: {exc}") from None
+        except (KeyError, json.JSONDecodeError, TypeError) as exc:
+            raise MaskFileError(f"{path} is incomplete or malformed: {exc}") from None
+
+    # -- checks against the bench ---------------------------------------------------------------------
+    def check_bench(self, fourier_slm: SLM, wavelength_m: float, f1_m: float, f2_m: float) -> None:
+        """Raise MaskFileError if this mask was not made for this SLM, optics and phase table."""
+        lay = self.layout
+        grid = fourier_slm.grid
+        problems = []
+        if (grid.rows, grid.cols) != (lay.fourier_rows, lay.fourier_cols):
+            problems.append(f"SLM is {grid.rows}x{grid.cols}, mask is {lay.fourier_rows}x{lay.fourier_cols}")
+        if not np.isclose(grid.pitch_m, lay.fourier_pitch_m, rtol=1e-6):
+            problems.append(f"SLM pitch {grid.pitch_m:g} m, mask made for {lay.fourier_pitch_m:g} m")
+        if fourier_slm.bit_depth != lay.fourier_bit_depth:
+            problems.append(f"SLM is {fourier_slm.bit_depth}-bit, mask is {lay.fourier_bit_depth}-bit")
+        for name, bench_value, mask_value in (
+            ("wavelength", wavelength_m, lay.wavelength_m), ("f1", f1_m, lay.f1_m), ("f2", f2_m, lay.f2_m)
+        ):
+            if not np.isclose(bench_value, mask_value, rtol=1e-6):
+                problems.append(f"bench {name} {bench_value:g} m, mask made for {mask_value:g} m")
+        table_id = fourier_slm.phase_table.record_id
+        if table_id != self.calibration.get("slm_phase", "linear"):
+            problems.append(
+                f"mask gray levels were made with phase table {self.calibration.get('slm_phase')!r}, "
+                f"the SLM now uses {table_id!r} (export the masks again for this calibration)"
+            )
+        if problems:
+            raise MaskFileError(f"mask file does not fit the bench's {fourier_slm.name}: " + "; ".join(problems))

@@ -1,0 +1,126 @@
+"""Reading the channel tiles out of a camera frame: one function for the twin and for the bench.
+
+Channel ``c`` of an optical student is a copy of the image displaced to its tile on the camera (a
+linear phase ramp on the Fourier SLM). Its ``(n, n)`` readout samples the camera at the image of each
+input-image pixel's centre: the pixel's position on the input modulator, displaced by the tile
+offset (expressed in modulator pixels), mapped to camera pixels by an affine. The twin uses the
+nominal affine of the design geometry; a bench run uses the calibrated registration. Nothing else
+differs, so the back end reads the same thing in both.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import sparse
+
+from labctl.models.optical_layout import OpticalLayout
+
+#: Sub-samples per image pixel side used by both the twin and the bench readout.
+DEFAULT_OVERSAMPLE = 2
+
+
+def tile_offsets_px(layout: OpticalLayout) -> np.ndarray:
+    """(C, 2) displacement (x, y) of each channel's copy, in input-modulator pixels.
+
+    The 4f images the input inverted and magnified, output = −M·input, so an output-plane shift
+    ``s`` is an input-plane displacement ``−s / M``.
+    """
+    scale = -1.0 / (layout.geometry.magnification * layout.input_pitch_m)
+    return np.array([[sx * scale, sy * scale] for sy, sx in layout.tile_shifts_m()])
+
+
+def channel_points(layout: OpticalLayout, affine: np.ndarray, oversample: int = DEFAULT_OVERSAMPLE) -> torch.Tensor:
+    """Camera-pixel positions (x, y), shape (C, n·o, n·o, 2), of the image pixels of every channel.
+
+    ``affine``: 2×3, input-modulator pixel (col, row) → camera pixel (col, row). With ``oversample``
+    o > 1 each image pixel is sampled at o×o points spread over its footprint (averaged by
+    :func:`read_channels`), which evens out the camera's pixel grid.
+    """
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (2, 3) or not np.all(np.isfinite(affine)):
+        raise ValueError(f"the readout affine must be a finite 2x3 matrix; got shape {affine.shape}")
+    if oversample < 1:
+        raise ValueError(f"oversample must be >= 1; got {oversample}")
+    n, s = layout.image_size, layout.image_scale
+    sub = ((np.arange(oversample) + 0.5) / oversample - 0.5) * s  # sub-point offsets within a pixel
+    centres = (np.arange(n) * s + (s - 1) / 2)[:, None] + sub[None, :]  # (n, o) modulator px
+    cols = (layout.image_col + centres).reshape(-1)
+    rows = (layout.image_row + centres).reshape(-1)
+    xx, yy = np.meshgrid(cols, rows)  # (n·o, n·o)
+    points = []
+    for dx, dy in tile_offsets_px(layout):
+        px, py = xx + dx, yy + dy
+        cam_x = affine[0, 0] * px + affine[0, 1] * py + affine[0, 2]
+        cam_y = affine[1, 0] * px + affine[1, 1] * py + affine[1, 2]
+        points.append(np.stack([cam_x, cam_y], axis=-1))
+    return torch.from_numpy(np.stack(points)).float()
+
+
+def read_channels(frames: torch.Tensor, points: torch.Tensor, oversample: int = DEFAULT_OVERSAMPLE) -> torch.Tensor:
+    """Bilinear samples of ``frames`` (B, H, W) at ``points`` (C, n·o, n·o, 2) → (B, C, n, n).
+
+    The o×o sub-samples of each image pixel are averaged. Points outside the frame read zero.
+    Differentiable in ``frames`` and in ``points``.
+    """
+    b, h, w = frames.shape
+    c, big_n = points.shape[0], points.shape[1]
+    if big_n % oversample:
+        raise ValueError(f"{big_n} sample points per side is not a multiple of oversample {oversample}")
+    grid = torch.stack([2 * points[..., 0] / (w - 1) - 1, 2 * points[..., 1] / (h - 1) - 1], dim=-1)
+    grid = grid.reshape(1, c * big_n, big_n, 2).to(frames.dtype).expand(b, -1, -1, -1)
+    sampled = F.grid_sample(frames[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    sampled = sampled.reshape(b * c, 1, big_n, big_n)
+    if oversample > 1:
+        sampled = F.avg_pool2d(sampled, oversample)
+    n = big_n // oversample
+    return sampled.reshape(b, c, n, n)
+
+
+class ReadoutMatrix:
+    """:func:`read_channels` as one precomputed sparse matrix: fast for many frames at fixed points.
+
+    Each (channel, pixel) output is a fixed weighted sum of at most 4·o² camera pixels (bilinear
+    weights of its sub-samples, averaged), so a batch of frames is read with one sparse product
+    (scipy's, several times faster on the CPU than sampling the frames again for every batch).
+    Same result as :func:`read_channels` (zero outside the frame), to float rounding.
+    """
+
+    def __init__(self, points: torch.Tensor, camera_shape: tuple[int, int], oversample: int = DEFAULT_OVERSAMPLE) -> None:
+        h, w = camera_shape
+        c, big_n = points.shape[0], points.shape[1]
+        if big_n % oversample:
+            raise ValueError(f"{big_n} sample points per side is not a multiple of oversample {oversample}")
+        n = big_n // oversample
+        pts = points.double().numpy()
+        x, y = pts[..., 0], pts[..., 1]
+        x0, y0 = np.floor(x), np.floor(y)
+        # output row of each sub-sample: channel, pixel row, pixel col
+        ci = np.arange(c)[:, None, None]
+        ri = (np.arange(big_n) // oversample)[None, :, None]
+        qi = (np.arange(big_n) // oversample)[None, None, :]
+        out_row = np.broadcast_to(ci * n * n + ri * n + qi, x.shape)
+        rows, cols, vals = [], [], []
+        for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            xi, yi = x0 + dx, y0 + dy
+            weight = (1 - np.abs(x - xi)) * (1 - np.abs(y - yi)) / oversample**2
+            inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h) & (weight > 0)
+            rows.append(out_row[inside])
+            cols.append((yi[inside] * w + xi[inside]).astype(np.int64))
+            vals.append(weight[inside])
+        matrix = sparse.csr_matrix(
+            (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))), shape=(c * n * n, h * w)
+        )
+        self._transposed = matrix.T.tocsr()  # (H·W, C·n·n): frames (B, H·W) @ it
+        self.shape = (c, n)
+        self.camera_shape = (h, w)
+
+    def __call__(self, frames: np.ndarray) -> torch.Tensor:
+        """(B, H, W) → (B, C, n, n) float32."""
+        frames = np.asarray(frames, dtype=np.float32)
+        b, h, w = frames.shape
+        if (h, w) != self.camera_shape:
+            raise ValueError(f"frames are {h}x{w}; the readout was built for a {self.camera_shape[0]}x{self.camera_shape[1]} camera")
+        c, n = self.shape
+        return torch.from_numpy(np.asarray(frames.reshape(b, h * w) @ self._transposed, dtype=np.float32)).reshape(b, c, n, n)

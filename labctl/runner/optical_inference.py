@@ -1,0 +1,124 @@
+"""From camera frames to predictions: correct, read the channel tiles, normalise, run the back end.
+
+The same readout (:mod:`labctl.optics.readout`) turns the digital twin's frames into the student's
+``detected`` channels, so a frame from the bench goes through exactly what the back end was trained
+on; only the affine differs (the calibrated registration instead of the nominal geometry).
+
+The camera's DN scale is not the twin's power scale (laser power, exposure, losses), so a per-channel
+gain and offset is fitted by least squares on a few *training* inputs (never the evaluated ones)
+before a run: :func:`fit_channel_scale`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.readout import ReadoutMatrix, channel_points
+from labctl.records.run_record import Column
+
+
+class OpticalInputError(ValueError):
+    """Inputs that the masks were not made for (size, channels, range)."""
+
+
+def images_of(split, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(images float32 in [0, 1] (N, C, n, n), targets) of a data split."""
+    n = len(split) if limit is None else min(limit, len(split))
+    images = split.images[:n].float().numpy() / 255.0
+    return images.astype(np.float32), split.targets[:n].numpy()
+
+
+def modulator_amplitudes(images: np.ndarray, layout: OpticalLayout) -> np.ndarray:
+    """Images (B, 1, n, n) or (B, n, n) in [0, 1] → input-modulator amplitudes (B, rows, cols)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 4:
+        if images.shape[1] != 1:
+            raise OpticalInputError(
+                f"the input modulator shows one field; images have {images.shape[1]} channels (use grayscale data)"
+            )
+        images = images[:, 0]
+    n = layout.image_size
+    if images.shape[-2:] != (n, n):
+        raise OpticalInputError(f"masks were made for {n}x{n}-px images; the data has {images.shape[-2]}x{images.shape[-1]}")
+    if not np.all(np.isfinite(images)) or images.min() < 0 or images.max() > 1:
+        raise OpticalInputError("image values must be finite and within [0, 1] to be shown as amplitudes")
+    s = layout.image_scale
+    out = np.zeros((images.shape[0], layout.input_rows, layout.input_cols), dtype=np.float32)
+    up = images.repeat(s, axis=1).repeat(s, axis=2)
+    out[:, layout.image_row : layout.image_row + n * s, layout.image_col : layout.image_col + n * s] = up
+    return out
+
+
+@dataclass
+class ChannelScale:
+    """detected ≈ gain · readout + offset, per channel."""
+
+    gain: np.ndarray  # (C,)
+    offset: np.ndarray  # (C,)
+
+    def apply(self, readout: torch.Tensor) -> torch.Tensor:
+        g = torch.as_tensor(self.gain, dtype=readout.dtype)[None, :, None, None]
+        o = torch.as_tensor(self.offset, dtype=readout.dtype)[None, :, None, None]
+        return readout * g + o
+
+    def to_dict(self) -> dict[str, list[float]]:
+        return {"gain": self.gain.tolist(), "offset": self.offset.tolist()}
+
+
+def fit_channel_scale(readout: torch.Tensor, detected: torch.Tensor) -> ChannelScale:
+    """Least-squares gain and offset per channel mapping bench readouts onto the model's detection."""
+    c = readout.shape[1]
+    gain, offset = np.empty(c), np.empty(c)
+    for k in range(c):
+        x = readout[:, k].reshape(-1).double().numpy()
+        y = detected[:, k].reshape(-1).double().numpy()
+        design = np.stack([x, np.ones_like(x)], axis=1)
+        (gain[k], offset[k]), *_ = np.linalg.lstsq(design, y, rcond=None)
+    return ChannelScale(gain, offset)
+
+
+class OpticalInference:
+    """A :class:`labctl.runner.loop.FrameProcessor`: frames (B, H, W) in DN → predictions."""
+
+    def __init__(
+        self,
+        back_end: torch.nn.Module,
+        layout: OpticalLayout,
+        affine: np.ndarray,
+        task: str,
+        num_classes: int,
+        correct=None,
+        scale: ChannelScale | None = None,
+    ) -> None:
+        self.back_end = back_end.eval()
+        self.layout = layout
+        self._read = ReadoutMatrix(channel_points(layout, affine), (layout.camera_rows, layout.camera_cols))
+        self.task = task
+        self.num_classes = num_classes
+        self.correct = correct
+        self.scale = scale
+        n = layout.image_size
+        if task == "classification":
+            self.columns = [Column("prediction", (), "i8"), Column("logits", (num_classes,), "f4")]
+        else:
+            self.columns = [Column("prediction", (n, n), "u1")]
+
+    def readout(self, frames: np.ndarray) -> torch.Tensor:
+        """Corrected frames read at the channel points: (B, C, n, n), in DN (before scaling)."""
+        frames = np.asarray(frames, dtype=np.float32)
+        if self.correct is not None:
+            frames = self.correct(frames)
+        return self._read(frames)
+
+    def __call__(self, frames: np.ndarray) -> dict[str, np.ndarray]:
+        readout = self.readout(frames)
+        detected = self.scale.apply(readout) if self.scale is not None else readout
+        with torch.no_grad():
+            out = self.back_end(detected)
+        if self.task == "classification":
+            return {"prediction": out.argmax(1).numpy(), "logits": out.numpy().astype(np.float32)}
+        return {"prediction": out.argmax(1).numpy().astype(np.uint8)}

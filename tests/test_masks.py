@@ -1,0 +1,108 @@
+"""Mask encoding and the mask file: phase-only encoding is exact where it should be; files that do
+not fit the bench are refused before anything is shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drivers.bench import BenchSpec
+from labctl.masks.encoding import EncodingError, double_phase
+from labctl.masks.mask_file import MaskFile, MaskFileError
+from labctl.models.optical_layout import OpticalLayout
+from tests.conftest import bench_toml
+
+
+def test_double_phase_pairs_average_to_the_complex_value() -> None:
+    rng = np.random.default_rng(0)
+    mask = rng.uniform(0.1, 2.0, (8, 8)) * np.exp(1j * rng.uniform(-np.pi, np.pi, (8, 8)))
+    phase, peak = double_phase(mask)
+    assert peak == pytest.approx(np.abs(mask).max())
+    assert phase.min() >= 0 and phase.max() < 2 * np.pi
+    # Each pixel holds one of the two phasors whose mean is the value, alternating on a checkerboard.
+    rows, cols = np.indices(mask.shape)
+    sign = np.where((rows + cols) % 2 == 0, 1.0, -1.0)
+    shown = np.exp(1j * phase)
+    partner = np.exp(1j * (2 * np.angle(mask) - phase))  # the other phasor of the pair
+    np.testing.assert_allclose(0.5 * (shown + partner), mask / peak, atol=1e-9)
+    expected = np.angle(mask) + sign * np.arccos(np.abs(mask) / peak)
+    np.testing.assert_allclose(np.exp(1j * expected), shown, atol=1e-9)
+
+
+@pytest.mark.parametrize("bad, message", [(np.zeros((4, 4), complex), "zero everywhere"),
+                                          (np.full((4, 4), np.nan + 0j), "NaN"),
+                                          (np.ones(4, complex), "2-D")])
+def test_double_phase_refuses_bad_masks(bad, message) -> None:
+    with pytest.raises(EncodingError, match=message):
+        double_phase(bad)
+
+
+def _layout() -> OpticalLayout:
+    spec = BenchSpec.from_toml(bench_toml())
+    return OpticalLayout.for_bench(spec, 16, 4)
+
+
+def _mask(layout: OpticalLayout, **changes) -> MaskFile:
+    shape = (layout.fourier_rows, layout.fourier_cols)
+    fields = dict(
+        phase_rad=np.zeros(shape), gray=np.zeros(shape, np.uint16), method="optics-aware", layout=layout,
+        model={"kind": "optics_aware", "checkpoint": "x", "sha256": "0" * 64}, slm={}, calibration={"slm_phase": "linear"},
+    )
+    fields.update(changes)
+    return MaskFile(**fields)
+
+
+def test_mask_file_round_trips_and_is_never_overwritten(tmp_path: Path) -> None:
+    layout = _layout()
+    phase = np.random.default_rng(1).uniform(0, 2 * np.pi, (layout.fourier_rows, layout.fourier_cols))
+    m = _mask(layout, phase_rad=phase, gray=(phase / (2 * np.pi) * 255).astype(np.uint16))
+    path = m.save(tmp_path / "m.h5")
+    back = MaskFile.load(path)
+    np.testing.assert_allclose(back.phase_rad, phase, atol=1e-6)
+    assert np.array_equal(back.gray, m.gray) and back.layout == layout and back.method == "optics-aware"
+    with pytest.raises(MaskFileError, match="exists"):
+        m.save(path)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda shape: {"phase_rad": np.full(shape, np.nan)}, "NaN"),
+        (lambda shape: {"phase_rad": np.zeros((3, 3))}, "shape"),
+        (lambda shape: {"gray": np.full(shape, 70000, np.int64)}, "gray levels outside"),
+        (lambda shape: {"method": "magic"}, "unknown mask method"),
+    ],
+)
+def test_malformed_masks_are_refused(change, message) -> None:
+    layout = _layout()
+    with pytest.raises(MaskFileError, match=message):
+        _mask(layout, **change((layout.fourier_rows, layout.fourier_cols)))
+
+
+def test_mask_for_another_slm_or_wavelength_is_refused_before_showing(small_bench) -> None:
+    layout = _layout()
+    m = _mask(layout)
+    slm = small_bench.fourier_slm
+    m.check_bench(slm, 532e-9, 0.05, 0.05)  # made for this bench: fine
+    with pytest.raises(MaskFileError, match="wavelength"):
+        m.check_bench(slm, 633e-9, 0.05, 0.05)
+    other = BenchSpec.from_toml(bench_toml().replace("rows = 128\ncols = 128", "rows = 64\ncols = 64"))
+    with other.open() as bench:
+        with pytest.raises(MaskFileError, match="SLM is 64x64, mask is 128x128"):
+            m.check_bench(bench.fourier_slm, 532e-9, 0.05, 0.05)
+    before = slm.frame_count
+    m2 = _mask(layout, calibration={"slm_phase": "cal-123"})
+    with pytest.raises(MaskFileError, match="phase table 'cal-123'"):
+        m2.check_bench(slm, 532e-9, 0.05, 0.05)
+    assert slm.frame_count == before
+
+
+def test_unreadable_mask_file_is_named(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"nope")
+    with pytest.raises(MaskFileError, match="bad.h5"):
+        MaskFile.load(bad)
+    with pytest.raises(MaskFileError, match="no mask file"):
+        MaskFile.load(tmp_path / "missing.h5")
