@@ -49,6 +49,7 @@ class BatchAcquirer:
     faults: int = 0
     _mask_shown: bool = False
     _sequence_length: int = 1
+    _chunk: int = 0  # inputs shown per attempt; adapts to the fault rate (0: whole batches)
 
     @property
     def uses_hardware_trigger(self) -> bool:
@@ -102,28 +103,55 @@ class BatchAcquirer:
         return frames
 
     def capture(self, amplitudes: np.ndarray, first_index: int = -1) -> FrameBatch:
-        """Frames for ``amplitudes`` (n, rows, cols) in [0, 1]; retries per the policy."""
+        """Frames for ``amplitudes`` (n, rows, cols) in [0, 1], in order, one per input.
+
+        Captured in chunks: a chunk that fails is shown again at half the size (a missed trigger in a
+        long sequence costs little), and the chunk size grows back after successes. A chunk that
+        fails ``policy.attempts`` times in a row at its smallest size ends the run with
+        AcquisitionFailed; what was captured before is kept by the caller's record.
+        """
+        n = amplitudes.shape[0]
+        parts: list[FrameBatch] = []
+        start, chunk = 0, min(self._chunk or n, n)
+        failures = 0
         last_error: Exception | None = None
-        for attempt in range(self.policy.attempts):
+        while start < n:
+            piece = amplitudes[start : start + chunk]
+            index = first_index + start if first_index >= 0 else first_index
             try:
-                return self._capture_once(amplitudes)
+                parts.append(self._capture_once(piece))
+                start += piece.shape[0]
+                failures = 0
+                chunk = min(2 * chunk, n)
+                continue
             except DeviceDisconnected as exc:
                 last_error = exc
-                self._report(exc, "disconnect", first_index, attempt)
-                self._reconnect(exc.device)
-            except (DeviceTimeout, DeviceError) as exc:
+                self._report(exc, "disconnect", index, failures)
+                failures += 1  # a link that keeps dropping counts whatever the chunk size
+                try:
+                    self._reconnect(exc.device)
+                except DeviceError as reopen_error:
+                    last_error = reopen_error
+                    self._report(reopen_error, "reconnect_failed", index, failures)
+            except DeviceError as exc:
                 last_error = exc
-                self._report(exc, "timeout" if isinstance(exc, DeviceTimeout) else "device_error", first_index, attempt)
+                self._report(exc, "timeout" if isinstance(exc, DeviceTimeout) else "device_error", index, failures)
                 if exc.device == self.bench.fourier_slm.name:
                     self._mask_shown = False
-            time.sleep(self.policy.backoff_s(attempt))
-        raise AcquisitionFailed(
-            "runner", f"batch starting at input {first_index} failed {self.policy.attempts} times; last error: {last_error}"
-        )
+                if chunk == 1:
+                    failures += 1
+                chunk = max(1, chunk // 2)
+            if failures >= self.policy.attempts:
+                raise AcquisitionFailed(
+                    "runner", f"input {index} failed {failures} times in a row; last error: {last_error}"
+                )
+            time.sleep(self.policy.backoff_s(failures))
+        self._chunk = chunk
+        return parts[0] if len(parts) == 1 else _concat(parts)
 
     def _report(self, exc: Exception, kind: str, first_index: int, attempt: int) -> None:
         self.faults += 1
-        self.on_fault(kind, f"input {first_index}, attempt {attempt + 1}/{self.policy.attempts}: {exc}", first_index)
+        self.on_fault(kind, f"input {first_index} (failure {attempt + 1} in a row): {exc}", first_index)
 
     def _reconnect(self, device_name: str) -> None:
         """Close and reopen the device (keeping the camera's settings); the mask is shown again."""
