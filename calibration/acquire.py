@@ -17,6 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from calibration.errors import EmptyFrames, SaturatedFrames
+from calibration.spots import brightest
 from drivers.bench import Bench
 from drivers.camera import FrameBatch, TriggerSource
 from drivers.errors import UnsupportedFeature
@@ -133,9 +134,13 @@ def check_frames(bench: Bench, values: np.ndarray, dark_level: float, noise_dn: 
         )
 
 
-def spot_peak(frames: np.ndarray) -> tuple[float, float]:
-    """(peak DN, dark DN) of frames holding compact light: the maximum and the median."""
-    return float(np.max(frames)), float(np.median(frames))
+def peak_over(on: np.ndarray, off: np.ndarray) -> tuple[float, float]:
+    """(peak DN, dark DN) of the light in ``on`` that ``off`` lacks; hot pixels, bright in both, do not count."""
+    diff = on.astype(np.float64) - off
+    x, y = brightest(diff)
+    r, c = int(y), int(x)
+    dark = float(np.median(off))
+    return float(min(on[r, c], max(diff[r, c], 0.0) + dark)), dark
 
 
 def set_exposure_for_peak(bench: Bench, measure: Callable[[], tuple[float, float]], target_fraction: float = 0.6) -> float:

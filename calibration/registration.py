@@ -20,11 +20,12 @@ from calibration.acquire import (
     capture_input_series,
     no_progress,
     point_source,
+    peak_over,
     set_exposure_for_peak,
-    spot_peak,
 )
 from calibration.errors import CalibrationRecordError, SaturatedFrames, TooFewSpots
 from calibration.records import CalibrationRecord
+from calibration.slm_phase import point_image_peak
 from calibration.spots import apply_affine, brightest, disc, fit_affine, refined_centroid
 from drivers.bench import Bench
 from drivers.camera import TriggerSource
@@ -111,7 +112,11 @@ def measure_registration(bench: Bench, log: RawLog, settings: RegistrationSettin
     patterns_arr = np.stack(patterns)
     centres_arr = np.asarray(centres)
     middle = patterns_arr[len(patterns_arr) // 2 + settings.grid // 2]
-    set_exposure_for_peak(bench, lambda: spot_peak(capture_input_series(bench, middle[None])), 0.6)
+    def input_peak() -> tuple[float, float]:
+        frames = capture_input_series(bench, np.stack([middle, np.zeros_like(middle)]))
+        return peak_over(frames[0], frames[1])
+
+    set_exposure_for_peak(bench, input_peak, 0.6)
     background = capture_input_series(bench, np.zeros((2, rows, cols))).astype(np.float64).mean(axis=0)
     frames = capture_input_series(bench, patterns_arr)
     spot_px = max(2.0, b * inp.grid.pitch_m * mag / cam.grid.pitch_m)
@@ -141,19 +146,26 @@ def measure_registration(bench: Bench, log: RawLog, settings: RegistrationSettin
         phase = 2 * np.pi * (k[0] * xx / slm.grid.cols + k[1] * yy / slm.grid.rows)
         return slm.phase_table.gray_for_phase(phase)
 
-    set_exposure_for_peak(bench, lambda: spot_peak(capture_fourier_series(bench, [flat])), 0.6)
-    zero = capture_fourier_series(bench, [flat])[0]
-    zero_xy = brightest(zero)
-    dark = float(np.median(zero))
-    ramps = capture_fourier_series(bench, (ramp_gray(k) for k in kk))
+    set_exposure_for_peak(bench, lambda: point_image_peak(bench), 0.6)
     step = min(np.ptp(kx) * px_per_kx, np.ptp(ky) * px_per_ky) / max(settings.frequencies - 1, 1)
-    guesses = [(zero_xy[0] + k[0] * px_per_kx, zero_xy[1] + k[1] * px_per_ky) for k in kk]
-    f_pos, f_peaks = _spot_positions(ramps, np.full(zero.shape, dark), guesses, max(3.0, 0.4 * step), 3.0, full)
+    for _ in range(4):  # a ramp can gather a spot onto fewer pixels than the flat did: back off if it clips
+        zero = capture_fourier_series(bench, [flat])[0]
+        inp.write_amplitude(np.zeros(inp.grid.shape))
+        off = capture_fourier_series(bench, [flat])[0]
+        inp.write_amplitude(point_source(bench))
+        zero_xy = brightest(zero - off)
+        ramps = capture_fourier_series(bench, (ramp_gray(k) for k in kk))
+        guesses = [(zero_xy[0] + k[0] * px_per_kx, zero_xy[1] + k[1] * px_per_ky) for k in kk]
+        f_pos, f_peaks = _spot_positions(ramps, off, guesses, max(3.0, 0.4 * step), 3.0, full)
+        if not np.any(f_peaks >= full) or cam.exposure_s <= cam.exposure_limits_s[0]:
+            break
+        cam.exposure_s = max(cam.exposure_limits_s[0], 0.5 * cam.exposure_s)
     log.add("fourier_k", kk)
     log.add("fourier_spot_camera", f_pos)
     log.add("fourier_spot_peaks", f_peaks)
+    log.add("fourier_exposure_s", cam.exposure_s)
     if np.any(f_peaks >= full):
-        raise SaturatedFrames(f"{cam.name}: Fourier-plane spots saturate at {cam.exposure_s * 1e3:g} ms; lower the exposure")
+        raise SaturatedFrames(f"{cam.name}: Fourier-plane spots saturate at {cam.exposure_s * 1e3:g} ms; lower the laser power")
     f_affine, f_resid, f_ok = _fit(kk, f_pos, f"{cam.name}: Fourier-plane ramp spots", len(kk))
     progress("done", 1.0)
 

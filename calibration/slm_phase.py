@@ -27,6 +27,7 @@ from calibration.acquire import (
     capture_fourier_series,
     check_frames,
     no_progress,
+    peak_over,
     point_source,
     set_exposure_for_peak,
 )
@@ -128,11 +129,7 @@ def point_image_peak(bench: Bench) -> tuple[float, float]:
     bench.input_slm.write_amplitude(np.zeros(bench.input_slm.grid.shape))
     off = capture_fourier_series(bench, [flat])[0]
     bench.input_slm.write_amplitude(point_source(bench))
-    diff = on - off
-    x, y = brightest(diff)
-    r, c = int(y), int(x)
-    dark = float(np.median(off))
-    return float(min(on[r, c], max(diff[r, c], 0.0) + dark)), dark
+    return peak_over(on, off)
 
 
 def locate_orders(bench: Bench, flat: np.ndarray, probe: np.ndarray, period: int) -> OrderWindows:
