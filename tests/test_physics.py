@@ -130,3 +130,16 @@ def test_phase_ramp_on_the_fourier_slm_moves_the_spot_on_the_camera(ideal_bench)
     expected_px = geo.wavelength_m * geo.f2_m * kx / cam.grid.pitch_m
     assert p1[1] - p0[1] == pytest.approx(expected_px, abs=0.3)
     assert abs(p1[0] - p0[0]) < 0.3
+
+
+@pytest.mark.parametrize("pose", [CameraPose(35e-6, -20e-6, 0.01, 1.02), CameraPose(-5e-6, 60e-6, -0.03, 0.97)])
+def test_camera_pose_is_recovered_from_its_registration_affine(pose: CameraPose) -> None:
+    from labctl.optics.geometry import pose_from_affine
+
+    sizes = (200, 200, 15e-6, 240, 240, 13e-6)
+    affine = input_to_camera_affine(GEO, *sizes, pose)
+    back = pose_from_affine(GEO, *sizes, affine)
+    assert back.shift_x_m == pytest.approx(pose.shift_x_m, abs=1e-9)
+    assert back.shift_y_m == pytest.approx(pose.shift_y_m, abs=1e-9)
+    assert back.rotation_rad == pytest.approx(pose.rotation_rad, abs=1e-9)
+    assert back.scale == pytest.approx(pose.scale, rel=1e-9)

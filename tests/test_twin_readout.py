@@ -88,3 +88,15 @@ def test_filter_bank_that_does_not_fit_the_layout_is_refused() -> None:
         fourier_mask(torch.zeros(5, 1, 16, 16, dtype=torch.complex64), layout)
     with pytest.raises(FilterBankError, match="16-px image"):
         fourier_mask(torch.zeros(4, 1, 12, 12, dtype=torch.complex64), layout)
+
+
+def test_twin_on_a_patch_equals_the_twin_on_the_whole_modulator() -> None:
+    layout = OpticalLayout.for_bench(BenchSpec.from_toml(bench_toml()), 16, 4)
+    twin = FourFTwin(layout)
+    patch = torch.rand(2, 20, 24)
+    full = torch.zeros(2, layout.input_rows, layout.input_cols)
+    full[:, 30:50, 40:64] = patch
+    phase = torch.rand(layout.fourier_rows, layout.fourier_cols) * 6
+    torch.testing.assert_close(twin(patch, phase, origin=(30, 40)), twin(full, phase), rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="leaves"):
+        twin(patch, phase, origin=(90, 0))

@@ -168,3 +168,33 @@ def input_to_camera_affine(
         [[1 / cam_pitch_m, 0, (cam_cols - 1) / 2], [0, 1 / cam_pitch_m, (cam_rows - 1) / 2], [0, 0, 1]]
     )
     return (to_pixels @ to_sensor @ invert @ a_in)[:2]
+
+
+def pose_from_affine(
+    geometry: FourFGeometry,
+    in_rows: int,
+    in_cols: int,
+    in_pitch_m: float,
+    cam_rows: int,
+    cam_cols: int,
+    cam_pitch_m: float,
+    affine: np.ndarray,
+) -> CameraPose:
+    """The camera pose (shift, rotation, scale) whose :func:`input_to_camera_affine` is ``affine``.
+
+    Inverts that composition for a measured registration, so that a digital twin can place its
+    camera where the bench's is. Shear, which a rigid sensor cannot have, is averaged out.
+    """
+    nominal = input_to_camera_affine(geometry, in_rows, in_cols, in_pitch_m, cam_rows, cam_cols, cam_pitch_m, CameraPose())
+    a = np.asarray(affine, dtype=np.float64)
+    # affine = P·m⁻¹·(X − s) and nominal = P·X (P: metres → camera px, X: input px → output metres)
+    k = cam_pitch_m  # P's linear part is I/k
+    x_lin = nominal[:, :2] * k
+    x_off = (nominal[:, 2] - np.array([(cam_cols - 1) / 2, (cam_rows - 1) / 2])) * k
+    m_inv = (a[:, :2] * k) @ np.linalg.inv(x_lin)
+    m = np.linalg.inv(m_inv)
+    scale = float(np.sqrt(abs(np.linalg.det(m))))
+    rotation = float(np.arctan2(m[1, 0] - m[0, 1], m[0, 0] + m[1, 1]))
+    t = (a[:, 2] - np.array([(cam_cols - 1) / 2, (cam_rows - 1) / 2])) * k
+    shift = x_off - m @ t
+    return CameraPose(float(shift[0]), float(shift[1]), rotation, scale)

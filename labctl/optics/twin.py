@@ -101,9 +101,22 @@ class FourFTwin(nn.Module):
         gy = 2 * (y / dy + geo.rows // 2) / (geo.rows - 1) - 1
         return torch.stack([gx, gy], dim=-1)[None].float()
 
-    def forward(self, amplitude: torch.Tensor, phase: torch.Tensor) -> torch.Tensor:
-        """Camera intensity (B, cam_rows, cam_cols), relative units, for modulator amplitudes (B, rows, cols)."""
-        field = self._sampling.apply(amplitude.float())
+    def forward(self, amplitude: torch.Tensor, phase: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
+        """Camera intensity (B, cam_rows, cam_cols), relative units.
+
+        ``amplitude``: (B, rows, cols) over the whole input modulator, or, with ``origin`` = (row, col),
+        a patch of it whose top-left pixel sits there (the rest of the modulator dark). A small image
+        on a large modulator then costs a fraction of the input sampling.
+        """
+        amplitude = amplitude.float()
+        if origin is None:
+            field = self._sampling.apply(amplitude)
+        else:
+            r0, c0 = origin
+            h, w = amplitude.shape[-2:]
+            if r0 < 0 or c0 < 0 or r0 + h > self.layout.input_rows or c0 + w > self.layout.input_cols:
+                raise ValueError(f"a {h}x{w} patch at {origin} leaves the {self.layout.input_rows}x{self.layout.input_cols} modulator")
+            field = self._sampling.ry[:, r0 : r0 + h] @ amplitude @ self._sampling.rx[:, c0 : c0 + w].T
         intensity = output_intensity(field.to(torch.complex64), self.transmission(phase), self._envelope)
         grid = self.camera_grid().expand(intensity.shape[0], -1, -1, -1)
         frame = F.grid_sample(intensity[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)[:, 0]

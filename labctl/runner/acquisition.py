@@ -69,6 +69,12 @@ class BatchAcquirer:
             cam.trigger_source = TriggerSource.SOFTWARE
         self._mask_shown = False
 
+    def set_mask(self, fourier_gray: np.ndarray) -> None:
+        """Use another Fourier mask from the next capture on (shown with the same retries)."""
+        if fourier_gray is not self.fourier_gray:
+            self.fourier_gray = fourier_gray
+            self._mask_shown = False
+
     def _show_mask(self) -> None:
         self.bench.fourier_slm.write_gray(self.fourier_gray)
         self._mask_shown = True
