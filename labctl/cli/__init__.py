@@ -7,8 +7,10 @@ import click
 from labctl.cli.bench import bench
 from labctl.cli.calibrate import calibrate_command
 from labctl.cli.devices import devices
+from labctl.cli.evaluate import evaluate_command
 from labctl.cli.report import report_command
 from labctl.cli.run import export_masks_command, run_command
+from labctl.cli.train import train_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -23,3 +25,5 @@ main.add_command(run_command)
 main.add_command(report_command)
 main.add_command(calibrate_command)
 main.add_command(devices)
+main.add_command(train_group)
+main.add_command(evaluate_command)

@@ -31,12 +31,14 @@ class StudentConfig:
     hidden: int = 128
     linear_backend: bool = False
     init_kernel: int = 5
-    kind: Literal["sclc"] = "sclc"
+    kind: Literal["sclc", "linear"] = "sclc"
 
 
 def all_linear_config(task: Literal["classification", "segmentation"], in_channels: int, size: int, num_classes: int) -> StudentConfig:
     """The all-linear baseline: one spectral layer, field detection, linear back end."""
-    return StudentConfig(task, in_channels, size, num_classes, channels=[16], pool=[1], detection="field", linear_backend=True)
+    return StudentConfig(
+        task, in_channels, size, num_classes, channels=[16], pool=[1], detection="field", linear_backend=True, kind="linear"
+    )
 
 
 class SCLCStudent(nn.Module):

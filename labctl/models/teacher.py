@@ -61,7 +61,7 @@ class UNetConfig:
     num_classes: int
     levels: int = 2
     width: int = 16
-    kind: Literal["unet"] = "unet"
+    kind: Literal["teacher"] = "teacher"
 
 
 def _double_conv(c_in: int, c_out: int) -> nn.Sequential:

@@ -1,0 +1,164 @@
+"""``labctl train teacher|student``: train a nonlinear teacher, or a student (SCLC, optics-aware or
+all-linear) by knowledge distillation or on labels alone, and save checkpoint + curves to --out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from labctl.cli.common import bench_option, clean_errors, load_bench_spec
+from labctl.data.spec import SPEC_HELP
+
+# Defaults tuned for KD to pay off (see benchmarks/distillation.py and the README of issue 3).
+DEFAULT_EPOCHS = 15
+DEFAULT_T, DEFAULT_ALPHA = 4.0, 0.9
+
+
+def _common(fn: Callable) -> Callable:
+    options = [
+        click.option("--data", "data_spec", default="digits", show_default=True, help=f"Data set: {SPEC_HELP}."),
+        click.option("--size", type=click.IntRange(8, 1024), default=None, help="Resize images to SIZE x SIZE px."),
+        click.option("--epochs", type=click.IntRange(1), default=DEFAULT_EPOCHS, show_default=True),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--batch-size", type=click.IntRange(1), default=128, show_default=True),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True, help="Peak learning rate (one-cycle)."),
+        click.option("--train-limit", type=click.IntRange(1), default=None, help="Train on the first N training images only."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder for model.pt, model.json, curves.png."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@contextmanager
+def _progress_bar(label: str, epochs: int) -> Iterator[Callable[[int, int, int, float], None]]:
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn(f"[bold]{label}"), TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
+        MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(label, total=None, epoch=1, epochs=epochs, loss=float("nan"))
+
+        def hook(epoch: int, step: int, steps: int, loss: float) -> None:
+            progress.update(task, total=steps * epochs, completed=(epoch - 1) * steps + step, epoch=epoch, loss=loss)
+
+        yield hook
+
+
+def _report(result, out: Path) -> None:
+    console = Console()
+    for h in result.history:
+        metrics = "  ".join(f"{k} {v:.4f}" for k, v in h.items() if k not in ("epoch", "loss", "seconds"))
+        console.print(f"epoch {h['epoch']:3d}  loss {h['loss']:.4f}  {metrics}  ({h['seconds']:.1f} s)")
+    console.print(f"saved {result.path} and {out / 'curves.png'}")
+    click.echo(json.dumps({"checkpoint": str(result.path), **result.metrics}))
+
+
+@click.group("train")
+def train_group() -> None:
+    """Train teachers and distilled students."""
+
+
+@train_group.command("teacher")
+@_common
+@click.option("--width", type=click.IntRange(1), default=32, show_default=True, help="Channels of the first conv block.")
+@click.option("--depth", type=click.IntRange(1), default=3, show_default=True, help="Conv blocks (CNN) / 2 levels (U-Net).")
+@clean_errors
+def train_teacher_command(
+    data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None,
+    out: Path, width: int, depth: int,
+) -> None:
+    """Train the nonlinear teacher: a CNN (classification) or a small U-Net (segmentation)."""
+    from labctl.data import load_dataset
+    from labctl.training.loop import TrainSettings
+    from labctl.training.train import train_teacher
+
+    data = load_dataset(data_spec, size)
+    Console(stderr=True).print(data.describe())
+    settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, train_limit=train_limit)
+    arch = {"width": width} if data.task == "segmentation" else {"width": width, "depth": depth}
+    with _progress_bar("teacher", epochs) as hook:
+        result = train_teacher(data, settings, out, hook, **arch)
+    _report(result, out)
+
+
+def _parse_ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{what} must be comma-separated integers, e.g. 16 or 16,16; got {text!r}") from None
+    if not values or min(values) < 1:
+        raise click.BadParameter(f"{what} must be positive integers; got {text!r}")
+    return values
+
+
+@train_group.command("student")
+@_common
+@click.option("--teacher", "teacher_path", type=click.Path(exists=True, path_type=Path), default=None, help="Teacher checkpoint (file or run folder) for KD.")
+@click.option("--kd-temperature", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_T, show_default=True)
+@click.option("--kd-alpha", type=click.FloatRange(0, 1), default=DEFAULT_ALPHA, show_default=True, help="Weight of the soft (teacher) targets.")
+@click.option("--no-kd", is_flag=True, help="Baseline: train on the labels alone.")
+@click.option("--optics-aware", is_flag=True, help="Front end = the bench's 4f model (phase-only, quantised mask, camera tiles).")
+@click.option("--all-linear", is_flag=True, help="Baseline: field detection and a linear back end, no nonlinearity at all.")
+@click.option("--channels", default="16", show_default=True, help="Output channels per spectral layer, e.g. 16 or 16,16.")
+@click.option("--pool", default=None, help="Spectral pooling factor per layer (default 1 each).")
+@click.option("--detection", type=click.Choice(["intensity", "field"]), default="intensity", show_default=True)
+@click.option("--hidden", type=click.IntRange(1), default=128, show_default=True, help="Back-end MLP width.")
+@bench_option
+@clean_errors
+def train_student_command(
+    data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
+    teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool, all_linear: bool,
+    channels: str, pool: str | None, detection: str, hidden: int, bench_file: Path | None,
+) -> None:
+    """Train a student: by KD from --teacher, or with --no-kd on labels alone."""
+    from labctl.data import load_dataset
+    from labctl.models.checkpoint import CheckpointError, load_checkpoint
+    from labctl.models.optical_layout import OpticalLayout
+    from labctl.training.loop import TrainSettings
+    from labctl.training.train import train_student
+
+    if optics_aware and all_linear:
+        raise click.UsageError("--optics-aware and --all-linear are different students; choose one")
+    if teacher_path is None and not no_kd:
+        raise click.UsageError("KD needs a teacher: pass --teacher CKPT (from `labctl train teacher`), or --no-kd for the baseline")
+    teacher = None
+    if teacher_path is not None and not no_kd:
+        loaded = load_checkpoint(teacher_path)
+        if loaded.kind != "teacher":
+            raise CheckpointError(loaded.path, f"is a {loaded.kind!r} checkpoint; --teacher needs one from `labctl train teacher`")
+        teacher = loaded.model
+        size = size or loaded.config.size
+    data = load_dataset(data_spec, size)
+    Console(stderr=True).print(data.describe())
+    if teacher is not None:
+        tc = teacher.config
+        if (tc.task, tc.in_channels, tc.size, tc.num_classes) != (data.task, data.channels, data.size, data.num_classes):
+            raise CheckpointError(
+                teacher_path, f"teacher was trained for {tc.task}, {tc.in_channels}x{tc.size}px, {tc.num_classes} classes; "
+                f"the data is {data.task}, {data.channels}x{data.size}px, {data.num_classes} classes",
+            )
+    kind = "optics_aware" if optics_aware else "linear" if all_linear else "sclc"
+    arch: dict = {"hidden": hidden}
+    if kind == "sclc":
+        arch |= {"channels": _parse_ints(channels, "--channels"), "detection": detection}
+        if pool is not None:
+            arch["pool"] = _parse_ints(pool, "--pool")
+    elif kind == "optics_aware":
+        n_channels = _parse_ints(channels, "--channels")[-1]
+        arch["layout"] = OpticalLayout.for_bench(load_bench_spec(bench_file), data.size, n_channels)
+    settings = TrainSettings(
+        epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, train_limit=train_limit,
+        kd_temperature=kd_temperature, kd_alpha=kd_alpha,
+    )
+    label = f"{kind} student" + (" (KD)" if teacher is not None else "")
+    with _progress_bar(label, epochs) as hook:
+        result = train_student(data, teacher, settings, kind, out, hook, teacher_path if teacher is not None else None, **arch)
+    _report(result, out)

@@ -1,0 +1,1 @@
+"""Teachers, SCLC students (digital and optics-aware), their back ends and checkpoints."""

@@ -1,0 +1,127 @@
+"""The optics-aware student: its front end *is* the bench's forward model.
+
+The image is shown as amplitude on the input modulator, one phase-only mask on the Fourier SLM (at
+the SLM's pixel count, quantised to its bit depth with a straight-through gradient) filters it, and
+the camera records the square-law intensity of the output plane (:class:`labctl.optics.twin.FourFTwin`,
+the same 4f physics the simulated bench uses). Each output channel is a copy of the filtered image
+steered to its own tile on the camera; :mod:`labctl.optics.readout` samples the tiles at the images
+of the input pixels (ideal affine here, the calibrated registration on the bench), and the electronic
+back end reads those samples. What is distilled is exactly what the optics can compute.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd
+from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.geometry import CameraPose, input_to_camera_affine
+from labctl.optics.readout import channel_points, read_channels
+from labctl.optics.twin import FourFTwin
+
+
+@dataclass(frozen=True)
+class OpticsAwareConfig:
+    """``layout``: :meth:`OpticalLayout.to_dict` of the bench it was designed for; ``oversample``:
+    readout sub-samples per image pixel side; back-end settings as for the SCLC student."""
+
+    task: Literal["classification", "segmentation"]
+    in_channels: int
+    size: int
+    num_classes: int
+    layout: dict = field(default_factory=dict)
+    oversample: int = 2
+    backend_pool: int = 7
+    hidden: int = 128
+    linear_backend: bool = False
+    kind: Literal["optics_aware"] = "optics_aware"
+
+    @property
+    def channels(self) -> int:
+        return len(self.layout["tiles"])
+
+
+def ideal_affine(layout: OpticalLayout) -> np.ndarray:
+    """Input-modulator pixel (col, row) → camera pixel (col, row) for a perfectly aligned camera."""
+    return input_to_camera_affine(
+        layout.geometry, layout.input_rows, layout.input_cols, layout.input_pitch_m,
+        layout.camera_rows, layout.camera_cols, layout.camera_pitch_m, CameraPose(),
+    )
+
+
+def place_on_modulator(images: torch.Tensor, layout: OpticalLayout) -> torch.Tensor:
+    """Images (B, 1, n, n) in [0, 1] → input-modulator amplitudes (B, rows, cols): each image pixel
+    shown on ``image_scale`` × ``image_scale`` modulator pixels at the layout's place, zero elsewhere."""
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise ValueError(f"the input modulator shows one field: images must be (B, 1, n, n); got {tuple(images.shape)}")
+    n, s = layout.image_size, layout.image_scale
+    if images.shape[-1] != n or images.shape[-2] != n:
+        raise ValueError(f"the layout holds {n}x{n}-px images; got {images.shape[-2]}x{images.shape[-1]}")
+    up = images[:, 0].repeat_interleave(s, dim=1).repeat_interleave(s, dim=2)
+    out = images.new_zeros(images.shape[0], layout.input_rows, layout.input_cols)
+    out[:, layout.image_row : layout.image_row + n * s, layout.image_col : layout.image_col + n * s] = up
+    return out
+
+
+def quantise_phase(phase: torch.Tensor, bit_depth: int) -> torch.Tensor:
+    """Wrap to [0, 2π) and round to the 2**bit_depth levels of the SLM; the gradient passes straight
+    through the rounding (straight-through estimator)."""
+    wrapped = torch.remainder(phase, 2 * math.pi)
+    levels = 2**bit_depth
+    step = 2 * math.pi / levels
+    rounded = torch.remainder(torch.round(wrapped / step), levels) * step
+    return wrapped + (rounded - wrapped).detach()
+
+
+def initial_phase(layout: OpticalLayout, generator: torch.Generator, jitter_rad: float = 0.3) -> torch.Tensor:
+    """Phase of the sum of the channel ramps (each steering a copy of the image to its tile), with
+    random per-channel offsets and a little per-pixel jitter so that the channels start different."""
+    geo = layout.geometry
+    y, x = (torch.from_numpy(a) for a in geo.fourier_coords_m())
+    field_sum = torch.zeros(geo.rows, geo.cols, dtype=torch.complex128)
+    for sy, sx in layout.tile_shifts_m():
+        ky, kx = geo.ramp_frequency_for_shift(sy, sx)
+        offset = float(torch.rand((), generator=generator, dtype=torch.float64)) * 2 * math.pi
+        field_sum = field_sum + torch.exp(1j * (2 * math.pi * (ky * y + kx * x) + offset))
+    jitter = torch.randn(geo.rows, geo.cols, generator=generator, dtype=torch.float64) * jitter_rad
+    return torch.remainder(torch.angle(field_sum) + jitter, 2 * math.pi).float()
+
+
+class OpticsAwareStudent(nn.Module):
+    def __init__(self, config: OpticsAwareConfig, seed: int = 0) -> None:
+        super().__init__()
+        if config.in_channels != 1:
+            raise ValueError(f"the optics-aware student shows one field on the input modulator; the data has {config.in_channels} channels")
+        self.config = config
+        self.layout = OpticalLayout.from_dict(config.layout)
+        if self.layout.image_size != config.size:
+            raise ValueError(f"layout is for {self.layout.image_size}-px images; config says {config.size}")
+        self.twin = FourFTwin(self.layout)
+        self.phase = nn.Parameter(initial_phase(self.layout, torch.Generator().manual_seed(seed)))
+        self.register_buffer("points", channel_points(self.layout, ideal_affine(self.layout), config.oversample), persistent=False)
+        c = config.channels
+        if config.task == "classification":
+            self.back: nn.Module = ClassifierBackEnd(c, config.num_classes, min(config.backend_pool, config.size), config.hidden, config.linear_backend)
+        else:
+            self.back = SegmentationBackEnd(c, config.num_classes, config.hidden, config.size, config.linear_backend)
+
+    def phase_mask(self) -> torch.Tensor:
+        """(fourier_rows, fourier_cols) radians in [0, 2π), quantised to the SLM's bit depth."""
+        return quantise_phase(self.phase, self.layout.fourier_bit_depth)
+
+    def frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Simulated camera frames (B, cam_rows, cam_cols), relative intensity, for images (B, 1, n, n)."""
+        return self.twin(place_on_modulator(x, self.layout), self.phase_mask())
+
+    def detected(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, n, n) intensities read from the channel tiles of the simulated frame."""
+        return read_channels(self.frames(x), self.points, self.config.oversample)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.back(self.detected(x))

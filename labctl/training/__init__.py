@@ -1,0 +1,1 @@
+"""Training teachers and students: KD losses, the training loop, metrics and curves."""

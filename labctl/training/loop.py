@@ -1,0 +1,111 @@
+"""One training loop for teachers and students: AdamW with a one-cycle learning rate, random-shift
+augmentation, cross-entropy or (with a teacher) KD on the same augmented batch; the test metric is
+measured after every epoch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from labctl.data.dataset import Dataset, Split
+from labctl.training.augment import random_shift
+from labctl.training.kd import kd_loss
+from labctl.training.metrics import evaluate
+
+#: called after each batch with (epoch, batches done in the epoch, batches per epoch, running loss)
+ProgressHook = Callable[[int, int, int, float], None]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    max_shift: int = 2  # random-translation augmentation, pixels
+    train_limit: int | None = None  # use only the first N training images
+    kd_temperature: float = 4.0
+    kd_alpha: float = 0.9
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"epochs, batch size and learning rate must be positive; got {self.epochs}, {self.batch_size}, {self.lr}")
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, split: Split, batch_size: int, max_images: int = 2048) -> None:
+    """Re-estimate BatchNorm running statistics with the final weights of the epoch (a cumulative
+    average over up to ``max_images`` training images). The usual running average lags the weights
+    when they move fast (short, high-learning-rate runs), which can leave an eval-mode network
+    predicting one class although it trains well."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        return
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average
+    model.train()
+    seen = 0
+    for x, _ in split.batches(batch_size):
+        model(x)
+        seen += len(x)
+        if seen >= max_images:
+            break
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.eval()
+
+
+def fit(
+    model: nn.Module,
+    data: Dataset,
+    settings: TrainSettings,
+    teacher: nn.Module | None = None,
+    progress: ProgressHook | None = None,
+) -> list[dict]:
+    """Train ``model`` in place; with ``teacher``, by KD (temperature/alpha from ``settings``).
+    Returns the per-epoch history: epoch, loss, seconds and the test metrics."""
+    torch.manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    train = data.train
+    if settings.train_limit is not None:
+        train = train.subset(torch.arange(min(settings.train_limit, len(train))))
+    steps = -(-len(train) // settings.batch_size)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.lr, total_steps=steps * settings.epochs, pct_start=0.15)
+    if teacher is not None:
+        teacher.eval()
+    history = []
+    for epoch in range(1, settings.epochs + 1):
+        model.train()
+        start, total, seen = time.perf_counter(), 0.0, 0
+        for step, (x, y) in enumerate(train.batches(settings.batch_size, shuffle=True, generator=generator), 1):
+            x, y = random_shift(x, y, settings.max_shift, generator)
+            logits = model(x)
+            if teacher is None:
+                loss = F.cross_entropy(logits, y)
+            else:
+                with torch.no_grad():
+                    teacher_logits = teacher(x)
+                loss = kd_loss(logits, teacher_logits, y, settings.kd_temperature, settings.kd_alpha)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += loss.item() * len(x)
+            seen += len(x)
+            if progress is not None:
+                progress(epoch, step, steps, total / seen)
+        recalibrate_batchnorm(model, train, settings.batch_size)
+        metrics = evaluate(model, data.test, data.task)
+        history.append({"epoch": epoch, "loss": total / max(seen, 1), "seconds": time.perf_counter() - start, **metrics})
+    model.eval()
+    return history

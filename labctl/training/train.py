@@ -1,0 +1,130 @@
+"""Training entry points, for the CLI and for Python callers (``labctl demo``, benchmarks):
+:func:`train_teacher` and :func:`train_student` build the model for a data set, train it, and (with
+``out_dir``) save the checkpoint, its JSON description and a training-curve PNG beside it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Literal
+
+from torch import nn
+
+from labctl.data.dataset import Dataset
+from labctl.models.checkpoint import save_checkpoint
+from labctl.models.optical_layout import OpticalLayout
+from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent
+from labctl.models.student import SCLCStudent, StudentConfig, all_linear_config
+from labctl.models.teacher import TeacherCNN, TeacherConfig, UNetConfig, UNetTeacher
+from labctl.training.curves import save_curves
+from labctl.training.loop import ProgressHook, TrainSettings, fit
+
+StudentKind = Literal["sclc", "linear", "optics_aware"]
+CURVES_NAME = "curves.png"
+
+
+@dataclass
+class TrainResult:
+    model: nn.Module
+    metrics: dict[str, float]
+    history: list[dict]
+    path: Path | None  # weights file, when saved
+
+
+def teacher_for(data: Dataset, depth: int = 3, width: int = 16, hidden: int = 128, seed: int = 0) -> nn.Module:
+    """A nonlinear CNN (classification) or small U-Net (segmentation) sized for ``data``."""
+    import torch
+
+    torch.manual_seed(seed)
+    if data.task == "segmentation":
+        return UNetTeacher(UNetConfig("segmentation", data.channels, data.size, data.num_classes, levels=2, width=width))
+    return TeacherCNN(TeacherConfig("classification", data.channels, data.size, data.num_classes, depth, width, hidden))
+
+
+def student_for(
+    data: Dataset,
+    kind: StudentKind = "sclc",
+    channels: tuple[int, ...] = (16, 16),
+    pool: tuple[int, ...] | None = None,
+    detection: str = "intensity",
+    hidden: int = 128,
+    backend_pool: int = 7,
+    layout: OpticalLayout | None = None,
+    seed: int = 0,
+) -> nn.Module:
+    """An SCLC student, the all-linear baseline, or an optics-aware student (``layout`` required:
+    :meth:`OpticalLayout.for_bench`) for ``data``."""
+    import torch
+
+    torch.manual_seed(seed)
+    if kind == "linear":
+        return SCLCStudent(all_linear_config(data.task, data.channels, data.size, data.num_classes))
+    if kind == "optics_aware":
+        if layout is None:
+            raise ValueError("an optics-aware student needs an OpticalLayout (OpticalLayout.for_bench(spec, size, channels))")
+        config = OpticsAwareConfig(data.task, data.channels, data.size, data.num_classes, layout=layout.to_dict(), hidden=hidden, backend_pool=backend_pool)
+        return OpticsAwareStudent(config, seed=seed)
+    if kind != "sclc":
+        raise ValueError(f"unknown student kind {kind!r}; expected sclc, linear or optics_aware")
+    pool = tuple(pool) if pool is not None else (1,) * len(channels)
+    config = StudentConfig(
+        data.task, data.channels, data.size, data.num_classes, channels=list(channels), pool=list(pool),
+        detection=detection, backend_pool=backend_pool, hidden=hidden,  # type: ignore[arg-type]
+    )
+    return SCLCStudent(config)
+
+
+def run_training(
+    model: nn.Module,
+    data: Dataset,
+    settings: TrainSettings,
+    teacher: nn.Module | None = None,
+    out_dir: str | Path | None = None,
+    meta: dict | None = None,
+    progress: ProgressHook | None = None,
+) -> TrainResult:
+    """Train ``model`` (by KD when ``teacher`` is given) and save it to ``out_dir`` if given."""
+    history = fit(model, data, settings, teacher, progress)
+    metrics = {k: v for k, v in history[-1].items() if k not in ("epoch", "loss", "seconds")}
+    path = None
+    if out_dir is not None:
+        doc = {
+            "data": data.spec, "task": data.task, "image_size": data.size, "num_classes": data.num_classes,
+            "metrics": metrics, "training": asdict(settings), "kd": teacher is not None, "history": history, **(meta or {}),
+        }
+        if teacher is None:
+            doc["training"] = {k: v for k, v in doc["training"].items() if not k.startswith("kd_")}
+        path = save_checkpoint(out_dir, model, doc)
+        title = f"{type(model).__name__} on {data.spec}" + (" (KD)" if teacher is not None else "")
+        save_curves(history, path.parent / CURVES_NAME, title)
+    return TrainResult(model, metrics, history, path)
+
+
+def train_teacher(
+    data: Dataset, settings: TrainSettings = TrainSettings(), out_dir: str | Path | None = None,
+    progress: ProgressHook | None = None, **arch: int,
+) -> TrainResult:
+    """Train a nonlinear teacher on ``data``; ``arch``: depth, width, hidden (see :func:`teacher_for`)."""
+    model = teacher_for(data, seed=settings.seed, **arch)
+    return run_training(model, data, settings, None, out_dir, progress=progress)
+
+
+def train_student(
+    data: Dataset,
+    teacher: nn.Module | None = None,
+    settings: TrainSettings = TrainSettings(),
+    kind: StudentKind = "sclc",
+    out_dir: str | Path | None = None,
+    progress: ProgressHook | None = None,
+    teacher_path: str | Path | None = None,
+    **arch,
+) -> TrainResult:
+    """Train a student; by KD from ``teacher`` when one is given, else on the labels alone (the
+    no-KD and all-linear baselines). ``arch``: see :func:`student_for`."""
+    model = student_for(data, kind, seed=settings.seed, **arch)
+    meta = {"teacher": str(teacher_path) if teacher_path else None}
+    return run_training(model, data, settings, teacher, out_dir, meta, progress)
+
+
+def student_settings(settings: TrainSettings, **changes) -> TrainSettings:
+    return replace(settings, **changes)
