@@ -55,18 +55,16 @@ def ideal_affine(layout: OpticalLayout) -> np.ndarray:
     )
 
 
-def place_on_modulator(images: torch.Tensor, layout: OpticalLayout) -> torch.Tensor:
-    """Images (B, 1, n, n) in [0, 1] → input-modulator amplitudes (B, rows, cols): each image pixel
-    shown on ``image_scale`` × ``image_scale`` modulator pixels at the layout's place, zero elsewhere."""
+def modulator_patch(images: torch.Tensor, layout: OpticalLayout) -> torch.Tensor:
+    """Images (B, 1, n, n) in [0, 1] → the input-modulator amplitudes of the image's patch
+    (B, n·s, n·s): each image pixel shown on s × s modulator pixels (s = ``image_scale``). The patch
+    sits at (``image_row``, ``image_col``); the rest of the modulator is dark."""
     if images.ndim != 4 or images.shape[1] != 1:
         raise ValueError(f"the input modulator shows one field: images must be (B, 1, n, n); got {tuple(images.shape)}")
     n, s = layout.image_size, layout.image_scale
     if images.shape[-1] != n or images.shape[-2] != n:
         raise ValueError(f"the layout holds {n}x{n}-px images; got {images.shape[-2]}x{images.shape[-1]}")
-    up = images[:, 0].repeat_interleave(s, dim=1).repeat_interleave(s, dim=2)
-    out = images.new_zeros(images.shape[0], layout.input_rows, layout.input_cols)
-    out[:, layout.image_row : layout.image_row + n * s, layout.image_col : layout.image_col + n * s] = up
-    return out
+    return images[:, 0].repeat_interleave(s, dim=1).repeat_interleave(s, dim=2)
 
 
 def quantise_phase(phase: torch.Tensor, bit_depth: int) -> torch.Tensor:
@@ -117,7 +115,8 @@ class OpticsAwareStudent(nn.Module):
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
         """Simulated camera frames (B, cam_rows, cam_cols), relative intensity, for images (B, 1, n, n)."""
-        return self.twin(place_on_modulator(x, self.layout), self.phase_mask())
+        origin = (self.layout.image_row, self.layout.image_col)
+        return self.twin(modulator_patch(x, self.layout), self.phase_mask(), origin)
 
     def detected(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, n, n) intensities read from the channel tiles of the simulated frame."""

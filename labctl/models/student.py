@@ -24,8 +24,8 @@ class StudentConfig:
     in_channels: int
     size: int
     num_classes: int
-    channels: list[int] = field(default_factory=lambda: [16, 16])
-    pool: list[int] = field(default_factory=lambda: [1, 1])
+    channels: list[int] = field(default_factory=lambda: [16])
+    pool: list[int] = field(default_factory=list)  # empty: no spectral pooling
     detection: Literal["intensity", "field"] = "intensity"
     backend_pool: int = 7
     hidden: int = 128
@@ -45,7 +45,8 @@ class SCLCStudent(nn.Module):
     def __init__(self, config: StudentConfig) -> None:
         super().__init__()
         self.config = config
-        self.front = SpectralStack(config.in_channels, config.size, list(config.channels), list(config.pool), config.init_kernel)
+        pool = list(config.pool) or [1] * len(config.channels)
+        self.front = SpectralStack(config.in_channels, config.size, list(config.channels), pool, config.init_kernel)
         self.detector = Detector(config.detection)
         detected = self.detector.channels(self.front.out_channels)
         if config.task == "classification":

@@ -1,0 +1,100 @@
+"""`labctl train teacher|student` and `labctl evaluate`, end to end on tiny budgets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from labctl.cli import main
+
+TINY = ["--size", "16", "--epochs", "1", "--train-limit", "128", "--batch-size", "64"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _invoke(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def _last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "teacher"
+    code, output = _invoke("train", "teacher", *TINY, "--width", "4", "--depth", "2", "--out", str(out))
+    assert code == 0, output
+    return out
+
+
+def test_teacher_run_folder_has_checkpoint_curves_and_json(teacher_dir: Path) -> None:
+    assert {"model.pt", "model.json", "curves.png"} <= {p.name for p in teacher_dir.iterdir()}
+    doc = json.loads((teacher_dir / "model.json").read_text())
+    assert doc["kind"] == "teacher" and doc["data"] == "digits" and doc["image_size"] == 16
+    assert isinstance(torch.load(teacher_dir / "model.pt", weights_only=True), dict)
+    code, output = _invoke("evaluate", str(teacher_dir))
+    assert code == 0, output
+    assert _last_json(output)["accuracy"] == pytest.approx(doc["metrics"]["accuracy"])
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-kd"], ["--all-linear", "--no-kd"], ["--channels", "4,4", "--pool", "1,2"]])
+def test_students_by_the_same_command(teacher_dir: Path, tmp_path: Path, extra: list[str]) -> None:
+    out = tmp_path / "student"
+    code, output = _invoke(
+        "train", "student", *TINY, "--teacher", str(teacher_dir), "--kd-temperature", "4", "--kd-alpha", "0.9",
+        "--hidden", "16", *extra, "--out", str(out),
+    )
+    assert code == 0, output
+    doc = json.loads((out / "model.json").read_text())
+    assert doc["kd"] == ("--no-kd" not in extra)
+    assert doc["kind"] == ("linear" if "--all-linear" in extra else "sclc")
+    code, output = _invoke("evaluate", str(out / "model.pt"), "--data", "digits")
+    assert code == 0, output
+    assert 0.0 <= _last_json(output)["accuracy"] <= 1.0
+
+
+def test_optics_aware_student_trains(tmp_path: Path) -> None:
+    out = tmp_path / "optical"
+    code, output = _invoke(
+        "train", "student", "--size", "12", "--epochs", "1", "--train-limit", "32", "--batch-size", "32",
+        "--optics-aware", "--channels", "2", "--hidden", "8", "--no-kd", "--out", str(out),
+    )
+    assert code == 0, output
+    assert json.loads((out / "model.json").read_text())["kind"] == "optics_aware"
+
+
+def test_segmentation_reports_iou_and_dice(tmp_path: Path) -> None:
+    out = tmp_path / "unet"
+    code, output = _invoke("train", "teacher", "--data", "shapes", *TINY, "--width", "4", "--out", str(out))
+    assert code == 0, output
+    code, output = _invoke("evaluate", str(out))
+    assert code == 0, output
+    assert set(_last_json(output)) == {"iou", "dice"}
+
+
+def test_clear_errors(teacher_dir: Path, tmp_path: Path) -> None:
+    code, output = _invoke("train", "student", *TINY, "--out", str(tmp_path / "s"))
+    assert code != 0 and "KD needs a teacher" in output
+    student = tmp_path / "s2"
+    assert _invoke("train", "student", *TINY, "--no-kd", "--hidden", "8", "--out", str(student))[0] == 0
+    code, output = _invoke("train", "student", *TINY, "--teacher", str(student), "--out", str(tmp_path / "s3"))
+    assert code != 0 and "is a 'sclc' checkpoint; --teacher needs one" in output
+    code, output = _invoke("evaluate", str(teacher_dir), "--data", "shapes")
+    assert code != 0 and "cannot be evaluated on shapes" in output
+    code, output = _invoke("evaluate", str(teacher_dir), "--data", "fashion")
+    assert code != 0 and "unknown data spec 'fashion'" in output
+    (tmp_path / "bad").mkdir()
+    code, output = _invoke("evaluate", str(tmp_path / "bad"))
+    assert code != 0 and "no such checkpoint description" in output

@@ -1,0 +1,78 @@
+"""The optics-aware student: a phase-only, quantised Fourier mask through the shared 4f model,
+channel tiles read from the simulated camera frame."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from drivers.bench import BenchSpec
+from labctl.models.checkpoint import load_checkpoint, save_checkpoint
+from labctl.models.optical_layout import OpticalLayout
+from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent, initial_phase, quantise_phase
+from tests.conftest import bench_toml
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one thread avoids OpenMP oversubscription on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def layout() -> OpticalLayout:
+    return OpticalLayout.for_bench(BenchSpec.from_toml(bench_toml(ideal=True, noise=False)), 12, 4)
+
+
+def _student(layout: OpticalLayout) -> OpticsAwareStudent:
+    return OpticsAwareStudent(OpticsAwareConfig("classification", 1, 12, 10, layout=layout.to_dict(), backend_pool=4, hidden=16))
+
+
+def test_quantisation_has_the_slm_levels_and_a_straight_through_gradient() -> None:
+    phase = torch.linspace(-7, 14, 5000, requires_grad=True)
+    q = quantise_phase(phase, 4)
+    assert 0 <= float(q.detach().min()) and float(q.detach().max()) < 2 * math.pi
+    assert torch.unique(q.detach()).numel() == 16
+    assert torch.allclose(q.detach() / (2 * math.pi / 16), torch.round(q.detach() / (2 * math.pi / 16)), atol=1e-4)
+    q.sum().backward()
+    assert torch.allclose(phase.grad, torch.ones_like(phase))
+
+
+def test_phase_mask_is_the_fourier_slm_and_trains(layout: OpticalLayout) -> None:
+    student = _student(layout)
+    mask = student.phase_mask()
+    assert mask.shape == (layout.fourier_rows, layout.fourier_cols)
+    assert torch.unique(mask.detach()).numel() <= 2**layout.fourier_bit_depth
+    x = torch.rand(3, 1, 12, 12)
+    assert student.detected(x).shape == (3, 4, 12, 12)
+    student(x).sum().backward()
+    assert student.phase.grad is not None and float(student.phase.grad.abs().sum()) > 0
+
+
+def test_a_steering_ramp_images_the_input_into_its_tile(layout: OpticalLayout) -> None:
+    """Mask = the ramp for channel c alone: channel c reads back the input intensity (amplitude²)."""
+    one = OpticalLayout.from_dict({**layout.to_dict(), "tiles": [list(layout.tiles[2])]})
+    student = OpticsAwareStudent(OpticsAwareConfig("classification", 1, 12, 10, layout=one.to_dict(), backend_pool=4, hidden=16))
+    with torch.no_grad():
+        student.phase.copy_(initial_phase(one, torch.Generator().manual_seed(0), jitter_rad=0.0))
+    x = torch.zeros(1, 1, 12, 12)
+    x[0, 0, 2:10, 5:7] = 1.0
+    x[0, 0, 2:4, 3:9] = 0.6
+    detected = student.detected(x)[0, 0]
+    corr = torch.corrcoef(torch.stack([detected.flatten(), (x[0, 0] ** 2).flatten()]))[0, 1]
+    assert corr > 0.9
+
+
+def test_checkpoint_round_trip_keeps_layout_and_mask(layout: OpticalLayout, tmp_path) -> None:
+    student = _student(layout).eval()
+    save_checkpoint(tmp_path, student, {"data": "digits"})
+    loaded = load_checkpoint(tmp_path)
+    assert loaded.kind == "optics_aware" and loaded.model.layout == layout
+    assert torch.equal(loaded.model.phase_mask(), student.phase_mask())
+    x = torch.rand(2, 1, 12, 12)
+    assert torch.allclose(loaded.model(x), student(x))

@@ -1,0 +1,84 @@
+"""KD losses, augmentation, and the training loop on a small budget."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from labctl.data import load_dataset
+from labctl.training.augment import random_shift
+from labctl.training.kd import kd_loss, pixel_kd_loss, soft_target_loss
+from labctl.training.loop import TrainSettings
+from labctl.training.train import train_student, train_teacher
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models: one thread avoids OpenMP oversubscription on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_kd_loss_mixes_soft_and_hard_targets() -> None:
+    torch.manual_seed(0)
+    s, t, y = torch.randn(8, 10), torch.randn(8, 10), torch.randint(0, 10, (8,))
+    assert torch.allclose(kd_loss(s, t, y, T=4, alpha=0.0), F.cross_entropy(s, y))
+    kl = F.kl_div(F.log_softmax(s / 4, 1), F.softmax(t / 4, 1), reduction="batchmean") * 16
+    assert torch.allclose(kd_loss(s, t, y, T=4, alpha=1.0), kl, atol=1e-6)
+    assert torch.allclose(kd_loss(s, t, y, 10, 0.5), 0.5 * soft_target_loss(s, t, 10) + 0.5 * F.cross_entropy(s, y))
+    assert float(soft_target_loss(t, t, 3.0)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_kd_gradient_pulls_the_student_towards_the_teacher() -> None:
+    t = torch.tensor([[3.0, 0.0, -1.0]])
+    s = torch.zeros(1, 3, requires_grad=True)
+    kd_loss(s, t, torch.tensor([1]), T=2.0, alpha=1.0).backward()
+    assert s.grad[0, 0] < 0 < s.grad[0, 2]  # gradient descent raises logit 0, lowers logit 2
+
+
+def test_pixel_kd_is_the_per_pixel_loss() -> None:
+    s, t = torch.randn(2, 3, 5, 5), torch.randn(2, 3, 5, 5)
+    masks = torch.randint(0, 3, (2, 5, 5))
+    flat = lambda z: z.permute(0, 2, 3, 1).reshape(-1, 3)  # noqa: E731
+    assert torch.allclose(pixel_kd_loss(s, t, masks, 2.0, 0.7), kd_loss(flat(s), flat(t), masks.reshape(-1), 2.0, 0.7), atol=1e-5)
+    with pytest.raises(ValueError, match="pixel-wise KD needs"):
+        pixel_kd_loss(s[:, :, 0], t[:, :, 0], masks[:, 0], 2.0, 0.5)
+
+
+@pytest.mark.parametrize("T, alpha", [(0.0, 0.5), (4.0, 1.5)])
+def test_bad_kd_settings(T: float, alpha: float) -> None:
+    with pytest.raises(ValueError, match="KD"):
+        kd_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), T, alpha)
+
+
+def test_random_shift_moves_masks_with_images() -> None:
+    images = torch.zeros(4, 1, 10, 10)
+    images[:, :, 4:6, 4:6] = 1.0
+    masks = (images[:, 0] > 0).long()
+    shifted, shifted_masks = random_shift(images, masks, 2, torch.Generator().manual_seed(0))
+    assert torch.equal((shifted[:, 0] > 0).long(), shifted_masks)
+    assert not torch.equal(shifted, images)
+
+
+def test_teacher_and_students_learn_digits_on_a_small_budget() -> None:
+    torch.manual_seed(0)
+    data = load_dataset("digits", size=16)
+    settings = TrainSettings(epochs=3, train_limit=600, batch_size=64, lr=1e-2)
+    teacher = train_teacher(data, settings, width=16, depth=3)
+    assert teacher.metrics["accuracy"] > 0.3 and len(teacher.history) == 3
+    student = train_student(data, teacher.model, settings, channels=(8,), hidden=32, backend_pool=4)
+    assert student.metrics["accuracy"] > 0.3
+    linear = train_student(data, None, settings, kind="linear")
+    assert linear.metrics["accuracy"] > 0.2
+
+
+def test_segmentation_trains_with_pixel_kd() -> None:
+    data = load_dataset("shapes", size=24)
+    settings = TrainSettings(epochs=1, train_limit=96, batch_size=32)
+    teacher = train_teacher(data, settings, width=4)
+    student = train_student(data, teacher.model, settings, channels=(4,), hidden=8)
+    assert set(student.metrics) == {"iou", "dice"}
+    assert 0.0 <= student.metrics["iou"] <= student.metrics["dice"] <= 1.0
