@@ -7,6 +7,7 @@ import click
 from labctl.cli.bench import bench
 from labctl.cli.calibrate import calibrate_command
 from labctl.cli.devices import devices
+from labctl.cli.efficiency import efficiency_command
 from labctl.cli.evaluate import evaluate_command
 from labctl.cli.report import report_command
 from labctl.cli.run import export_masks_command, run_command
@@ -27,3 +28,4 @@ main.add_command(calibrate_command)
 main.add_command(devices)
 main.add_command(train_group)
 main.add_command(evaluate_command)
+main.add_command(efficiency_command)

@@ -1,0 +1,57 @@
+"""``labctl efficiency``: FLOPs and measured CPU time of the teacher's convolution stack versus the
+optical hybrid (one frame at the SLM/camera rate + the electronic back end), for a range of sizes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from labctl.cli.common import clean_errors
+
+
+@click.command("efficiency")
+@click.option("--sizes", default="32,64,128,256,512", show_default=True, help="Input sizes in px, comma-separated.")
+@click.option("--rate", "rate_hz", type=click.FloatRange(min=0, min_open=True), default=100.0, show_default=True, help="SLM/camera frame rate (Hz).")
+@click.option("--channels", type=click.IntRange(1), default=16, show_default=True, help="Optical output channels (camera tiles).")
+@click.option("--teacher-width", type=click.IntRange(1), default=32, show_default=True)
+@click.option("--teacher-depth", type=click.IntRange(1), default=3, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="CPU threads for the timed runs.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Folder for efficiency.png/json.")
+@clean_errors
+def efficiency_command(
+    sizes: str, rate_hz: float, channels: int, teacher_width: int, teacher_depth: int, threads: int, out: Path
+) -> None:
+    """Where does the optical hybrid beat the nonlinear CNN on this CPU?"""
+    import torch
+
+    from labctl.models.efficiency import efficiency_table, plot_efficiency
+
+    torch.set_num_threads(threads)
+    try:
+        size_list = [int(s) for s in sizes.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"--sizes must be comma-separated integers; got {sizes!r}") from None
+    rows = efficiency_table(size_list, rate_hz, channels, teacher_width, teacher_depth)
+    table = Table(title=f"teacher conv stack vs optical frame @ {rate_hz:g} Hz + back end (per image)")
+    for col in ("px", "teacher\nGFLOP", "SCLC FFT\nGFLOP", "back end\nGFLOP", "teacher\nms", "back end\nms", "hybrid\nms", "pipelined\nms", "optics\nwins"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(
+            str(r.size), f"{r.teacher_gflop:.4f}", f"{r.sclc_digital_gflop:.4f}", f"{r.backend_gflop:.4f}", f"{r.teacher_cpu_ms:.3f}",
+            f"{r.backend_cpu_ms:.3f}", f"{r.hybrid_ms:.3f}", f"{r.hybrid_throughput_ms:.3f}", "yes" if r.optical_wins else "no",
+        )
+    console = Console()
+    console.print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    plot_efficiency(rows, out / "efficiency.png", rate_hz)
+    wins = [r.size for r in rows if r.optical_wins]
+    summary = {"rate_hz": rate_hz, "rows": [r.as_dict() for r in rows], "optical_wins_from_px": min(wins) if wins else None}
+    (out / "efficiency.json").write_text(json.dumps(summary, indent=2))
+    console.print(f"saved {out / 'efficiency.png'} and {out / 'efficiency.json'}")
+    click.echo(json.dumps({"rate_hz": rate_hz, "optical_wins_from_px": summary["optical_wins_from_px"],
+                           "teacher_ms": {r.size: round(r.teacher_cpu_ms, 3) for r in rows},
+                           "hybrid_ms": {r.size: round(r.hybrid_ms, 3) for r in rows}}))

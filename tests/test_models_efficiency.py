@@ -1,0 +1,30 @@
+"""Efficiency analysis: FLOP counts and the `labctl efficiency` table, plot and JSON."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from labctl.cli import main
+from labctl.models.efficiency import conv_stack_flops, sclc_fft_flops
+from labctl.models.teacher import TeacherConfig
+
+
+def test_conv_flops_count_every_layer() -> None:
+    config = TeacherConfig("classification", 1, 32, 10, depth=2, width=8)
+    # 32x32x8 outputs from 1 channel, then 16x16x16 from 8 (3x3 kernels, 2 FLOPs per MAC + 4 for BN/ReLU)
+    assert conv_stack_flops(config) == 32 * 32 * 8 * (18 * 1 + 4) + 16 * 16 * 16 * (18 * 8 + 4)
+    assert conv_stack_flops(TeacherConfig("classification", 1, 64, 10, depth=2, width=8)) == 4 * conv_stack_flops(config)
+    assert sclc_fft_flops(64, 1, 16) > 4 * sclc_fft_flops(32, 1, 16)  # N log N
+
+
+def test_cli_table_plot_and_json(tmp_path) -> None:
+    result = CliRunner().invoke(main, ["efficiency", "--sizes", "16,32", "--rate", "1000", "--channels", "4", "--teacher-width", "4", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    last = json.loads(result.output.strip().splitlines()[-1])
+    assert last["rate_hz"] == 1000 and set(last["teacher_ms"]) == {"16", "32"}
+    assert all(v >= 1.0 for v in last["hybrid_ms"].values())  # one 1 ms frame at least
+    assert (tmp_path / "efficiency.png").stat().st_size > 0
+    rows = json.loads((tmp_path / "efficiency.json").read_text())["rows"]
+    assert [r["size"] for r in rows] == [16, 32] and rows[1]["teacher_gflop"] > rows[0]["teacher_gflop"]
