@@ -82,3 +82,16 @@ def test_segmentation_trains_with_pixel_kd() -> None:
     student = train_student(data, teacher.model, settings, channels=(4,), hidden=8)
     assert set(student.metrics) == {"iou", "dice"}
     assert 0.0 <= student.metrics["iou"] <= student.metrics["dice"] <= 1.0
+
+
+def test_mixup_mixes_labels_with_images() -> None:
+    from labctl.training.loop import _mixed
+
+    logits = torch.randn(4, 3)
+    y = torch.tensor([0, 1, 2, 0])
+    partner = torch.tensor([1, 0, 3, 2])
+    expected = 0.3 * F.cross_entropy(logits, y) + 0.7 * F.cross_entropy(logits, y[partner])
+    assert torch.allclose(_mixed(lambda t: F.cross_entropy(logits, t), y, 0.3, partner), expected)
+    data = load_dataset("digits", size=12)
+    result = train_student(data, None, TrainSettings(epochs=1, train_limit=64, batch_size=32, mixup=0.4), channels=(2,), hidden=8, backend_pool=3)
+    assert 0.0 <= result.metrics["accuracy"] <= 1.0

@@ -32,10 +32,18 @@ class TrainSettings:
     train_limit: int | None = None  # use only the first N training images
     kd_temperature: float = 4.0
     kd_alpha: float = 0.9
+    mixup: float = 0.0  # Beta(m, m) mixing of image pairs (classification); 0: off
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"epochs, batch size and learning rate must be positive; got {self.epochs}, {self.batch_size}, {self.lr}")
+
+
+def _mixed(loss: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor, lam: float, partner: torch.Tensor | None) -> torch.Tensor:
+    """``loss`` against the labels of a mixed batch: λ·loss(y) + (1−λ)·loss(y of the partners)."""
+    if partner is None:
+        return loss(y)
+    return lam * loss(y) + (1 - lam) * loss(y[partner])
 
 
 @torch.no_grad()
@@ -89,13 +97,18 @@ def fit(
         start, total, seen = time.perf_counter(), 0.0, 0
         for step, (x, y) in enumerate(train.batches(settings.batch_size, shuffle=True, generator=generator), 1):
             x, y = random_shift(x, y, settings.max_shift, generator)
+            lam, partner = 1.0, None
+            if settings.mixup > 0 and data.task == "classification":
+                lam = float(torch.distributions.Beta(settings.mixup, settings.mixup).sample())
+                partner = torch.randperm(len(x), generator=generator)
+                x = lam * x + (1 - lam) * x[partner]
             logits = model(x)
             if teacher is None:
-                loss = F.cross_entropy(logits, y)
+                loss = _mixed(lambda t: F.cross_entropy(logits, t), y, lam, partner)
             else:
                 with torch.no_grad():
                     teacher_logits = teacher(x)
-                loss = kd_loss(logits, teacher_logits, y, settings.kd_temperature, settings.kd_alpha)
+                loss = _mixed(lambda t: kd_loss(logits, teacher_logits, t, settings.kd_temperature, settings.kd_alpha), y, lam, partner)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -1,0 +1,98 @@
+"""Does knowledge distillation pay off? Teacher, SCLC student without KD and SCLC student with KD,
+trained on the same data for several seeds; prints each accuracy and the share of the
+teacher–student gap that KD recovers.
+
+    python benchmarks/distillation.py --data idx:DIR            # e.g. Fashion-MNIST IDX files
+    python benchmarks/distillation.py --data digits --epochs 8  # embedded set, quick
+
+Last line: JSON with ``teacher``, ``student_nokd``, ``student_kd`` (means over seeds, fractions)
+and ``gap_recovered`` = (student_kd − student_nokd) / (teacher − student_nokd).
+
+The default budget (15 epochs each) fits the 15-CPU-minutes-per-model target for 60 000
+28-px images on 2 cores; ``--epochs`` scales it. Per-model wall times are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_T  # noqa: E402
+from labctl.data import load_dataset  # noqa: E402
+from labctl.training.loop import TrainSettings  # noqa: E402
+from labctl.training.metrics import headline  # noqa: E402
+from labctl.training.train import train_student, train_teacher  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="digits", help="data spec: digits | shapes | idx:DIR | cifar10:DIR | carvana:DIR")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=None, help="epochs for every model (default: --teacher-epochs / --student-epochs)")
+    parser.add_argument("--teacher-epochs", type=int, default=15)
+    parser.add_argument("--student-epochs", type=int, default=15)
+    parser.add_argument("--teacher-width", type=int, default=32)
+    parser.add_argument("--channels", type=int, default=16, help="optical channels of the student")
+    parser.add_argument("--kd-temperature", type=float, default=DEFAULT_T)
+    parser.add_argument("--kd-alpha", type=float, default=DEFAULT_ALPHA)
+    parser.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
+    parser.add_argument("--size", type=int, default=None, help="resize images (default: as stored)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--out", type=Path, default=None, help="also save every checkpoint under this folder")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    teacher_epochs = args.epochs or args.teacher_epochs
+    student_epochs = args.epochs or args.student_epochs
+
+    data = load_dataset(args.data, args.size)
+    print(data.describe(), flush=True)
+    results: dict[str, list[float]] = {"teacher": [], "student_nokd": [], "student_kd": []}
+    seconds: dict[str, list[float]] = {k: [] for k in results}
+
+    def run(name: str, seed: int, fn) -> object:
+        start = time.perf_counter()
+        result = fn(None if args.out is None else args.out / f"seed{seed}" / name)
+        elapsed = time.perf_counter() - start
+        value = headline(result.metrics)
+        results[name].append(value)
+        seconds[name].append(elapsed)
+        print(f"seed {seed}  {name:13s} {value:.4f}  ({elapsed:.0f} s)", flush=True)
+        return result
+
+    for seed in args.seeds:
+        base = TrainSettings(epochs=teacher_epochs, seed=seed, train_limit=args.train_limit)
+        student = TrainSettings(
+            epochs=student_epochs, seed=seed, train_limit=args.train_limit,
+            kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha,
+        )
+        teacher = run("teacher", seed, lambda out: train_teacher(data, base, out, width=args.teacher_width))
+        run("student_nokd", seed, lambda out: train_student(data, None, student, "sclc", out, channels=(args.channels,)))
+        run("student_kd", seed, lambda out: train_student(data, teacher.model, student, "sclc", out, channels=(args.channels,)))
+
+    means = {k: statistics.fmean(v) for k, v in results.items()}
+    gap = means["teacher"] - means["student_nokd"]
+    recovered = (means["student_kd"] - means["student_nokd"]) / gap if gap > 0 else float("nan")
+    for k, v in results.items():
+        spread = statistics.stdev(v) if len(v) > 1 else 0.0
+        print(f"{k:13s} mean {means[k]:.4f} ± {spread:.4f} over {len(v)} seed(s), {statistics.fmean(seconds[k]):.0f} s per model")
+    print(f"gap recovered by KD: {recovered:.1%}")
+    summary = {
+        **{k: round(v, 5) for k, v in means.items()}, "gap_recovered": round(recovered, 4),
+        "per_seed": results, "seconds_per_model": {k: round(statistics.fmean(v), 1) for k, v in seconds.items()},
+        "data": args.data, "seeds": args.seeds, "teacher_epochs": teacher_epochs, "student_epochs": student_epochs,
+        "kd_temperature": args.kd_temperature, "kd_alpha": args.kd_alpha, "channels": args.channels,
+    }
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
