@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/labctl bench check --out bench-check
+	$(BIN)/labctl demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf $(VENV) bench-check
+	rm -rf $(VENV) bench-check demo-runs

@@ -29,7 +29,7 @@ from labctl.models.backend import ClassifierBackEnd
 from labctl.models.optical_layout import OpticalLayout
 from labctl.records.run_record import Column, RunRecord
 from labctl.runner.acquisition import BatchAcquirer
-from labctl.runner.bench_calibration import nominal_affine
+from labctl.models.optics_aware import ideal_affine
 from labctl.runner.loop import METADATA_COLUMNS, run_inputs
 from labctl.runner.optical_inference import OpticalInference, modulator_amplitudes
 
@@ -70,7 +70,7 @@ def runner_fps(spec: BenchSpec, layout: OpticalLayout, images: np.ndarray, batch
     torch.manual_seed(0)
     back = ClassifierBackEnd(CHANNELS, 10, 7, 128).eval()
     with spec.open() as bench:
-        processor = OpticalInference(back, layout, nominal_affine(layout), "classification", 10)
+        processor = OpticalInference(back, layout, ideal_affine(layout), "classification", 10)
         cols = processor.columns + METADATA_COLUMNS + [Column("label", (), "i8")]
         with RunRecord.create(out, len(images), cols, {"benchmark": "runner_throughput"}) as record:
             acquirer = BatchAcquirer(bench, mask)

@@ -15,7 +15,7 @@ from labctl.models.spectral import apply_filter_bank, kernel_spectrum
 from labctl.optics.propagation import output_intensity
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin
-from labctl.runner.bench_calibration import nominal_affine
+from labctl.models.optics_aware import ideal_affine
 from labctl.runner.optical_inference import modulator_amplitudes
 from mock_hw.truth import reveal_truth
 from tests.conftest import bench_toml
@@ -65,7 +65,7 @@ def test_tiled_filter_bank_reads_back_as_the_digital_convolution() -> None:
     # the complex (amplitude and phase) mask applied directly: the filter bank itself, before encoding
     amp = torch.from_numpy(modulator_amplitudes(images.numpy(), layout))
     field_twin_frames = _complex_mask_frames(twin, amp, torch.tensor(mask / np.abs(mask).max()))
-    readout = read_channels(field_twin_frames, channel_points(layout, nominal_affine(layout)))
+    readout = read_channels(field_twin_frames, channel_points(layout, ideal_affine(layout)))
     for c in range(channels):
         r = np.corrcoef(readout[:, c].ravel(), digital[:, c].ravel())[0, 1]
         assert r > 0.9, f"channel {c}: correlation {r:.3f}"

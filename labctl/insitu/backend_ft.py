@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from labctl.training.kd import kd_loss
+
 
 @dataclass
 class BackendFineTuneConfig:
@@ -26,15 +28,6 @@ class BackendFineTuneConfig:
     kd_temperature: float = 4.0
     kd_alpha: float = 0.5
     seed: int = 0
-
-
-def distillation_loss(logits: torch.Tensor, labels: torch.Tensor, teacher_logits: torch.Tensor | None, t: float, alpha: float) -> torch.Tensor:
-    """(1 − α)·CE(labels) + α·T²·KL(teacher_T ‖ student_T); plain CE without a teacher."""
-    ce = F.cross_entropy(logits, labels)
-    if teacher_logits is None or alpha == 0:
-        return ce
-    kl = F.kl_div(F.log_softmax(logits / t, dim=1), F.softmax(teacher_logits / t, dim=1), reduction="batchmean")
-    return (1 - alpha) * ce + alpha * t * t * kl
 
 
 def accuracy(back_end: nn.Module, detected: torch.Tensor, labels: torch.Tensor) -> float:
@@ -70,8 +63,10 @@ def finetune_back_end(
             if idx.numel() < 2:  # BatchNorm needs two samples
                 continue
             logits = model(detected[idx])
-            teacher = teacher_logits[idx] if teacher_logits is not None else None
-            loss = distillation_loss(logits, labels[idx], teacher, config.kd_temperature, config.kd_alpha)
+            if teacher_logits is None:
+                loss = F.cross_entropy(logits, labels[idx])
+            else:
+                loss = kd_loss(logits, teacher_logits[idx], labels[idx], config.kd_temperature, config.kd_alpha)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()

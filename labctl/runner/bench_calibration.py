@@ -14,7 +14,7 @@ import numpy as np
 
 from drivers.bench import Bench, BenchSpec
 from labctl.models.optical_layout import OpticalLayout
-from labctl.optics.geometry import CameraPose, input_to_camera_affine
+from labctl.models.optics_aware import ideal_affine
 
 
 class MissingCalibrationWarning(UserWarning):
@@ -39,7 +39,7 @@ class BenchCalibration:
         if active.registration is not None:
             affine = np.asarray(Registration.from_record(active.registration).input_to_camera, dtype=np.float64)
         else:
-            affine = nominal_affine(layout)
+            affine = ideal_affine(layout)
             missing.append("registration")
         correct = None
         if active.camera is not None:
@@ -61,11 +61,3 @@ class BenchCalibration:
                 stacklevel=2,
             )
         return cls(affine, correct, ids, missing)
-
-
-def nominal_affine(layout: OpticalLayout) -> np.ndarray:
-    """Input-modulator → camera pixels for a perfectly aligned camera (the design geometry)."""
-    return input_to_camera_affine(
-        layout.geometry, layout.input_rows, layout.input_cols, layout.input_pitch_m,
-        layout.camera_rows, layout.camera_cols, layout.camera_pitch_m, CameraPose(),
-    )

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from labctl.models.optical_layout import OpticalLayout
-from labctl.optics.readout import ReadoutMatrix, channel_points
+from labctl.optics.readout import DEFAULT_OVERSAMPLE, ReadoutMatrix, channel_points
 from labctl.records.run_record import Column
 
 
@@ -48,8 +48,7 @@ def modulator_amplitudes(images: np.ndarray, layout: OpticalLayout) -> np.ndarra
         raise OpticalInputError("image values must be finite and within [0, 1] to be shown as amplitudes")
     s = layout.image_scale
     out = np.zeros((images.shape[0], layout.input_rows, layout.input_cols), dtype=np.float32)
-    up = images.repeat(s, axis=1).repeat(s, axis=2)
-    out[:, layout.image_row : layout.image_row + n * s, layout.image_col : layout.image_col + n * s] = up
+    out[:, layout.image_row : layout.image_row + n * s, layout.image_col : layout.image_col + n * s] = images.repeat(s, 1).repeat(s, 2)
     return out
 
 
@@ -93,10 +92,11 @@ class OpticalInference:
         num_classes: int,
         correct=None,
         scale: ChannelScale | None = None,
+        oversample: int = DEFAULT_OVERSAMPLE,
     ) -> None:
         self.back_end = back_end.eval()
         self.layout = layout
-        self._read = ReadoutMatrix(channel_points(layout, affine), (layout.camera_rows, layout.camera_cols))
+        self._read = ReadoutMatrix(channel_points(layout, affine, oversample), (layout.camera_rows, layout.camera_cols), oversample)
         self.task = task
         self.num_classes = num_classes
         self.correct = correct

@@ -1,0 +1,104 @@
+"""Physics-aware training (Wright et al., Nature 601:549, 2022) of the Fourier mask and back end.
+
+Forward pass on the bench: the current mask is written to the SLM and the batch is captured; the
+back end reads the bench's readouts. Backward pass through the refined twin: the readout that enters
+the back end is ``twin + (bench − twin).detach()``, whose value is the bench's and whose gradient with
+respect to the phase is the twin's. The updated mask is written to the SLM before the next batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from labctl.insitu.twin_fit import ChannelAffine
+from labctl.models.optics_aware import quantise_phase
+from labctl.optics.readout import read_channels
+from labctl.optics.twin import FourFTwin
+from labctl.training.kd import kd_loss
+
+
+@dataclass
+class PATConfig:
+    epochs: int = 3
+    batch_size: int = 32
+    phase_lr: float = 0.02
+    back_lr: float = 5e-4
+    kd_temperature: float = 4.0
+    kd_alpha: float = 0.5
+    seed: int = 0
+
+
+@dataclass
+class PATStep:
+    """One batch: what was shown, what the bench gave (in the back end's units), the loss."""
+
+    loss: float
+    bench_frames: int
+
+
+class PhysicsAwareTrainer:
+    """Holds the mask phase and back end being trained; ``step`` runs one batch on the bench.
+
+    ``bench_readout(indices, phase)`` writes ``phase`` to the SLM, captures the inputs ``indices``
+    and returns their readouts in the back end's units (camera calibration, registration and
+    channel scale applied). ``twin_to_bench`` maps the twin's readouts onto those units.
+    """
+
+    def __init__(
+        self,
+        phase: torch.Tensor,
+        back_end: nn.Module,
+        twin: FourFTwin,
+        points: torch.Tensor,
+        oversample: int,
+        twin_to_bench: ChannelAffine,
+        bit_depth: int,
+        config: PATConfig,
+    ) -> None:
+        self.phase = nn.Parameter(phase.detach().clone().float())
+        self.back_end = back_end
+        self.twin = twin
+        self.points = points
+        self.oversample = oversample
+        self.twin_to_bench = twin_to_bench
+        self.bit_depth = bit_depth
+        self.config = config
+        self.optimiser = torch.optim.Adam(
+            [{"params": [self.phase], "lr": config.phase_lr}, {"params": list(back_end.parameters()), "lr": config.back_lr}]
+        )
+
+    def shown_phase(self) -> torch.Tensor:
+        """The phase the SLM shows: wrapped and quantised to its bit depth."""
+        return quantise_phase(self.phase, self.bit_depth)
+
+    def phase_for_slm(self) -> np.ndarray:
+        with torch.no_grad():
+            return np.mod(self.shown_phase().numpy().astype(np.float64), 2 * math.pi)
+
+    def step(
+        self,
+        amplitudes: torch.Tensor,
+        labels: torch.Tensor,
+        teacher_logits: torch.Tensor | None,
+        bench_readout: Callable[[np.ndarray], torch.Tensor],
+    ) -> PATStep:
+        measured = bench_readout(self.phase_for_slm())  # forward pass on the bench
+        self.back_end.train()
+        simulated = self.twin_to_bench(read_channels(self.twin(amplitudes, self.shown_phase()), self.points, self.oversample))
+        hybrid = simulated + (measured - simulated).detach()
+        logits = self.back_end(hybrid)
+        if teacher_logits is None:
+            loss = torch.nn.functional.cross_entropy(logits, labels)
+        else:
+            loss = kd_loss(logits, teacher_logits, labels, self.config.kd_temperature, self.config.kd_alpha)
+        self.optimiser.zero_grad()
+        loss.backward()
+        self.optimiser.step()
+        self.back_end.eval()
+        return PATStep(float(loss.detach()), int(amplitudes.shape[0]))

@@ -1,0 +1,330 @@
+"""``labctl finetune``: close the gap between a mask trained in simulation and the real optics.
+
+Stages, each checkpointed so that a killed run resumes where it stopped (captured frames are cached,
+so a repeated stage costs no bench time):
+
+1. ``measure``: exposure, readout scale, the digital student's accuracy and the optical accuracy
+   before fine-tuning, on the held-out inputs (test split).
+2. ``backend``: capture a training subset (``fraction`` of the training set), fine-tune the back end
+   on those frames with KD from the teacher, measure again.
+3. ``twin``: refine the twin (pose from the registration, then defocus, phase scale, residual pose)
+   against the frames of stage 2.
+4. ``pat`` epochs: physics-aware training of the mask and back end, one pass over the subset per
+   epoch (the mask on the SLM is updated every batch); after the last epoch, one more pass re-fits the
+   back end to the final mask; measure.
+
+Bench frames used for training are counted; frames captured only to measure accuracy are counted
+apart (``evaluation_frames``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from drivers.bench import BenchSpec
+from labctl.insitu.backend_ft import BackendFineTuneConfig, accuracy, finetune_back_end
+from labctl.insitu.capture_cache import CaptureCache, capture_key
+from labctl.insitu.pat import PATConfig, PhysicsAwareTrainer
+from labctl.insitu.record import FineTuneRecord
+from labctl.insitu.twin_fit import ChannelAffine, TwinFitConfig, refine_twin
+from labctl.masks.mask_file import MaskFile, MaskFileError
+from labctl.models.checkpoint import load_checkpoint, save_checkpoint
+from labctl.optics.geometry import pose_from_affine
+from labctl.optics.readout import channel_points
+from labctl.optics.twin import FourFTwin
+from labctl.records.provenance import sha256_file, software_provenance
+from labctl.runner.acquisition import BatchAcquirer, RetryPolicy
+from labctl.runner.bench_calibration import BenchCalibration
+from labctl.runner.optical_inference import ChannelScale, OpticalInference, images_of, modulator_amplitudes
+from labctl.runner.session import calibrate_readout, readout_oversample, student_for_masks
+from labctl.training.metrics import evaluate
+
+STAGES = ("measure", "backend", "twin", "pat", "done")
+
+
+class FineTuneError(RuntimeError):
+    """The fine-tuning inputs do not fit together (student, masks, data, previous state)."""
+
+
+@dataclass
+class FineTuneOptions:
+    fraction: float = 0.1  # of the training set captured per epoch
+    heldout: int | None = None  # test inputs used to measure (None: all)
+    physics_aware: bool = True
+    exposure_s: float | None = None
+    backend: BackendFineTuneConfig = field(default_factory=BackendFineTuneConfig)
+    twin: TwinFitConfig = field(default_factory=TwinFitConfig)
+    pat: PATConfig = field(default_factory=PATConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fraction <= 1:
+            raise FineTuneError(f"fraction must be in (0, 1]; got {self.fraction}")
+
+
+@dataclass
+class FineTuneResult:
+    digital: float
+    optical_before: float
+    optical_backend_ft: float
+    optical_pat: float | None
+    bench_frames: int
+    evaluation_frames: int
+    checkpoint: Path
+    masks: Path
+    history: list[dict[str, Any]]
+
+    def summary(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items() if k != "history"}
+
+
+class FineTuneSession:
+    def __init__(
+        self,
+        spec: BenchSpec,
+        masks_path: str | Path,
+        student_path: str | Path | None,
+        data,
+        out_dir: str | Path,
+        teacher_path: str | Path | None = None,
+        options: FineTuneOptions | None = None,
+        log: Callable[[str], None] = lambda message: None,
+    ) -> None:
+        self.spec = spec
+        self.masks_path = Path(masks_path)
+        self.masks = MaskFile.load(masks_path)
+        self.student = student_for_masks(self.masks, student_path)
+        if data.task != "classification":
+            raise FineTuneError("in-situ fine-tuning supports classification students")
+        self.data = data
+        self.out = Path(out_dir)
+        self.options = options or FineTuneOptions()
+        self.log = log
+        self.layout = self.masks.layout
+        self.oversample = readout_oversample(self.student)
+        teacher_path = teacher_path or self.student.meta.get("teacher")
+        self.teacher = load_checkpoint(teacher_path).model.eval() if teacher_path else None
+        n_train = len(data.train)
+        order = np.random.default_rng(self.options.seed).permutation(n_train)
+        self.subset = np.sort(order[: max(2, math.ceil(self.options.fraction * n_train))])
+        self.train_images, self.train_labels = images_of(data.train)
+        self.test_images, self.test_labels = images_of(data.test, self.options.heldout)
+        modulator_amplitudes(self.test_images[:1], self.layout)  # size/range check before any device I/O
+
+    # -- state ---------------------------------------------------------------------------------------
+    def _state_path(self) -> Path:
+        return self.out / "state.pt"
+
+    def _load_state(self, resume: bool) -> dict[str, Any]:
+        path = self._state_path()
+        if path.exists() and not resume:
+            raise FineTuneError(f"{self.out} holds a fine-tuning run; use --resume to continue it or choose another --out")
+        if not path.exists():
+            return {"stage": "measure", "epoch": 0, "bench_frames": 0, "evaluation_frames": 0, "history": [], "results": {},
+                    "mask_sha256": sha256_file(self.masks_path), "model_sha256": self.student.sha256}
+        state = torch.load(path, weights_only=False)
+        if state["mask_sha256"] != sha256_file(self.masks_path) or state["model_sha256"] != self.student.sha256:
+            raise FineTuneError(f"{path} was made with other masks or another student; refusing to mix them")
+        self.log(f"resuming at stage {state['stage']!r} (epoch {state['epoch']})")
+        return state
+
+    def _save_state(self, state: dict[str, Any]) -> None:
+        tmp = self._state_path().with_suffix(".partial")
+        torch.save(state, tmp)
+        tmp.replace(self._state_path())
+
+    # -- bench I/O -----------------------------------------------------------------------------------
+    def _readouts(self, split: str, indices: np.ndarray, gray: np.ndarray, state: dict, counter: str) -> torch.Tensor:
+        """Readouts in the back end's units for inputs ``indices`` of ``split`` under mask ``gray``."""
+        images = self.train_images if split == "train" else self.test_images
+        key = capture_key(split, gray, self.bench.camera.exposure_s)
+
+        def capture(missing: np.ndarray) -> np.ndarray:
+            self.acquirer.set_mask(gray)
+            frames = [
+                self.acquirer.capture(modulator_amplitudes(images[missing[i : i + 64]], self.layout), int(missing[i])).data
+                for i in range(0, missing.size, 64)
+            ]
+            state[counter] += int(missing.size)
+            return np.concatenate(frames)
+
+        frames = self.cache.get_or_capture(key, indices, capture)
+        return self.scale.apply(self.processor.readout(frames))
+
+    # -- the run -------------------------------------------------------------------------------------
+    def run(self, resume: bool = False) -> FineTuneResult:
+        self.out.mkdir(parents=True, exist_ok=True)
+        state = self._load_state(resume)
+        model = self.student.model
+        if "back_end" in state:
+            model.back.load_state_dict(state["back_end"])
+        phase = torch.as_tensor(state.get("phase", self.masks.phase_rad)).float()
+        with warnings.catch_warnings(record=True) as caught, self.spec.open() as bench, \
+                CaptureCache(self.out / "captures.h5", bench.camera.grid.shape) as self.cache:
+            warnings.simplefilter("always")
+            self.bench = bench
+            self.masks.check_bench(bench.fourier_slm, self.spec.optics.wavelength_m, self.spec.optics.f1_m, self.spec.optics.f2_m)
+            calib = BenchCalibration.for_bench(self.spec, bench, self.layout)
+            for w in caught:
+                self.log(f"warning: {w.message}")
+            self.acquirer = BatchAcquirer(bench, self.masks.gray, RetryPolicy())
+            self.acquirer.prepare()
+            self.processor = OpticalInference(model.back, self.layout, calib.affine, "classification", self.data.num_classes,
+                                              correct=calib.correct_frames, oversample=self.oversample)
+            if "scale" in state:
+                bench.camera.exposure_s = state["exposure_s"]
+                self.scale = ChannelScale(np.asarray(state["scale"]["gain"]), np.asarray(state["scale"]["offset"]))
+            else:
+                scale_idx = self.subset[: min(64, self.subset.size)]
+                self.scale = calibrate_readout(self.acquirer, self.processor, self.student, self.train_images[scale_idx],
+                                               self.layout, self.options.exposure_s)
+                state["bench_frames"] += int(scale_idx.size)
+                state.update(scale=self.scale.to_dict(), exposure_s=bench.camera.exposure_s)
+            test_idx = np.arange(len(self.test_images))
+            labels_test = torch.from_numpy(self.test_labels)
+            labels_train = torch.from_numpy(self.train_labels[self.subset])
+
+            def measure(stage: str, back, gray: np.ndarray) -> float:
+                acc = accuracy(back, self._readouts("test", test_idx, gray, state, "evaluation_frames"), labels_test)
+                state["history"].append({"stage": stage, "epoch": state["epoch"], "bench_frames": state["bench_frames"], "accuracy": acc})
+                self.log(f"{stage}: optical accuracy {acc:.4f} after {state['bench_frames']} bench frames")
+                return acc
+
+            if state["stage"] == "measure":
+                heldout = self.data.test.subset(torch.arange(len(self.test_images)))
+                digital = evaluate(model, heldout, "classification")["accuracy"]
+                state["results"]["digital"] = digital
+                self.log(f"digital student accuracy {digital:.4f}")
+                state["results"]["optical_before"] = measure("before", model.back, self.masks.gray)
+                state["stage"] = "backend"
+                self._save_state(state)
+
+            teacher_logits = self._teacher_logits(self.train_images[self.subset])
+            if state["stage"] == "backend":
+                det = self._readouts("train", self.subset, self.masks.gray, state, "bench_frames")
+                tuned = finetune_back_end(model.back, det, labels_train, teacher_logits, self.options.backend)
+                model.back.load_state_dict(tuned.state_dict())
+                state["results"]["optical_backend_ft"] = measure("backend", model.back, self.masks.gray)
+                state["back_end"] = model.back.state_dict()
+                state["stage"] = "twin" if self.options.physics_aware else "done"
+                self._save_state(state)
+
+            if self.options.physics_aware and state["stage"] in ("twin", "pat"):
+                phase = self._physics_aware(state, model, calib, phase, teacher_logits, labels_train, measure)
+
+        return self._finish(state, model, phase)
+
+    def _physics_aware(self, state, model, calib: BenchCalibration, phase, teacher_logits, labels_train, measure) -> torch.Tensor:
+        table = self.bench.fourier_slm.phase_table
+        pose = pose_from_affine(self.layout.geometry, self.layout.input_rows, self.layout.input_cols, self.layout.input_pitch_m,
+                                self.layout.camera_rows, self.layout.camera_cols, self.layout.camera_pitch_m, calib.affine)
+        twin = FourFTwin(self.layout, pose)
+        points = channel_points(self.layout, calib.affine, self.oversample)
+        amplitudes = torch.from_numpy(modulator_amplitudes(self.train_images[self.subset], self.layout))
+        if "twin" in state:
+            twin.load_state_dict(state["twin"])
+            twin_to_bench = ChannelAffine(torch.tensor(state["twin_affine"][0]), torch.tensor(state["twin_affine"][1]))
+        else:
+            start_gray = table.gray_for_phase(phase.numpy())
+            det = self._readouts("train", self.subset, start_gray, state, "bench_frames")
+            twin_to_bench, summary = refine_twin(twin, amplitudes, phase, det, points, self.oversample, self.options.twin)
+            self.log("twin refined: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
+            state.update(twin=twin.state_dict(), twin_affine=(twin_to_bench.gain.tolist(), twin_to_bench.offset.tolist()), twin_summary=summary)
+            state["stage"] = "pat"
+            self._save_state(state)
+        trainer = PhysicsAwareTrainer(phase, model.back, twin, points, self.oversample, twin_to_bench,
+                                      self.layout.fourier_bit_depth, self.options.pat)
+        rng = np.random.default_rng(self.options.seed + 1)
+        batch = self.options.pat.batch_size
+        while state["epoch"] < self.options.pat.epochs:
+            order = rng.permutation(self.subset.size)
+            losses = []
+            for start in range(0, order.size, batch):
+                pick = order[start : start + batch]
+                if pick.size < 2:
+                    continue
+                indices = self.subset[pick]
+
+                def bench_readout(phase_np: np.ndarray, indices=indices) -> torch.Tensor:
+                    gray = table.gray_for_phase(phase_np)
+                    frames = self._capture_uncached(indices, gray, state)
+                    return self.scale.apply(self.processor.readout(frames))
+
+                teacher = teacher_logits[pick] if teacher_logits is not None else None
+                step = trainer.step(amplitudes[pick], labels_train[pick], teacher, bench_readout)
+                losses.append(step.loss)
+            state["epoch"] += 1
+            phase = trainer.phase.detach().clone()
+            state.update(phase=phase, back_end=model.back.state_dict())
+            gray = table.gray_for_phase(trainer.phase_for_slm())
+            self.log(f"physics-aware epoch {state['epoch']}: loss {np.mean(losses):.4f}")
+            if state["epoch"] == self.options.pat.epochs:
+                det = self._readouts("train", self.subset, gray, state, "bench_frames")
+                tuned = finetune_back_end(model.back, det, labels_train, teacher_logits, self.options.backend)
+                model.back.load_state_dict(tuned.state_dict())
+                state["back_end"] = model.back.state_dict()
+                state["results"]["optical_pat"] = measure("pat", model.back, gray)
+                state["stage"] = "done"
+            else:
+                measure(f"pat epoch {state['epoch']}", model.back, gray)
+            self._save_state(state)
+        return phase
+
+    def _capture_uncached(self, indices: np.ndarray, gray: np.ndarray, state: dict) -> np.ndarray:
+        self.acquirer.set_mask(gray)
+        frames = self.acquirer.capture(modulator_amplitudes(self.train_images[indices], self.layout), int(indices[0])).data
+        state["bench_frames"] += int(indices.size)
+        return frames
+
+    def _teacher_logits(self, images: np.ndarray) -> torch.Tensor | None:
+        if self.teacher is None:
+            return None
+        with torch.no_grad():
+            return torch.cat([self.teacher(torch.from_numpy(images[i : i + 256])) for i in range(0, len(images), 256)])
+
+    # -- results -------------------------------------------------------------------------------------
+    def _finish(self, state: dict, model, phase: torch.Tensor) -> FineTuneResult:
+        if hasattr(model, "phase"):
+            with torch.no_grad():
+                model.phase.copy_(phase)
+        meta = dict(self.student.meta)
+        meta.update(finetuned_from=str(self.student.path), finetune=state["results"], bench_frames=state["bench_frames"])
+        ckpt = save_checkpoint(self.out / "student", model, meta)
+        new_ckpt = load_checkpoint(ckpt)
+        phase_np = np.mod(phase.numpy().astype(np.float64), 2 * np.pi)
+        with self.spec.open() as bench:
+            table = bench.fourier_slm.phase_table
+            gray = table.gray_for_phase(phase_np)
+        masks_out = self.out / "masks.h5"
+        if masks_out.exists():
+            masks_out.unlink()  # written by this run's previous attempt: the state file owns it
+        MaskFile(
+            phase_rad=phase_np, gray=gray, method=self.masks.method, layout=self.layout,
+            model={"kind": new_ckpt.kind, "checkpoint": str(new_ckpt.path.resolve()), "sha256": new_ckpt.sha256},
+            slm=self.masks.slm, calibration=self.masks.calibration,
+            extra={"finetuned_from": str(self.masks_path), "provenance": software_provenance()},
+        ).save(masks_out)
+        r = state["results"]
+        result = FineTuneResult(
+            digital=r["digital"], optical_before=r["optical_before"], optical_backend_ft=r["optical_backend_ft"],
+            optical_pat=r.get("optical_pat"), bench_frames=state["bench_frames"], evaluation_frames=state["evaluation_frames"],
+            checkpoint=new_ckpt.path, masks=masks_out, history=state["history"],
+        )
+        FineTuneRecord.write(self.out / "finetune.h5", result, state, {
+            "bench_file": str(self.spec.source), "mask_file": str(self.masks_path), "student": str(self.student.path),
+            "subset_size": int(self.subset.size), "options": json.loads(json.dumps(asdict(self.options), default=str)),
+            "software": software_provenance(),
+        })
+        return result
+
+
+__all__ = ["FineTuneError", "FineTuneOptions", "FineTuneResult", "FineTuneSession", "MaskFileError"]

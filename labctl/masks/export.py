@@ -1,0 +1,123 @@
+"""``labctl export-masks``: a trained student → the mask file for one bench.
+
+Two paths (compared by ``benchmarks/mask_export.py``):
+
+(a) an SCLC student: collapse its stack into one complex filter per channel, lay the channels out as
+    camera tiles with linear phase ramps, sample at the SLM's pitch for the bench's wavelength and
+    focal length (:mod:`labctl.masks.filter_bank`), and make it phase only: double-phase encoding
+    (:mod:`labctl.masks.encoding`), refined by default by optimisation through the twin
+    (:mod:`labctl.masks.optimise`);
+(b) an optics-aware student: its phase mask is already what the SLM shows.
+
+Both go through the Fourier SLM's active phase table (the calibration in force) to gray levels.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from drivers.bench import BenchSpec
+from labctl.masks.encoding import double_phase
+from labctl.masks.filter_bank import fourier_mask
+from labctl.masks.mask_file import MaskFile, MaskFileError
+from labctl.masks.optimise import PhaseOptimisation, optimise_phase
+from labctl.models.checkpoint import LoadedCheckpoint, load_checkpoint
+from labctl.models.optical_layout import OpticalLayout
+from labctl.records.provenance import software_provenance
+
+
+ENCODINGS = ("optimised", "double-phase")
+
+
+def export_masks(
+    checkpoint: str | Path,
+    spec: BenchSpec,
+    out: str | Path,
+    *,
+    encoding: str = "optimised",
+    data=None,
+    optimisation: PhaseOptimisation = PhaseOptimisation(),
+    overwrite: bool = False,
+) -> MaskFile:
+    """Write the mask file for ``checkpoint`` on the bench ``spec``; returns it.
+
+    ``data`` (a :class:`labctl.data.Dataset`; default: the one the student was trained on) gives the
+    training images the optimised encoding of an SCLC student is fitted on.
+    """
+    if encoding not in ENCODINGS:
+        raise MaskFileError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise MaskFileError(f"{out} exists; choose another --out (mask files are never overwritten)")
+    student = load_checkpoint(checkpoint)
+    with spec.open() as bench:
+        slm = bench.fourier_slm
+        slm_info = {
+            "identity": slm.info.as_dict(), "rows": slm.grid.rows, "cols": slm.grid.cols,
+            "pitch_m": slm.grid.pitch_m, "bit_depth": slm.bit_depth,
+        }
+        table = slm.phase_table
+        if student.kind == "optics_aware":
+            layout, phase, method, extra = _optics_aware(student)
+        elif student.kind == "sclc":
+            layout = OpticalLayout.for_bench(spec, _image_size(student), student.model.front.out_channels)
+            layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation)
+        else:
+            raise MaskFileError(
+                f"{student.path} is a {student.kind!r} model; only SCLC and optics-aware students have optical masks"
+            )
+        masks = MaskFile(
+            phase_rad=phase,
+            gray=table.gray_for_phase(phase),
+            method=method,
+            layout=layout,
+            model={"kind": student.kind, "checkpoint": str(Path(student.path).resolve()), "sha256": student.sha256},
+            slm=slm_info,
+            calibration={"slm_phase": table.record_id},
+            extra=extra | {"provenance": software_provenance(), "bench_file": str(spec.source)},
+        )
+        masks.check_bench(slm, spec.optics.wavelength_m, spec.optics.f1_m, spec.optics.f2_m)
+    masks.save(out, overwrite=overwrite)
+    return masks
+
+
+def _image_size(student: LoadedCheckpoint) -> int:
+    return int(student.model.config.size)
+
+
+def _optics_aware(student: LoadedCheckpoint) -> tuple[OpticalLayout, np.ndarray, str, dict]:
+    model = student.model
+    with torch.no_grad():
+        phase = model.phase_mask().detach().cpu().numpy().astype(np.float64)
+    return model.layout, np.mod(phase, 2 * np.pi), "optics-aware", {}
+
+
+def _collapsed(
+    student: LoadedCheckpoint, layout: OpticalLayout, encoding: str, data, optimisation: PhaseOptimisation
+) -> tuple[OpticalLayout, np.ndarray, str, dict]:
+    front = student.model.front
+    if front.out_size != front.size:
+        raise MaskFileError(
+            f"{student.path}: spectral pooling ({front.size} -> {front.out_size} px) changes the output sampling, "
+            "which a single 4f pass cannot; export a student without pooling or train an optics-aware one"
+        )
+    with torch.no_grad():
+        bank = front.collapse()
+    complex_mask = fourier_mask(bank, layout)
+    phase, peak = double_phase(complex_mask)
+    extra: dict = {"encoding": "double-phase", "amplitude_scale": peak}
+    if encoding == "double-phase":
+        return layout, phase, "sclc-double-phase", extra
+    from labctl.data import load_dataset
+    from labctl.models.optics_aware import ideal_affine
+    from labctl.runner.optical_inference import images_of, modulator_amplitudes
+
+    data = data if data is not None else load_dataset(student.meta.get("data", "digits"), size=layout.image_size)
+    images, _ = images_of(data.train, 256)
+    amplitudes = torch.from_numpy(modulator_amplitudes(images, layout))
+    phase, summary = optimise_phase(phase, bank, layout, torch.from_numpy(images), amplitudes, ideal_affine(layout), optimisation)
+    extra |= {"encoding": "optimised", "optimisation": vars(optimisation), **summary}
+    return layout, phase, "sclc-optimised", extra

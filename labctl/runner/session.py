@@ -1,0 +1,204 @@
+"""One run of distilled masks on a bench: everything ``labctl run`` does, callable from Python.
+
+Order of work, so that bad input is refused before any device is written to and before any record
+is created: load masks, checkpoint and data (checked against each other) → open the bench and check
+the masks against it → create (or reopen, for ``--resume``) the run record → set exposure and fit the
+readout scale on training inputs → show the mask and run every test input once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from drivers.bench import Bench, BenchSpec
+from labctl.masks.mask_file import MaskFile, MaskFileError
+from labctl.models.checkpoint import LoadedCheckpoint, load_checkpoint
+from labctl.optics.readout import DEFAULT_OVERSAMPLE
+from labctl.records.provenance import sha256_file, software_provenance
+from labctl.records.run_record import Column, RunRecord, RunRecordError
+from labctl.runner.acquisition import BatchAcquirer, RetryPolicy
+from labctl.runner.bench_calibration import BenchCalibration
+from labctl.runner.exposure import auto_exposure
+from labctl.runner.loop import METADATA_COLUMNS, RunSummary, run_inputs
+from labctl.runner.optical_inference import (
+    ChannelScale,
+    OpticalInference,
+    OpticalInputError,
+    fit_channel_scale,
+    images_of,
+    modulator_amplitudes,
+)
+
+
+@dataclass
+class RunOptions:
+    batch_size: int = 32
+    limit: int | None = None  # first N test inputs only
+    save_frames: bool = False
+    scale_inputs: int = 64  # training inputs used to fit the readout scale
+    exposure_s: float | None = None  # None: automatic
+    retry: RetryPolicy | None = None
+
+
+def student_for_masks(masks: MaskFile, checkpoint: str | Path | None = None) -> LoadedCheckpoint:
+    """The checkpoint the masks were exported from (or ``checkpoint``), verified by its hash."""
+    path = Path(checkpoint or masks.model["checkpoint"])
+    loaded = load_checkpoint(path)
+    if loaded.sha256 != masks.model["sha256"]:
+        raise MaskFileError(
+            f"checkpoint {loaded.path} (sha256 {loaded.sha256[:12]}) is not the model the masks were exported from "
+            f"(sha256 {masks.model['sha256'][:12]}); pass the matching --student"
+        )
+    return loaded
+
+
+def readout_oversample(student: LoadedCheckpoint) -> int:
+    """Readout sub-samples per image pixel the student was trained with."""
+    return int(getattr(student.model.config, "oversample", DEFAULT_OVERSAMPLE))
+
+
+def twin_detected(student: LoadedCheckpoint, images: np.ndarray) -> torch.Tensor:
+    """What the back end was trained to read for ``images``: the student's own detection."""
+    with torch.no_grad():
+        return student.model.detected(torch.from_numpy(images))
+
+
+def run_masks(
+    spec: BenchSpec,
+    masks_path: str | Path,
+    data,
+    out: str | Path,
+    *,
+    options: RunOptions | None = None,
+    resume: bool = False,
+    student_path: str | Path | None = None,
+    on_progress: Callable[[int, int], None] = lambda done, total: None,
+    stop: threading.Event | None = None,
+) -> tuple[RunSummary, Path]:
+    """Run the test split of ``data`` through the bench with the masks; returns the summary and record."""
+    options = options or RunOptions()
+    masks = MaskFile.load(masks_path)
+    student = student_for_masks(masks, student_path)
+    layout = masks.layout
+    test_images, test_targets = images_of(data.test, options.limit)
+    train_images, _ = images_of(data.train, options.scale_inputs)
+    modulator_amplitudes(test_images[:1], layout)  # size and range checked before any device I/O
+    out = Path(out)
+    if not resume and out.exists():
+        raise RunRecordError(f"{out} exists; use --resume to continue it or choose another --out")
+
+    with spec.open() as bench:
+        masks.check_bench(bench.fourier_slm, spec.optics.wavelength_m, spec.optics.f1_m, spec.optics.f2_m)
+        calib = BenchCalibration.for_bench(spec, bench, layout)
+        identity = _identity(spec, bench, masks_path, student, calib, data.spec)
+        processor = OpticalInference(
+            student.model.back, layout, calib.affine, data.task, data.num_classes, correct=calib.correct_frames,
+            oversample=readout_oversample(student),
+        )
+        record = _open_record(out, resume, identity, test_targets, data.task, masks, options, bench, processor.columns)
+        try:
+            acquirer = BatchAcquirer(bench, masks.gray, options.retry or RetryPolicy())
+            acquirer.prepare()
+            processor.scale = _readout_scale(record, acquirer, processor, student, train_images, layout, options)
+            total = record.n_inputs
+            done0 = int(record.done.sum())
+            counter = {"n": done0}
+
+            def progressed(k: int) -> None:
+                counter["n"] += k
+                on_progress(counter["n"], total)
+
+            on_progress(done0, total)
+            summary = run_inputs(
+                acquirer,
+                lambda imgs: modulator_amplitudes(imgs, layout),
+                test_images,
+                test_targets,
+                processor,
+                record,
+                options.batch_size,
+                on_batch=progressed,
+                stop=stop,
+            )
+            record.set_attr("last_summary", summary.__dict__ | {"frames_per_s": summary.frames_per_s})
+        finally:
+            record.close()
+    return summary, out
+
+
+def _identity(spec: BenchSpec, bench: Bench, masks_path, student: LoadedCheckpoint, calib, data_spec: str) -> dict[str, Any]:
+    return {
+        "bench_file": str(spec.source),
+        "bench_toml": spec.raw,
+        "devices": {name: dev.info.as_dict() for name, dev in bench.devices.items()},
+        "calibration": calib.record_ids,
+        "mask_file": str(masks_path),
+        "mask_sha256": sha256_file(masks_path),
+        "model_checkpoint": str(student.path),
+        "model_sha256": student.sha256,
+        "model_kind": student.kind,
+        "data": data_spec,
+        "software": software_provenance(),
+    }
+
+
+def _open_record(
+    out: Path, resume: bool, identity, targets, task, masks: MaskFile, options: RunOptions, bench: Bench, columns: list[Column]
+) -> RunRecord:
+    n = int(targets.shape[0])
+    if resume:
+        record = RunRecord.open(out, "r+")
+        for key in ("model_sha256", "mask_sha256", "data"):
+            recorded = record.attr(key)
+            if recorded != identity[key]:
+                record.close()
+                raise RunRecordError(
+                    f"{out} was recorded with another {key.replace('_', ' ')} ({recorded!r}); "
+                    f"this run has {identity[key]!r}; refusing to mix results"
+                )
+        if record.n_inputs != n:
+            record.close()
+            raise RunRecordError(f"{out} holds {record.n_inputs} inputs; this run has {n} (same --limit as before?)")
+        record.log_event("resumed", f"resumed with {int(record.done.sum())} of {n} inputs done")
+        return record
+    label_col = Column("label", (), "i8") if task == "classification" else Column("label", targets.shape[1:], "u1")
+    frame_shape = bench.camera.grid.shape if options.save_frames else None
+    return RunRecord.create(
+        out, n, [*columns, *METADATA_COLUMNS, label_col], identity | {"task": task, "method": masks.method}, frame_shape
+    )
+
+
+def _readout_scale(record: RunRecord, acquirer: BatchAcquirer, processor: OpticalInference, student, train_images, layout, options) -> ChannelScale:
+    """Exposure and readout scale: recorded ones on resume (results stay comparable), else measured."""
+    cam = acquirer.bench.camera
+    saved = record.attr("readout")
+    if saved is not None:
+        cam.exposure_s = saved["exposure_s"]
+        return ChannelScale(np.asarray(saved["gain"]), np.asarray(saved["offset"]))
+    scale = calibrate_readout(acquirer, processor, student, train_images, layout, options.exposure_s)
+    record.set_attr("readout", {"exposure_s": cam.exposure_s, "inputs": len(train_images), **scale.to_dict()})
+    return scale
+
+
+def calibrate_readout(
+    acquirer: BatchAcquirer, processor: OpticalInference, student: LoadedCheckpoint, images: np.ndarray, layout, exposure_s: float | None
+) -> ChannelScale:
+    """Set the exposure (automatic unless given) and fit the per-channel readout scale on ``images``
+    (training inputs): bench readouts → what the student's own detection gives for them."""
+    amplitudes = modulator_amplitudes(images, layout)
+    if exposure_s is not None:
+        acquirer.bench.camera.exposure_s = exposure_s
+    else:
+        auto_exposure(acquirer, amplitudes[: min(16, len(amplitudes))])
+    frames = acquirer.capture(amplitudes, first_index=-1)
+    return fit_channel_scale(processor.readout(frames.data), twin_detected(student, images))
+
+
+__all__ = ["OpticalInputError", "RunOptions", "run_masks", "images_of", "student_for_masks"]

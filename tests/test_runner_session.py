@@ -1,0 +1,160 @@
+"""Masks to bench to records, end to end on a small simulated bench: export, run, resume, report,
+and the refusals that protect devices and records."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from drivers.bench import BenchSpec
+from labctl.cli import main
+from labctl.data import load_dataset
+from labctl.masks.export import export_masks
+from labctl.masks.mask_file import MaskFile, MaskFileError
+from labctl.models.optical_layout import OpticalLayout
+from labctl.records.run_record import RunRecord, RunRecordError
+from labctl.runner.optical_inference import OpticalInputError
+from labctl.runner.session import RunOptions, run_masks
+from labctl.training.loop import TrainSettings
+from labctl.training.train import train_student
+from tests.conftest import bench_toml
+
+SIZE = 16
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> dict:
+    """A small optics-aware student (a few epochs on digits at 16 px) and an SCLC one, with the bench file."""
+    torch.set_num_threads(2)
+    root = tmp_path_factory.mktemp("session")
+    bench_file = root / "bench.toml"
+    bench_file.write_text(bench_toml(ideal=True, noise=False))
+    spec = BenchSpec.from_file(bench_file)
+    data = load_dataset("digits", size=SIZE)
+    layout = OpticalLayout.for_bench(spec, SIZE, 4)
+    settings = TrainSettings(epochs=3, batch_size=64, lr=1e-2, train_limit=600)
+    optics = train_student(data, None, settings, kind="optics_aware", out_dir=root / "optics", layout=layout)
+    sclc = train_student(data, None, TrainSettings(epochs=1, train_limit=200), kind="sclc", out_dir=root / "sclc", channels=(4,))
+    return {"root": root, "spec": spec, "bench_file": bench_file, "data": data, "optics": optics, "sclc": sclc}
+
+
+def test_export_run_and_report_through_the_cli(trained, tmp_path: Path) -> None:
+    runner = CliRunner()
+    masks = tmp_path / "masks.h5"
+    result = runner.invoke(main, ["export-masks", str(trained["optics"].path.parent), "--bench", str(trained["bench_file"]), "--out", str(masks)])
+    assert result.exit_code == 0, result.output
+    m = MaskFile.load(masks)
+    assert m.method == "optics-aware" and m.model["sha256"] and m.calibration["slm_phase"] == "linear"
+    run = tmp_path / "run.h5"
+    result = runner.invoke(main, ["run", "--bench", str(trained["bench_file"]), "--masks", str(masks), "--data", "digits",
+                                  "--out", str(run), "--limit", "80", "--batch-size", "16", "--save-frames"])
+    assert result.exit_code == 0, result.output
+    assert "run complete: 80 input(s)" in result.output
+    result = runner.invoke(main, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    digital = trained["optics"].metrics["accuracy"]
+    assert summary["done"] == 80 and summary["accuracy"] > 0.5
+    assert abs(summary["accuracy"] - digital) < 0.2, "the ideal bench should reproduce the twin it was trained on"
+    with RunRecord.open(run) as rec:
+        assert rec.has_frames and rec.frames(slice(0, 1)).shape == (1, 120, 120)
+        assert rec.attr("model_sha256") == m.model["sha256"]
+        assert rec.attr("devices")["camera"]["driver"] == "mock"
+        assert rec.attr("readout")["exposure_s"] > 0
+
+
+def test_interrupted_run_resumes_each_input_once_and_refuses_another_model(trained, tmp_path: Path) -> None:
+    masks = tmp_path / "masks.h5"
+    export_masks(trained["optics"].path, trained["spec"], masks)
+    out = tmp_path / "run.h5"
+    stop = threading.Event()
+    options = RunOptions(batch_size=8, limit=48)
+    first, _ = run_masks(trained["spec"], masks, trained["data"], out, options=options,
+                         on_progress=lambda done, total: stop.set() if done >= 16 else None, stop=stop)
+    assert first.interrupted and 16 <= first.processed < 48
+    with pytest.raises(RunRecordError, match="exists.*--resume"):
+        run_masks(trained["spec"], masks, trained["data"], out, options=options)
+    second, _ = run_masks(trained["spec"], masks, trained["data"], out, options=options, resume=True)
+    assert second.skipped_done == first.processed and second.processed == 48 - first.processed
+    with RunRecord.open(out) as rec:
+        assert rec.done.all() and len(set(rec.column("frame_number").tolist())) == 48
+        assert any(e["kind"] == "resumed" for e in rec.events())
+    other = tmp_path / "other_masks.h5"
+    export_masks(trained["sclc"].path, trained["spec"], other, encoding="double-phase")
+    with pytest.raises(RunRecordError, match="another model sha256"):
+        run_masks(trained["spec"], other, load_dataset("digits", size=SIZE), out, options=options, resume=True)
+
+
+def test_masks_for_another_bench_or_image_size_are_refused_before_any_write(trained, tmp_path: Path) -> None:
+    masks = tmp_path / "masks.h5"
+    export_masks(trained["optics"].path, trained["spec"], masks)
+    other = BenchSpec.from_toml(bench_toml().replace("wavelength_m = 532e-9", "wavelength_m = 633e-9"))
+    with pytest.raises(MaskFileError, match="wavelength"):
+        run_masks(other, masks, trained["data"], tmp_path / "a.h5")
+    with pytest.raises(OpticalInputError, match="16x16"):
+        run_masks(trained["spec"], masks, load_dataset("digits", size=20), tmp_path / "b.h5")
+    assert not (tmp_path / "a.h5").exists() and not (tmp_path / "b.h5").exists()
+    with h5py.File(masks, "r+") as h5:
+        h5["phase_rad"][0, 0] = np.nan
+    with pytest.raises(MaskFileError, match="NaN"):
+        MaskFile.load(masks)
+
+
+def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path) -> None:
+    dp = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "dp.h5", encoding="double-phase")
+    assert dp.method == "sclc-double-phase" and dp.gray.shape == (128, 128)
+    from labctl.masks.optimise import PhaseOptimisation
+
+    opt = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "opt.h5", data=trained["data"],
+                       optimisation=PhaseOptimisation(steps=20))
+    assert opt.method == "sclc-optimised" and opt.extra["match_after"] > opt.extra["match_before"]
+    with pytest.raises(MaskFileError, match="exists"):
+        export_masks(trained["sclc"].path, trained["spec"], tmp_path / "dp.h5")
+
+
+def test_finetune_measures_improves_and_resumes_after_a_crash(trained, tmp_path: Path, monkeypatch) -> None:
+    from labctl.insitu import session as insitu
+    from labctl.insitu.backend_ft import BackendFineTuneConfig
+    from labctl.insitu.pat import PATConfig
+    from labctl.insitu.twin_fit import TwinFitConfig
+
+    masks = tmp_path / "masks.h5"
+    export_masks(trained["optics"].path, trained["spec"], masks)
+    options = insitu.FineTuneOptions(fraction=0.05, heldout=60, backend=BackendFineTuneConfig(epochs=10),
+                                     twin=TwinFitConfig(steps=10), pat=PATConfig(epochs=1, batch_size=24))
+    out = tmp_path / "ft"
+    real_refine = insitu.refine_twin
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(insitu, "refine_twin", crash)
+    with pytest.raises(KeyboardInterrupt):
+        insitu.FineTuneSession(trained["spec"], masks, None, trained["data"], out, options=options).run()
+    state = torch.load(out / "state.pt", weights_only=False)
+    assert state["stage"] == "twin" and "optical_backend_ft" in state["results"]
+    frames_before_crash = state["bench_frames"]
+    with pytest.raises(insitu.FineTuneError, match="--resume"):
+        insitu.FineTuneSession(trained["spec"], masks, None, trained["data"], out, options=options).run()
+    monkeypatch.setattr(insitu, "refine_twin", real_refine)
+    logs = []
+    result = insitu.FineTuneSession(trained["spec"], masks, None, trained["data"], out, options=options, log=logs.append).run(resume=True)
+    subset = int(np.ceil(0.05 * len(trained["data"].train)))
+    # after the crash: the twin stage re-used cached frames; one PAT epoch and the final re-fit captured a pass each
+    assert result.bench_frames == frames_before_crash + 2 * subset
+    assert any("resuming at stage 'twin'" in m for m in logs)
+    for key in ("digital", "optical_before", "optical_backend_ft", "optical_pat"):
+        assert 0.3 < getattr(result, key) <= 1.0
+    assert (out / "finetune.png").stat().st_size > 1000 and MaskFile.load(result.masks).model["sha256"]
+    from labctl.insitu.record import FineTuneRecord
+
+    record = FineTuneRecord.read(out / "finetune.h5")
+    assert [h["stage"] for h in record["history"]][:2] == ["before", "backend"]
+    assert record["results"]["bench_frames"] == result.bench_frames
