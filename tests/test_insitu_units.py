@@ -52,7 +52,30 @@ def test_backend_finetuning_adapts_to_a_distorted_readout() -> None:
         opt.step()
     distorted = 3.0 * clean.roll(1, dims=1) + 0.5
     before = accuracy(back, distorted, labels)
-    tuned = finetune_back_end(back, distorted[:200], labels[:200], None, BackendFineTuneConfig(epochs=80))
+    tuned = finetune_back_end(back, distorted[:200], labels[:200], None, BackendFineTuneConfig(epochs=80, batch_size=100, lr=5e-3))
     after = accuracy(tuned, distorted[200:], labels[200:])
     assert accuracy(back, clean, labels) > 0.95 and before < 0.6 and after > 0.9
     assert accuracy(back, distorted, labels) == before  # the original is untouched
+
+
+def test_validated_finetuning_keeps_the_back_end_when_retraining_hurts() -> None:
+    from labctl.insitu.backend_ft import finetune_validated
+
+    torch.manual_seed(1)
+    n, c = 200, 4
+    labels = torch.randint(0, 3, (n,))
+    feats = torch.randn(n, c, 3, 3) * 0.3
+    feats[torch.arange(n), labels] += 1.0
+    back = nn.Sequential(nn.BatchNorm2d(c), nn.Flatten(), nn.Linear(c * 9, 3))
+    opt = torch.optim.Adam(back.parameters(), 1e-2)
+    for _ in range(100):
+        loss = nn.functional.cross_entropy(back(feats), labels)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    good = accuracy(back, feats, labels)
+    # a weight decay far too strong wipes the back end out: the held-back frames show it, and it is not used
+    kept, info = finetune_validated(back, feats, labels, None, BackendFineTuneConfig(epochs=5, batch_size=50, lr=1e-2, weight_decay=90.0))
+    assert not info["accepted"] and accuracy(kept, feats, labels) == good
+    tuned, info = finetune_validated(back, 2.0 * feats.roll(1, dims=1), labels, None, BackendFineTuneConfig(epochs=30, batch_size=50, lr=5e-3))
+    assert info["accepted"] and info["validation_after"] > info["validation_before"]

@@ -74,3 +74,31 @@ def finetune_back_end(
         schedule.step()
         on_epoch(epoch, total / n)
     return model.eval()
+
+
+def finetune_validated(
+    back_end: nn.Module,
+    detected: torch.Tensor,
+    labels: torch.Tensor,
+    teacher_logits: torch.Tensor | None,
+    config: BackendFineTuneConfig,
+    validation_fraction: float = 0.2,
+) -> tuple[nn.Module, dict[str, float | bool]]:
+    """Fine-tune only if it helps: train on part of the captured frames, compare on the rest.
+
+    With few bench frames a retrained back end can do worse than the one trained in simulation. The
+    candidate is trained on ``1 − validation_fraction`` of the frames; if it beats the current back
+    end on the held-back frames, the back end is fine-tuned on all of them, else kept as it was.
+    """
+    n = detected.shape[0]
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(config.seed + 7))
+    n_val = max(1, int(round(validation_fraction * n)))
+    val, train = order[:n_val], order[n_val:]
+    teacher_train = teacher_logits[train] if teacher_logits is not None else None
+    candidate = finetune_back_end(back_end, detected[train], labels[train], teacher_train, config)
+    before = accuracy(back_end, detected[val], labels[val])
+    after = accuracy(candidate, detected[val], labels[val])
+    info: dict[str, float | bool] = {"validation_before": before, "validation_after": after, "accepted": after >= before}
+    if after < before:
+        return copy.deepcopy(back_end).eval(), info
+    return finetune_back_end(back_end, detected, labels, teacher_logits, config), info

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from drivers.bench import BenchSpec
-from labctl.insitu.backend_ft import BackendFineTuneConfig, accuracy, finetune_back_end
+from labctl.insitu.backend_ft import BackendFineTuneConfig, accuracy, finetune_validated
 from labctl.insitu.capture_cache import CaptureCache, capture_key
 from labctl.insitu.pat import PATConfig, PhysicsAwareTrainer
 from labctl.insitu.record import FineTuneRecord
@@ -211,7 +211,9 @@ class FineTuneSession:
             teacher_logits = self._teacher_logits(self.train_images[self.subset])
             if state["stage"] == "backend":
                 det = self._readouts("train", self.subset, self.masks.gray, state, "bench_frames")
-                tuned = finetune_back_end(model.back, det, labels_train, teacher_logits, self.options.backend)
+                tuned, info = finetune_validated(model.back, det, labels_train, teacher_logits, self.options.backend)
+                self.log(f"back end {'fine-tuned' if info['accepted'] else 'kept (fine-tuning did not help)'}: "
+                         f"validation {info['validation_before']:.3f} -> {info['validation_after']:.3f}")
                 model.back.load_state_dict(tuned.state_dict())
                 state["results"]["optical_backend_ft"] = measure("backend", model.back, self.masks.gray)
                 state["back_end"] = model.back.state_dict()
@@ -269,7 +271,7 @@ class FineTuneSession:
             self.log(f"physics-aware epoch {state['epoch']}: loss {np.mean(losses):.4f}")
             if state["epoch"] == self.options.pat.epochs:
                 det = self._readouts("train", self.subset, gray, state, "bench_frames")
-                tuned = finetune_back_end(model.back, det, labels_train, teacher_logits, self.options.backend)
+                tuned, _ = finetune_validated(model.back, det, labels_train, teacher_logits, self.options.backend)
                 model.back.load_state_dict(tuned.state_dict())
                 state["back_end"] = model.back.state_dict()
                 state["results"]["optical_pat"] = measure("pat", model.back, gray)
