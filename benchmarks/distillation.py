@@ -8,7 +8,7 @@ teacher–student gap that KD recovers.
 Last line: JSON with ``teacher``, ``student_nokd``, ``student_kd`` (means over seeds, fractions)
 and ``gap_recovered`` = (student_kd − student_nokd) / (teacher − student_nokd).
 
-The default budget (15 epochs each) fits the 15-CPU-minutes-per-model target for 60 000
+The default budget (12 epochs each) fits the 15-CPU-minutes-per-model target for 60 000
 28-px images on 2 cores; ``--epochs`` scales it. Per-model wall times are reported.
 """
 
@@ -37,8 +37,8 @@ def main() -> None:
     parser.add_argument("--data", default="digits", help="data spec: digits | shapes | idx:DIR | cifar10:DIR | carvana:DIR")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="epochs for every model (default: --teacher-epochs / --student-epochs)")
-    parser.add_argument("--teacher-epochs", type=int, default=15)
-    parser.add_argument("--student-epochs", type=int, default=15)
+    parser.add_argument("--teacher-epochs", type=int, default=12)
+    parser.add_argument("--student-epochs", type=int, default=12)
     parser.add_argument("--teacher-width", type=int, default=32)
     parser.add_argument("--channels", type=int, default=16, help="optical channels of the student")
     parser.add_argument("--kd-temperature", type=float, default=DEFAULT_T)

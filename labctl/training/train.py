@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
+import torch
 from torch import nn
 
 from labctl.data.dataset import Dataset
@@ -33,8 +34,6 @@ class TrainResult:
 
 def teacher_for(data: Dataset, depth: int = 3, width: int = 16, hidden: int = 128, seed: int = 0) -> nn.Module:
     """A nonlinear CNN (classification) or small U-Net (segmentation) sized for ``data``."""
-    import torch
-
     torch.manual_seed(seed)
     if data.task == "segmentation":
         return UNetTeacher(UNetConfig("segmentation", data.channels, data.size, data.num_classes, levels=2, width=width))
@@ -54,8 +53,6 @@ def student_for(
 ) -> nn.Module:
     """An SCLC student, the all-linear baseline, or an optics-aware student (``layout`` required:
     :meth:`OpticalLayout.for_bench`) for ``data``."""
-    import torch
-
     torch.manual_seed(seed)
     if kind == "linear":
         return SCLCStudent(all_linear_config(data.task, data.channels, data.size, data.num_classes))
@@ -124,7 +121,3 @@ def train_student(
     model = student_for(data, kind, seed=settings.seed, **arch)
     meta = {"teacher": str(teacher_path) if teacher_path else None}
     return run_training(model, data, settings, teacher, out_dir, meta, progress)
-
-
-def student_settings(settings: TrainSettings, **changes) -> TrainSettings:
-    return replace(settings, **changes)
