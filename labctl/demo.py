@@ -21,9 +21,9 @@ from labctl.data.dataset import Dataset
 
 @dataclass
 class DemoSettings:
-    teacher_epochs: int = 4
+    teacher_epochs: int = 10
     student_epochs: int = 6
-    optics_epochs: int = 4
+    optics_epochs: int = 6
     channels: int = 16  # optical channels (camera tiles)
     train_limit: int | None = None  # first N training images (None: all)
     test_limit: int | None = None  # first N test images through the bench (None: all)

@@ -35,21 +35,26 @@ def test_cache_captures_only_what_it_has_not_seen_and_survives_reopening(tmp_pat
         cache.get_or_capture(key, np.array([2]), capture)
 
 
-def test_backend_finetuning_adapts_to_a_distorted_readout() -> None:
-    """A back end trained on clean features fails on a scaled, offset, mixed version; fine-tuning recovers."""
-    torch.manual_seed(0)
-    n, c = 400, 4
+def _trained_back_end(n: int, seed: int, steps: int, channels: int = 4):
+    """Features (n, C, 3, 3) whose class channel is bright, their labels, and a back end trained on them."""
+    torch.manual_seed(seed)
     labels = torch.randint(0, 3, (n,))
-    clean = torch.randn(n, c, 3, 3) * 0.3
-    clean[torch.arange(n), labels] += 1.0
-    back = nn.Sequential(nn.BatchNorm2d(c), nn.Flatten(), nn.Linear(c * 9, 3))
+    feats = torch.randn(n, channels, 3, 3) * 0.3
+    feats[torch.arange(n), labels] += 1.0
+    back = nn.Sequential(nn.BatchNorm2d(channels), nn.Flatten(), nn.Linear(channels * 9, 3))
     opt = torch.optim.Adam(back.parameters(), 1e-2)
-    for _ in range(200):
+    for _ in range(steps):
         back.train()
-        loss = nn.functional.cross_entropy(back(clean), labels)
+        loss = nn.functional.cross_entropy(back(feats), labels)
         opt.zero_grad()
         loss.backward()
         opt.step()
+    return feats, labels, back
+
+
+def test_backend_finetuning_adapts_to_a_distorted_readout() -> None:
+    """A back end trained on clean features fails on a scaled, offset, mixed version; fine-tuning recovers."""
+    clean, labels, back = _trained_back_end(400, 0, steps=200)
     distorted = 3.0 * clean.roll(1, dims=1) + 0.5
     before = accuracy(back, distorted, labels)
     tuned = finetune_back_end(back, distorted[:200], labels[:200], None, BackendFineTuneConfig(epochs=80, batch_size=100, lr=5e-3))
@@ -61,18 +66,7 @@ def test_backend_finetuning_adapts_to_a_distorted_readout() -> None:
 def test_validated_finetuning_keeps_the_back_end_when_retraining_hurts() -> None:
     from labctl.insitu.backend_ft import finetune_validated
 
-    torch.manual_seed(1)
-    n, c = 200, 4
-    labels = torch.randint(0, 3, (n,))
-    feats = torch.randn(n, c, 3, 3) * 0.3
-    feats[torch.arange(n), labels] += 1.0
-    back = nn.Sequential(nn.BatchNorm2d(c), nn.Flatten(), nn.Linear(c * 9, 3))
-    opt = torch.optim.Adam(back.parameters(), 1e-2)
-    for _ in range(100):
-        loss = nn.functional.cross_entropy(back(feats), labels)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    feats, labels, back = _trained_back_end(200, 1, steps=100)
     good = accuracy(back, feats, labels)
     # a weight decay far too strong wipes the back end out: the held-back frames show it, and it is not used
     kept, info = finetune_validated(back, feats, labels, None, BackendFineTuneConfig(epochs=5, batch_size=50, lr=1e-2, weight_decay=90.0))
