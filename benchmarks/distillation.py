@@ -80,13 +80,14 @@ def main() -> None:
 
     means = {k: statistics.fmean(v) for k, v in results.items()}
     gap = means["teacher"] - means["student_nokd"]
-    recovered = (means["student_kd"] - means["student_nokd"]) / gap if gap > 0 else float("nan")
+    # undefined (null) when the student without KD is not below the teacher: there is no gap to recover
+    recovered = (means["student_kd"] - means["student_nokd"]) / gap if gap > 0 else None
     for k, v in results.items():
         spread = statistics.stdev(v) if len(v) > 1 else 0.0
         print(f"{k:13s} mean {means[k]:.4f} ± {spread:.4f} over {len(v)} seed(s), {statistics.fmean(seconds[k]):.0f} s per model")
-    print(f"gap recovered by KD: {recovered:.1%}")
+    print(f"gap recovered by KD: {recovered:.1%}" if recovered is not None else "no teacher-student gap: nothing to recover")
     summary = {
-        **{k: round(v, 5) for k, v in means.items()}, "gap_recovered": round(recovered, 4),
+        **{k: round(v, 5) for k, v in means.items()}, "gap_recovered": None if recovered is None else round(recovered, 4),
         "per_seed": results, "seconds_per_model": {k: round(statistics.fmean(v), 1) for k, v in seconds.items()},
         "data": args.data, "seeds": args.seeds, "teacher_epochs": teacher_epochs, "student_epochs": student_epochs,
         "kd_temperature": args.kd_temperature, "kd_alpha": args.kd_alpha, "channels": args.channels,

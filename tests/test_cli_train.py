@@ -98,3 +98,10 @@ def test_clear_errors(teacher_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "bad").mkdir()
     code, output = _invoke("evaluate", str(tmp_path / "bad"))
     assert code != 0 and "no such checkpoint description" in output
+
+
+def test_cli_kd_defaults_are_the_training_defaults() -> None:
+    from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_T
+    from labctl.training.loop import TrainSettings
+
+    assert (DEFAULT_T, DEFAULT_ALPHA) == (TrainSettings().kd_temperature, TrainSettings().kd_alpha)
