@@ -20,7 +20,7 @@ def test_cache_captures_only_what_it_has_not_seen_and_survives_reopening(tmp_pat
         calls.append(indices.tolist())
         return np.stack([np.full((4, 5), i, np.uint16) for i in indices])
 
-    key = capture_key("train", np.zeros((3, 3), np.uint16), 1e-3)
+    key = capture_key("digits", "train", np.zeros((3, 3), np.uint16), 1e-3)
     with CaptureCache(tmp_path / "c.h5", (4, 5)) as cache:
         a = cache.get_or_capture(key, np.array([5, 2, 9]), capture)
         b = cache.get_or_capture(key, np.array([9, 7, 5]), capture)
@@ -29,10 +29,29 @@ def test_cache_captures_only_what_it_has_not_seen_and_survives_reopening(tmp_pat
     with CaptureCache(tmp_path / "c.h5", (4, 5)) as cache:
         cache.get_or_capture(key, np.array([2, 7]), capture)
         assert cache.hits == 2 and cache.misses == 0
-        other = capture_key("train", np.ones((3, 3), np.uint16), 1e-3)
+        other = capture_key("digits", "train", np.ones((3, 3), np.uint16), 1e-3)
         assert other != key and cache.cached(other) == {}
     with CaptureCache(tmp_path / "c.h5", (8, 8)) as cache, pytest.raises(CaptureCacheError, match="cached frames are"):
         cache.get_or_capture(key, np.array([2]), capture)
+
+
+def test_a_capture_cut_short_leaves_nothing_that_pairs_a_wrong_frame(tmp_path: Path) -> None:
+    key = capture_key("digits", "test", np.zeros((2, 2), np.uint16), 1e-3)
+    with CaptureCache(tmp_path / "c.h5", (4, 4), chunk=2) as cache:
+        def capture(indices: np.ndarray) -> np.ndarray:
+            if 7 in indices:
+                raise KeyboardInterrupt  # the operator stops the capture half way
+            return np.stack([np.full((4, 4), i + 1, np.uint16) for i in indices])
+
+        with pytest.raises(KeyboardInterrupt):
+            cache.get_or_capture(key, np.array([3, 4, 7, 8]), capture)
+        assert cache.cached(key) == {3: 0, 4: 1}  # the first chunk was kept
+        group = cache._h5[key]
+        group["frames"].resize((3, 4, 4))  # a frame written, its index not: as after a kill
+        group["indices"].resize((3,))
+        assert cache.cached(key) == {3: 0, 4: 1}
+        frames = cache.get_or_capture(key, np.array([4, 3, 0]), lambda idx: np.stack([np.full((4, 4), i + 1, np.uint16) for i in idx]))
+    assert [int(f[0, 0]) for f in frames] == [5, 4, 1]
 
 
 def _trained_back_end(n: int, seed: int, steps: int, channels: int = 4):

@@ -81,22 +81,31 @@ def test_malformed_masks_are_refused(change, message) -> None:
         _mask(layout, **change((layout.fourier_rows, layout.fourier_cols)))
 
 
-def test_mask_for_another_slm_or_wavelength_is_refused_before_showing(small_bench) -> None:
-    layout = _layout()
-    m = _mask(layout)
-    slm = small_bench.fourier_slm
-    m.check_bench(slm, 532e-9, 0.05, 0.05)  # made for this bench: fine
-    with pytest.raises(MaskFileError, match="wavelength"):
-        m.check_bench(slm, 633e-9, 0.05, 0.05)
-    other = BenchSpec.from_toml(bench_toml().replace("rows = 128\ncols = 128", "rows = 64\ncols = 64"))
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda t: t.replace("rows = 128\ncols = 128", "rows = 64\ncols = 64"), "Fourier SLM is 64x64"),
+        (lambda t: t.replace("rows = 100\ncols = 100", "rows = 90\ncols = 90"), "input modulator is 90x90"),
+        (lambda t: t.replace("rows = 120\ncols = 120", "rows = 110\ncols = 110"), "camera is 110x110"),
+        (lambda t: t.replace("wavelength_m = 532e-9", "wavelength_m = 633e-9"), "wavelength"),
+    ],
+)
+def test_mask_for_another_bench_is_refused_before_showing(edit, message) -> None:
+    m = _mask(_layout())
+    spec = BenchSpec.from_toml(bench_toml())
+    with spec.open() as bench:
+        m.check_bench(bench, spec.optics)  # made for this bench: fine
+    other = BenchSpec.from_toml(edit(bench_toml()))
     with other.open() as bench:
-        with pytest.raises(MaskFileError, match="SLM is 64x64, mask is 128x128"):
-            m.check_bench(bench.fourier_slm, 532e-9, 0.05, 0.05)
-    before = slm.frame_count
-    m2 = _mask(layout, calibration={"slm_phase": "cal-123"})
+        with pytest.raises(MaskFileError, match=message):
+            m.check_bench(bench, other.optics)
+        assert bench.fourier_slm.frame_count == 0 and bench.input_slm.frame_count == 0
+
+
+def test_mask_made_with_another_phase_table_is_refused(small_bench) -> None:
+    m = _mask(_layout(), calibration={"slm_phase": "cal-123"})
     with pytest.raises(MaskFileError, match="phase table 'cal-123'"):
-        m2.check_bench(slm, 532e-9, 0.05, 0.05)
-    assert slm.frame_count == before
+        m.check_bench(small_bench, BenchSpec.from_toml(bench_toml()).optics)
 
 
 def test_unreadable_mask_file_is_named(tmp_path: Path) -> None:

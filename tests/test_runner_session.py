@@ -53,8 +53,11 @@ def test_export_run_and_report_through_the_cli(trained, tmp_path: Path) -> None:
     m = MaskFile.load(masks)
     assert m.method == "optics-aware" and m.model["sha256"] and m.calibration["slm_phase"] == "linear"
     run = tmp_path / "run.h5"
-    result = runner.invoke(main, ["run", "--bench", str(trained["bench_file"]), "--masks", str(masks), "--data", "digits",
-                                  "--out", str(run), "--limit", "80", "--batch-size", "16", "--save-frames"])
+    args = ["run", "--bench", str(trained["bench_file"]), "--masks", str(masks), "--data", "digits", "--out", str(run),
+            "--limit", "80", "--batch-size", "16", "--save-frames"]
+    refused = runner.invoke(main, args)  # digits are 28 px, the masks were made for 16 px
+    assert refused.exit_code != 0 and "made for 16x16-px images" in refused.output and not run.exists()
+    result = runner.invoke(main, [*args, "--resize"])
     assert result.exit_code == 0, result.output
     assert "run complete: 80 input(s)" in result.output
     result = runner.invoke(main, ["report", str(run)])

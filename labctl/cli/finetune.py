@@ -27,10 +27,11 @@ from labctl.cli.common import bench_option, clean_errors, load_bench_spec
 @click.option("--backend-only", is_flag=True, help="Fine-tune the back end only (no physics-aware mask training).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted fine-tuning in --out.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--resize", is_flag=True, help="Resize the data's images to the size the masks were made for.")
 @clean_errors
 def finetune_command(
     bench_file: Path | None, masks_file: Path, student: Path | None, teacher: Path | None, data_spec: str, out: Path,
-    fraction: float, epochs: int, heldout: int | None, backend_only: bool, resume: bool, seed: int,
+    fraction: float, epochs: int, heldout: int | None, backend_only: bool, resume: bool, seed: int, resize: bool,
 ) -> None:
     """Fine-tune on the bench: back end on captured frames, then the mask by physics-aware training.
 
@@ -45,7 +46,7 @@ def finetune_command(
     console = Console()
     spec = load_bench_spec(bench_file)
     layout = MaskFile.load(masks_file).layout
-    data = load_dataset(data_spec, size=layout.image_size)
+    data = load_dataset(data_spec, size=layout.image_size if resize else None)
     options = FineTuneOptions(fraction=fraction, heldout=heldout, physics_aware=not backend_only, seed=seed,
                               pat=PATConfig(epochs=epochs, seed=seed))
     session = FineTuneSession(spec, masks_file, student, data, out, teacher, options, log=console.print)

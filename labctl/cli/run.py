@@ -43,10 +43,11 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path) -
 @click.option("--limit", default=None, type=click.IntRange(1), help="Run only the first N test inputs.")
 @click.option("--save-frames", is_flag=True, help="Keep the raw camera frames (compressed) in the record.")
 @click.option("--exposure", "exposure_s", default=None, type=float, help="Camera exposure in s (default: automatic).")
+@click.option("--resize", is_flag=True, help="Resize the data's images to the size the masks were made for.")
 @clean_errors
 def run_command(
     bench_file: Path | None, masks_file: Path, data_spec: str, out: Path, student: Path | None, resume: bool,
-    batch_size: int, limit: int | None, save_frames: bool, exposure_s: float | None,
+    batch_size: int, limit: int | None, save_frames: bool, exposure_s: float | None, resize: bool,
 ) -> None:
     """Show each test input, capture, read the channel tiles, run the back end, record the prediction."""
     from labctl.data import load_dataset
@@ -56,7 +57,7 @@ def run_command(
     console = Console()
     spec = load_bench_spec(bench_file)
     masks = MaskFile.load(masks_file)
-    data = load_dataset(data_spec, size=masks.layout.image_size)
+    data = load_dataset(data_spec, size=masks.layout.image_size if resize else None)
     options = RunOptions(batch_size=batch_size, limit=limit, save_frames=save_frames, exposure_s=exposure_s)
     stop = threading.Event()
     with Progress(

@@ -23,6 +23,7 @@ class FineTuneRecord:
             h5.attrs["format"] = FORMAT
             h5.attrs["results"] = json.dumps(result.summary())
             h5.attrs["twin"] = json.dumps(state.get("twin_summary", {}))
+            h5.attrs["events"] = json.dumps(state.get("events", []))  # every fault met while capturing
             for key, value in provenance.items():
                 h5.attrs[key] = json.dumps(value, default=str)
             group = h5.create_group("history")
@@ -41,6 +42,7 @@ class FineTuneRecord:
             return {
                 "results": json.loads(h5.attrs["results"]),
                 "twin": json.loads(h5.attrs["twin"]),
+                "events": json.loads(h5.attrs["events"]),
                 "history": [
                     {"stage": s.decode() if isinstance(s, bytes) else str(s), "bench_frames": int(f), "accuracy": float(a)}
                     for s, f, a in zip(h5["history/stage"][...], h5["history/bench_frames"][...], h5["history/accuracy"][...])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -111,6 +112,10 @@ class FineTuneSession:
         self.log = log
         self.layout = self.masks.layout
         self.oversample = readout_oversample(self.student)
+        self.physics_aware = self.options.physics_aware and self.student.kind == "optics_aware"
+        if self.options.physics_aware and not self.physics_aware:
+            log(f"{self.student.kind} student: its mask is a fixed encoding of its filters, so only the back end is "
+                "fine-tuned (physics-aware mask training needs an optics-aware student)")
         teacher_path = teacher_path or self.student.meta.get("teacher")
         self.teacher = load_checkpoint(teacher_path).model.eval() if teacher_path else None
         n_train = len(data.train)
@@ -128,12 +133,21 @@ class FineTuneSession:
         path = self._state_path()
         if path.exists() and not resume:
             raise FineTuneError(f"{self.out} holds a fine-tuning run; use --resume to continue it or choose another --out")
+        identity = {
+            "mask_sha256": sha256_file(self.masks_path), "model_sha256": self.student.sha256, "data": self.data.spec,
+            "fraction": self.options.fraction, "heldout": self.options.heldout, "seed": self.options.seed,
+            "bench": self.spec.raw,
+        }
         if not path.exists():
             return {"stage": "measure", "epoch": 0, "bench_frames": 0, "evaluation_frames": 0, "history": [], "results": {},
-                    "mask_sha256": sha256_file(self.masks_path), "model_sha256": self.student.sha256}
+                    "identity": identity}
         state = torch.load(path, weights_only=False)
-        if state["mask_sha256"] != sha256_file(self.masks_path) or state["model_sha256"] != self.student.sha256:
-            raise FineTuneError(f"{path} was made with other masks or another student; refusing to mix them")
+        changed = [k for k, v in identity.items() if state["identity"].get(k) != v]
+        if changed:
+            raise FineTuneError(
+                f"{path} was made with another {', '.join(changed)} (bench file, masks, student, data or options); "
+                "resume with the same ones, or choose another --out"
+            )
         self.log(f"resuming at stage {state['stage']!r} (epoch {state['epoch']})")
         return state
 
@@ -146,7 +160,7 @@ class FineTuneSession:
     def _readouts(self, split: str, indices: np.ndarray, gray: np.ndarray, state: dict, counter: str) -> torch.Tensor:
         """Readouts in the back end's units for inputs ``indices`` of ``split`` under mask ``gray``."""
         images = self.train_images if split == "train" else self.test_images
-        key = capture_key(split, gray, self.bench.camera.exposure_s)
+        key = capture_key(self.data.spec, split, gray, self.bench.camera.exposure_s)
 
         def capture(missing: np.ndarray) -> np.ndarray:
             self.acquirer.set_mask(gray)
@@ -172,11 +186,13 @@ class FineTuneSession:
                 CaptureCache(self.out / "captures.h5", bench.camera.grid.shape) as self.cache:
             warnings.simplefilter("always")
             self.bench = bench
-            self.masks.check_bench(bench.fourier_slm, self.spec.optics.wavelength_m, self.spec.optics.f1_m, self.spec.optics.f2_m)
+            self.masks.check_bench(bench, self.spec.optics)
             calib = BenchCalibration.for_bench(self.spec, bench, self.layout)
             for w in caught:
                 self.log(f"warning: {w.message}")
-            self.acquirer = BatchAcquirer(bench, self.masks.gray, RetryPolicy())
+            state.setdefault("events", [])
+            self.acquirer = BatchAcquirer(bench, self.masks.gray, RetryPolicy(), on_fault=lambda kind, message, index: (
+                state["events"].append({"time_s": time.time(), "kind": kind, "message": message}), self.log(f"fault: {message}")))
             self.acquirer.prepare()
             self.processor = OpticalInference(model.back, self.layout, calib.affine, "classification", self.data.num_classes,
                                               correct=calib.correct_frames, oversample=self.oversample)
@@ -217,10 +233,10 @@ class FineTuneSession:
                 model.back.load_state_dict(tuned.state_dict())
                 state["results"]["optical_backend_ft"] = measure("backend", model.back, self.masks.gray)
                 state["back_end"] = model.back.state_dict()
-                state["stage"] = "twin" if self.options.physics_aware else "done"
+                state["stage"] = "twin" if self.physics_aware else "done"
                 self._save_state(state)
 
-            if self.options.physics_aware and state["stage"] in ("twin", "pat"):
+            if self.physics_aware and state["stage"] in ("twin", "pat"):
                 phase = self._physics_aware(state, model, calib, phase, teacher_logits, labels_train, measure)
 
         return self._finish(state, model, phase)

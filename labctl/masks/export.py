@@ -79,7 +79,7 @@ def export_masks(
             calibration={"slm_phase": table.record_id},
             extra=extra | {"provenance": software_provenance(), "bench_file": str(spec.source)},
         )
-        masks.check_bench(slm, spec.optics.wavelength_m, spec.optics.f1_m, spec.optics.f2_m)
+        masks.check_bench(bench, spec.optics)
     masks.save(out, overwrite=overwrite)
     return masks
 

@@ -22,7 +22,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from drivers.slm import SLM
+from drivers.bench import Bench, OpticsSpec
 from labctl.models.optical_layout import OpticalLayout
 
 FORMAT = "labctl-masks/1"
@@ -43,6 +43,7 @@ class MaskFile:
     slm: dict[str, Any]  # identity, rows, cols, pitch_m, bit_depth
     calibration: dict[str, str | None]  # slm_phase / camera / registration record ids
     extra: dict[str, Any] = field(default_factory=dict)  # encoding scale, provenance, ...
+    source: str = ""  # the file it was loaded from
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -94,6 +95,7 @@ class MaskFile:
                     slm=json.loads(h5.attrs["slm"]),
                     calibration=json.loads(h5.attrs["calibration"]),
                     extra=json.loads(h5.attrs["extra"]),
+                    source=str(path),
                 )
         except OSError as exc:
             raise MaskFileError(f"{path} is not a readable HDF5 file: {exc}") from None
@@ -101,27 +103,35 @@ class MaskFile:
             raise MaskFileError(f"{path} is incomplete or malformed: {exc}") from None
 
     # -- checks against the bench ---------------------------------------------------------------------
-    def check_bench(self, fourier_slm: SLM, wavelength_m: float, f1_m: float, f2_m: float) -> None:
-        """Raise MaskFileError if this mask was not made for this SLM, optics and phase table."""
+    def check_bench(self, bench: Bench, optics: OpticsSpec) -> None:
+        """Raise MaskFileError unless this mask was made for this bench: Fourier SLM (geometry, bit
+        depth, phase table), input modulator and camera geometry, wavelength and focal lengths."""
         lay = self.layout
-        grid = fourier_slm.grid
         problems = []
-        if (grid.rows, grid.cols) != (lay.fourier_rows, lay.fourier_cols):
-            problems.append(f"SLM is {grid.rows}x{grid.cols}, mask is {lay.fourier_rows}x{lay.fourier_cols}")
-        if not np.isclose(grid.pitch_m, lay.fourier_pitch_m, rtol=1e-6):
-            problems.append(f"SLM pitch {grid.pitch_m:g} m, mask made for {lay.fourier_pitch_m:g} m")
-        if fourier_slm.bit_depth != lay.fourier_bit_depth:
-            problems.append(f"SLM is {fourier_slm.bit_depth}-bit, mask is {lay.fourier_bit_depth}-bit")
+        slm = bench.fourier_slm
+        for what, device, rows, cols, pitch in (
+            ("Fourier SLM", slm, lay.fourier_rows, lay.fourier_cols, lay.fourier_pitch_m),
+            ("input modulator", bench.input_slm, lay.input_rows, lay.input_cols, lay.input_pitch_m),
+            ("camera", bench.camera, lay.camera_rows, lay.camera_cols, lay.camera_pitch_m),
+        ):
+            grid = device.grid
+            if (grid.rows, grid.cols) != (rows, cols) or not np.isclose(grid.pitch_m, pitch, rtol=1e-6):
+                problems.append(
+                    f"{what} is {grid.rows}x{grid.cols} @ {grid.pitch_m:g} m, mask made for {rows}x{cols} @ {pitch:g} m"
+                )
+        if slm.bit_depth != lay.fourier_bit_depth:
+            problems.append(f"Fourier SLM is {slm.bit_depth}-bit, mask is {lay.fourier_bit_depth}-bit")
         for name, bench_value, mask_value in (
-            ("wavelength", wavelength_m, lay.wavelength_m), ("f1", f1_m, lay.f1_m), ("f2", f2_m, lay.f2_m)
+            ("wavelength", optics.wavelength_m, lay.wavelength_m), ("f1", optics.f1_m, lay.f1_m), ("f2", optics.f2_m, lay.f2_m)
         ):
             if not np.isclose(bench_value, mask_value, rtol=1e-6):
                 problems.append(f"bench {name} {bench_value:g} m, mask made for {mask_value:g} m")
-        table_id = fourier_slm.phase_table.record_id
+        table_id = slm.phase_table.record_id
         if table_id != self.calibration.get("slm_phase", "linear"):
             problems.append(
                 f"mask gray levels were made with phase table {self.calibration.get('slm_phase')!r}, "
                 f"the SLM now uses {table_id!r} (export the masks again for this calibration)"
             )
         if problems:
-            raise MaskFileError(f"mask file does not fit the bench's {fourier_slm.name}: " + "; ".join(problems))
+            source = f"mask file {self.source}" if self.source else "mask"
+            raise MaskFileError(f"{source} does not fit the bench: " + "; ".join(problems))

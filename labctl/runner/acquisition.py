@@ -15,7 +15,7 @@ import numpy as np
 
 from drivers.bench import Bench
 from drivers.camera import FrameBatch, TriggerSource
-from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, UnsupportedFeature
+from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, InvalidPattern, InvalidSetting, UnsupportedFeature
 from drivers.slm import SLM
 
 
@@ -130,6 +130,8 @@ class BatchAcquirer:
                 failures = 0
                 chunk = min(2 * chunk, n)
                 continue
+            except (InvalidPattern, InvalidSetting, UnsupportedFeature):
+                raise  # refused input or setting: showing it again cannot help
             except DeviceDisconnected as exc:
                 last_error = exc
                 self._report(exc, "disconnect", index, failures)
@@ -149,7 +151,7 @@ class BatchAcquirer:
                 chunk = max(1, chunk // 2)
             if failures >= self.policy.attempts:
                 raise AcquisitionFailed(
-                    "runner", f"input {index} failed {failures} times in a row; last error: {last_error}"
+                    "runner", f"{_what(index)} failed {failures} times in a row; last error: {last_error}"
                 )
             time.sleep(self.policy.backoff_s(failures))
         self._chunk = chunk
@@ -157,7 +159,7 @@ class BatchAcquirer:
 
     def _report(self, exc: Exception, kind: str, first_index: int, attempt: int) -> None:
         self.faults += 1
-        self.on_fault(kind, f"input {first_index} (failure {attempt + 1} in a row): {exc}", first_index)
+        self.on_fault(kind, f"{_what(first_index)} (failure {attempt + 1} in a row): {exc}", first_index)
 
     def _reconnect(self, device_name: str) -> None:
         """Close and reopen the device (keeping the camera's settings); the mask is shown again."""
@@ -176,6 +178,11 @@ class BatchAcquirer:
             device.open()
             if isinstance(device, SLM) and device is self.bench.fourier_slm:
                 self._mask_shown = False
+
+
+def _what(index: int) -> str:
+    """Name of what was being captured: a data-set input, or frames for exposure/readout set-up."""
+    return f"input {index}" if index >= 0 else "set-up frames (exposure, readout scale)"
 
 
 def _concat(batches: list[FrameBatch]) -> FrameBatch:

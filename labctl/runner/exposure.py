@@ -15,7 +15,7 @@ class ExposureError(InvalidSetting):
 def auto_exposure(acquirer: BatchAcquirer, amplitudes: np.ndarray, target: float = 0.7, rounds: int = 6) -> float:
     """Set the camera's exposure so the brightest frame peaks near ``target`` of full scale.
 
-    Scales the exposure by target/peak (signal above the dark level, peak = 99.99th percentile so a
+    Scales the exposure by target/peak (signal above the dark level, peak = 99.9th percentile so a
     few hot pixels do not decide), halving it while saturated, within the camera's limits.
     Returns the exposure set.
     """
@@ -23,12 +23,14 @@ def auto_exposure(acquirer: BatchAcquirer, amplitudes: np.ndarray, target: float
     lo, hi = cam.exposure_limits_s
     full = float(cam.max_level)
     dark = None
-    for _ in range(rounds):
+    peak, saturated = 0.0, False
+    for _ in range(max(1, rounds)):
         frames = acquirer.capture(amplitudes).data.astype(np.float64)
         if dark is None:
             dark = float(np.percentile(frames, 1))
-        peak = float(np.percentile(frames, 99.99))  # a few hot pixels do not set the exposure
-        if np.mean(frames >= full) > 1e-4:
+        peak = float(np.percentile(frames, 99.9))  # a few hot pixels do not set the exposure
+        saturated = bool(np.mean(frames >= full) > 1e-4)
+        if saturated:
             new = max(lo, cam.exposure_s / 2)
         else:
             signal = peak - dark
@@ -39,6 +41,14 @@ def auto_exposure(acquirer: BatchAcquirer, amplitudes: np.ndarray, target: float
         if np.isclose(new, cam.exposure_s, rtol=0.05):
             break
         cam.exposure_s = new
+    else:
+        frames = acquirer.capture(amplitudes).data.astype(np.float64)  # the last exposure set, measured
+        peak = float(np.percentile(frames, 99.9))
+        saturated = bool(np.mean(frames >= full) > 1e-4)
+    if saturated:
+        raise ExposureError(
+            cam.name, f"frames saturate even at {cam.exposure_s:g} s (shortest tried); attenuate the beam or lower the laser power"
+        )
     if peak - dark <= 0.02 * full:
         raise ExposureError(
             cam.name, f"frames stay dark (peak {peak:.0f} DN of {full:.0f}) even at {cam.exposure_s:g} s; is the beam on?"

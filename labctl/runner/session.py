@@ -8,6 +8,7 @@ readout scale on training inputs → show the mask and run every test input once
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ def run_masks(
         raise RunRecordError(f"{out} exists; use --resume to continue it or choose another --out")
 
     with spec.open() as bench:
-        masks.check_bench(bench.fourier_slm, spec.optics.wavelength_m, spec.optics.f1_m, spec.optics.f2_m)
+        masks.check_bench(bench, spec.optics)
         calib = BenchCalibration.for_bench(spec, bench, layout)
         identity = _identity(spec, bench, masks_path, student, calib, data.spec)
         processor = OpticalInference(
@@ -104,7 +105,8 @@ def run_masks(
         )
         record = _open_record(out, resume, identity, test_targets, data.task, masks, options, bench, processor.columns)
         try:
-            acquirer = BatchAcquirer(bench, masks.gray, options.retry or RetryPolicy())
+            acquirer = BatchAcquirer(bench, masks.gray, options.retry or RetryPolicy(),
+                                     on_fault=lambda kind, message, index: record.log_event(kind, message, index))
             acquirer.prepare()
             processor.scale = _readout_scale(record, acquirer, processor, student, train_images, layout, options)
             total = record.n_inputs
@@ -155,9 +157,9 @@ def _open_record(
     n = int(targets.shape[0])
     if resume:
         record = RunRecord.open(out, "r+")
-        for key in ("model_sha256", "mask_sha256", "data"):
+        for key in ("model_sha256", "mask_sha256", "data", "calibration", "bench_toml"):
             recorded = record.attr(key)
-            if recorded != identity[key]:
+            if json.dumps(recorded, sort_keys=True, default=str) != json.dumps(identity[key], sort_keys=True, default=str):
                 record.close()
                 raise RunRecordError(
                     f"{out} was recorded with another {key.replace('_', ' ')} ({recorded!r}); "
