@@ -24,6 +24,10 @@ class AmbiguousMeasurement(CalibrationError):
     """The measured response is not monotone, does not reach the needed range, or cannot be unfolded."""
 
 
+class LowFringeContrast(CalibrationError):
+    """Split-screen fringes too faint to demodulate: check the focus, the input grating and stray light."""
+
+
 class TooFewSpots(CalibrationError):
     """Too few calibration spots were found on the camera to fit a map."""
 

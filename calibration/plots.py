@@ -17,7 +17,8 @@ def plot_record(record: CalibrationRecord, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     a = record.arrays
     if record.kind == "slm_phase":
-        ax.plot(a["measured_gray"], a["measured_phase"], ".", ms=4, label="measured (first orders)")
+        source = "split-screen fringes" if record.params.get("method") == "interferometric" else "first orders"
+        ax.plot(a["measured_gray"], a["measured_phase"], ".", ms=4, label=f"measured ({source})")
         ax.plot(np.arange(len(a["phase_global"])), a["phase_global"], "-", label="monotone fit (full panel)")
         regions = a["phase_regions"].reshape(-1, a["phase_regions"].shape[-1])
         if len(regions) > 1:

@@ -17,6 +17,7 @@ from calibration.camera_response import CameraSweepSettings, measure_camera_resp
 from calibration.plots import plot_record
 from calibration.records import KINDS, CalibrationRecord
 from calibration.registration import RegistrationSettings, measure_registration
+from calibration.slm_interferometric import InterferometricSettings, measure_phase_response_interferometric
 from calibration.slm_phase import PhaseSweepSettings, measure_phase_response
 from drivers.bench import Bench, BenchSpec
 
@@ -29,17 +30,29 @@ def _save(record: CalibrationRecord, out_dir: Path) -> Path:
     return path
 
 
+SLM_METHODS = {
+    "diffraction": "binary-grating diffraction (first orders, complementary gratings), monotone fit",
+    "interferometric": "split-screen interferometry (input cosine grating, first orders' fringes), monotone fit",
+}
+
+
 def calibrate_slm(bench: Bench, out_dir: str | Path, progress: Progress | None = None,
-                  settings: PhaseSweepSettings = PhaseSweepSettings()) -> Path:
-    """Diffraction-based phase calibration of the Fourier SLM; makes the new table active on ``bench``."""
+                  settings: PhaseSweepSettings | InterferometricSettings | None = None,
+                  method: str = "diffraction") -> Path:
+    """Phase calibration of the Fourier SLM by ``method`` (see SLM_METHODS); makes the new table active
+    on ``bench``. ``settings`` must suit the method (None: its defaults)."""
+    if method not in SLM_METHODS:
+        raise ValueError(f"unknown SLM calibration method {method!r}; expected one of {tuple(SLM_METHODS)}")
     out = Path(out_dir)
     slm = bench.fourier_slm
     with kept_on_failure(RawLog(out, "slm_phase")) as log:
-        cal = measure_phase_response(bench, log, settings, progress or no_progress)
+        if method == "interferometric":
+            cal = measure_phase_response_interferometric(bench, log, settings or InterferometricSettings(), progress or no_progress)
+        else:
+            cal = measure_phase_response(bench, log, settings or PhaseSweepSettings(), progress or no_progress)
     record = CalibrationRecord(
         kind="slm_phase", device=slm.info, wavelength_m=bench.spec.optics.wavelength_m,
-        method="binary-grating diffraction (first orders, complementary gratings), monotone fit",
-        params=cal.params, residuals=cal.residuals, arrays=cal.arrays,
+        method=SLM_METHODS[method], params={"method": method, **cal.params}, residuals=cal.residuals, arrays=cal.arrays,
     )
     path = _save(record, out)
     apply_phase_table(bench, record)
@@ -84,8 +97,10 @@ CALIBRATIONS: dict[str, Callable[..., Path]] = {
 
 
 def calibrate_all(spec: BenchSpec, out_dir: str | Path, progress: Progress | None = None,
-                  kinds: tuple[str, ...] = KINDS) -> dict[str, Path]:
-    """Open the bench, run the calibrations ``kinds`` in order, write ``out_dir/bench.toml``; kind → record path."""
+                  kinds: tuple[str, ...] = KINDS, slm_method: str = "diffraction") -> dict[str, Path]:
+    """Open the bench, run the calibrations ``kinds`` in order, write ``out_dir/bench.toml``; kind → record path.
+
+    ``slm_method``: how the SLM phase response is measured (see SLM_METHODS)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = progress or no_progress
@@ -95,7 +110,10 @@ def calibrate_all(spec: BenchSpec, out_dir: str | Path, progress: Progress | Non
             def sub(message: str, fraction: float, i: int = i, kind: str = kind) -> None:
                 report(f"{kind}: {message}", (i + min(max(fraction, 0.0), 1.0)) / len(kinds))
 
-            paths[kind] = CALIBRATIONS[kind](bench, out, sub)
+            if kind == "slm_phase":
+                paths[kind] = calibrate_slm(bench, out, sub, method=slm_method)
+            else:
+                paths[kind] = CALIBRATIONS[kind](bench, out, sub)
     write_bench_file(spec, out / "bench.toml", paths)
     return paths
 

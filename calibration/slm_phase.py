@@ -487,7 +487,7 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
     else:
         curves = phase_global[None, None]
         gray_lut = lut_from_curve(phase_global, settings.table_samples)
-    lut_err = _lut_error(gray_lut, curves, settings.table_samples)
+    lut_err = lut_error(gray_lut, curves, settings.table_samples)
     table = PhaseTable(gray=gray_lut, bit_depth=slm.bit_depth)
     params = {
         "bit_depth": slm.bit_depth,
@@ -540,7 +540,7 @@ def _tan2_check(bench: Bench, phase: np.ndarray, i1: np.ndarray, i0: np.ndarray,
     return float(np.sqrt(np.mean((tan_phase - folded)[good] ** 2))) if good.any() else None
 
 
-def _lut_error(gray_lut: np.ndarray, phase_curves: np.ndarray, samples: int) -> float:
+def lut_error(gray_lut: np.ndarray, phase_curves: np.ndarray, samples: int) -> float:
     """RMS, over targets and regions, of the fitted phase of the chosen gray minus the target (mod 2π)."""
     lut = gray_lut.reshape(-1, samples)
     curves = phase_curves.reshape(-1, phase_curves.shape[-1])

@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from calibration.errors import CalibrationError
 from calibration.records import load_record
-from calibration.run import calibrate_all
+from calibration.run import SLM_METHODS, calibrate_all
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
 
 KINDS_OF = {"slm": ("slm_phase",), "camera": ("camera",), "registration": ("registration",),
@@ -22,8 +22,10 @@ KINDS_OF = {"slm": ("slm_phase",), "camera": ("camera",), "registration": ("regi
 @bench_option
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("calibration-out"),
               show_default=True, help="Folder for the records (JSON + .npz), plots (PNG), raw data and bench.toml.")
+@click.option("--method", type=click.Choice(list(SLM_METHODS)), default="diffraction", show_default=True,
+              help="How the SLM phase response is measured (slm and all).")
 @clean_errors
-def calibrate_command(what: str, bench_file: Path | None, out: Path) -> None:
+def calibrate_command(what: str, bench_file: Path | None, out: Path, method: str) -> None:
     """Calibrate the SLM phase response, the camera response and/or the SLM↔camera registration.
 
     Writes one record per calibration, a PNG plot beside it, the raw measurements under OUT/raw, and
@@ -38,7 +40,7 @@ def calibrate_command(what: str, bench_file: Path | None, out: Path) -> None:
             bar.update(task, description=message, completed=fraction)
 
         try:
-            paths = calibrate_all(spec, out, progress, kinds=KINDS_OF[what])
+            paths = calibrate_all(spec, out, progress, kinds=KINDS_OF[what], slm_method=method)
         except CalibrationError as exc:
             raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
         bar.update(task, description="done", completed=1.0)
