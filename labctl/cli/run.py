@@ -63,8 +63,8 @@ def run_command(
     with Progress(
         TextColumn("[bold]run"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
         TimeRemainingColumn(), console=console, transient=False,
-    ) as progress, warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    ) as progress, warnings.catch_warnings():
+        warnings.showwarning = lambda message, *args, **kwargs: console.print(f"[yellow]warning: {message}[/yellow]")
         task = progress.add_task("run", total=None, rate="")
         clock = {}
 
@@ -79,11 +79,11 @@ def run_command(
 
         summary, path = run_masks(spec, masks_file, data, out, options=options, resume=resume, student_path=student,
                                   on_progress=on_progress, stop=stop)
-    for w in caught:
-        console.print(f"[yellow]warning: {w.message}[/yellow]")
     state = "interrupted (continue with --resume)" if summary.interrupted else "complete"
     console.print(
         f"run {state}: {summary.processed} input(s) this time, {summary.skipped_done} already done, "
         f"{summary.faults} fault(s) recovered, {summary.frames_per_s:.1f} frames/s; record {path}"
     )
     console.print(f"next: labctl report {path}")
+    if summary.interrupted:
+        raise SystemExit(130)  # as a shell reports Ctrl-C: scripts can tell an unfinished run

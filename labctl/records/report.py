@@ -12,6 +12,10 @@ import numpy as np
 from labctl.records.run_record import RunRecord
 
 
+#: events a run logs that are not device faults
+NOT_FAULTS = ("resumed", "interrupted", "aborted")
+
+
 @dataclass
 class RunReport:
     path: Path
@@ -75,7 +79,7 @@ def build_report(path: str | Path) -> RunReport:
     if stamps.size > 1 and np.ptp(stamps) > 0:
         camera_rate = float((stamps.size - 1) / np.ptp(stamps))
     wall_rate = float(summary["frames_per_s"]) if summary else None
-    faults = Counter(e["kind"] for e in events if e["kind"] not in ("resumed",))
+    faults = Counter(e["kind"] for e in events if e["kind"] not in NOT_FAULTS)
     return RunReport(Path(path), task, int(done.size), int(done.sum()), metrics, confusion, camera_rate, wall_rate, dict(faults), provenance)
 
 

@@ -129,6 +129,7 @@ class RunRecord:
         return [
             {"time_s": float(e["time_s"]), "kind": _s(e["kind"]), "first_index": int(e["first_index"]), "message": _s(e["message"])}
             for e in self._h5["events"][...]
+            if _s(e["kind"])  # a row left empty by a write cut short is no event
         ]
 
     # -- writing --------------------------------------------------------------------------------------

@@ -50,6 +50,7 @@ class BatchAcquirer:
     _mask_shown: bool = False
     _sequence_length: int = 1
     _chunk: int = 0  # inputs shown per attempt; adapts to the fault rate (0: whole batches)
+    _after_failure: bool = False
 
     @property
     def uses_hardware_trigger(self) -> bool:
@@ -88,6 +89,10 @@ class BatchAcquirer:
         cam, inp = self.bench.camera, self.bench.input_slm
         if not self._mask_shown:
             self._show_mask()
+        if self._after_failure:
+            # frames of the failed attempt may still be in exposure or readout: let them land, then drop them
+            time.sleep(cam.exposure_s + getattr(cam, "readout_s", 0.0))
+            self._after_failure = False
         cam.discard_unread()
         lost_before = cam.frames_lost
         n = amplitudes.shape[0]
@@ -159,6 +164,7 @@ class BatchAcquirer:
 
     def _report(self, exc: Exception, kind: str, first_index: int, attempt: int) -> None:
         self.faults += 1
+        self._after_failure = True
         self.on_fault(kind, f"{_what(first_index)} (failure {attempt + 1} in a row): {exc}", first_index)
 
     def _reconnect(self, device_name: str) -> None:
