@@ -87,7 +87,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=512)
     parser.add_argument("--batch", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=2, help="alternating repeats of the virtual-clock measurements")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating repeats of the virtual-clock measurements")
     parser.add_argument("--exposure", type=float, default=25e-3,
                         help="camera exposure (s) for the real-time part; long enough that the devices, not the "
                              "simulator's own compute, are the bottleneck")

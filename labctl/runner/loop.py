@@ -1,8 +1,10 @@
-"""The run loop: batches of inputs through the bench, two stages in parallel.
+"""The run loop: batches of inputs through the bench, in two threads.
 
-A capture thread shows batch k+1 and waits for its frames while the main thread runs the back end
-on batch k and records it, so the bench, not the software, sets the rate. Ctrl-C (or ``stop``) ends
-the run after the batch being recorded; finished batches are already on disk.
+The capture thread shows batch k+1, waits for its frames and runs the frame processor (correction,
+tile readout, back end: a few milliseconds a batch) while the main thread records batch k to HDF5.
+The processor runs in the capture thread because its small tensor operations would otherwise fight
+the simulator's (or a driver's) own threads for the CPU. Ctrl-C (or ``stop``) ends the run after the
+batch being recorded; finished batches are already on disk.
 """
 
 from __future__ import annotations
@@ -87,7 +89,8 @@ def run_inputs(
                 if stop.is_set():
                     return
                 frames = acquirer.capture(encode(images[idx]), first_index=int(idx[0]))
-                if not hand_over((idx, frames)):
+                values = processor(frames.data.astype(np.float32))
+                if not hand_over((idx, frames, values)):
                     return
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             capture_error.append(exc)
@@ -111,8 +114,7 @@ def run_inputs(
             _flush_events(record, pending_events)
             if item is _END:
                 break
-            idx, frames = item
-            values = processor(frames.data.astype(np.float32))
+            idx, frames, values = item
             values.update(_frame_metadata(frames))
             if labels is not None:
                 values["label"] = labels[idx]
