@@ -12,7 +12,7 @@ from collections import deque
 
 import numpy as np
 
-from drivers.camera import Frame, FrameBatch
+from drivers.camera import Camera, Frame, FrameBatch
 from drivers.errors import DeviceTimeout, InvalidSetting
 
 
@@ -69,3 +69,45 @@ class FrameQueue:
         self._frames.clear()
         self.acquired = 0
         self.lost = 0
+
+
+class QueuedCamera(Camera):
+    """A camera whose driver grabs each frame itself (at ``trigger()``) into a :class:`FrameQueue`.
+
+    Subclasses create ``self._queue`` and implement ``_need()`` (the open handle, or
+    DeviceDisconnected); ``NO_FRAME_HINT`` says what to do when a read finds no frame.
+    """
+
+    _queue: FrameQueue
+    NO_FRAME_HINT = "call trigger() first"
+
+    def _need(self) -> object:
+        raise NotImplementedError
+
+    @property
+    def buffer_size(self) -> int:
+        return self._queue.buffer_size
+
+    @buffer_size.setter
+    def buffer_size(self, size: int) -> None:
+        self._queue.buffer_size = size
+
+    @property
+    def frames_acquired(self) -> int:
+        return self._queue.acquired
+
+    @property
+    def frames_lost(self) -> int:
+        return self._queue.lost
+
+    def _read_frame(self, timeout_s: float) -> Frame:
+        return self._read_frames(1, timeout_s).frame(0)
+
+    def _read_frames(self, n: int, timeout_s: float) -> FrameBatch:
+        self._need()
+        return self._queue.pop(n, timeout_s, self.NO_FRAME_HINT)
+
+    def _discard_unread(self) -> int:
+        n = len(self._queue)
+        self._queue.clear()
+        return n

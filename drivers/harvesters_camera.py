@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from drivers.camera import Camera, Frame, FrameBatch
 from drivers.device import DeviceInfo
 from drivers.errors import (
     DeviceBusy,
@@ -30,7 +29,7 @@ from drivers.errors import (
     InvalidSetting,
     UnsupportedFeature,
 )
-from drivers.frame_queue import FrameQueue
+from drivers.frame_queue import FrameQueue, QueuedCamera
 from drivers.slm import PixelGrid
 
 #: monochrome pixel formats we accept, best first, with their bit depth
@@ -50,13 +49,15 @@ _GENTL_ERRORS: dict[str, tuple[type[DeviceError], str]] = {
 }
 
 
-class HarvestersCamera(Camera):
+class HarvestersCamera(QueuedCamera):
     """A GenICam camera opened by GenTL producer file and serial number (or index).
 
     ``pitch_m`` is taken from the bench file: SFNC has no pixel-pitch feature, so set it from the
     sensor's data sheet. ``fixed_exposure_s`` is reported as the exposure of cameras without an
     ``ExposureTime`` feature (default: one frame period when ``AcquisitionFrameRate`` exists).
     """
+
+    NO_FRAME_HINT = "each frame is fetched at trigger(); call trigger() first"
 
     def __init__(self, name: str, cti: str, serial: str | None = None, index: int | None = None,
                  pixel_format: str | None = None, roi: list[int] | None = None, pitch_m: float = 5e-6,
@@ -131,22 +132,6 @@ class HarvestersCamera(Camera):
     @property
     def bit_depth(self) -> int:
         return self._bit_depth
-
-    @property
-    def buffer_size(self) -> int:
-        return self._queue.buffer_size
-
-    @buffer_size.setter
-    def buffer_size(self, size: int) -> None:
-        self._queue.buffer_size = size
-
-    @property
-    def frames_acquired(self) -> int:
-        return self._queue.acquired
-
-    @property
-    def frames_lost(self) -> int:
-        return self._queue.lost
 
     # -- exposure and gain ------------------------------------------------------------------------------
     def _nominal_exposure_s(self) -> float:
@@ -322,15 +307,3 @@ class HarvestersCamera(Camera):
                     stale.queue()
         data = self._fetch_copy(ia)
         self._queue.push(data, started, self._get_exposure(), self.gain)
-
-    def _read_frame(self, timeout_s: float) -> Frame:
-        return self._read_frames(1, timeout_s).frame(0)
-
-    def _read_frames(self, n: int, timeout_s: float) -> FrameBatch:
-        self._need()
-        return self._queue.pop(n, timeout_s, "each frame is fetched at trigger(); call trigger() first")
-
-    def _discard_unread(self) -> int:
-        n = len(self._queue)
-        self._queue.clear()
-        return n

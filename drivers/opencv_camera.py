@@ -14,15 +14,16 @@ from pathlib import Path
 
 import numpy as np
 
-from drivers.camera import Camera, Frame, FrameBatch
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceDisconnected, DeviceNotFound, DeviceTimeout
-from drivers.frame_queue import FrameQueue
+from drivers.frame_queue import FrameQueue, QueuedCamera
 from drivers.slm import PixelGrid
 
 
-class OpenCVCamera(Camera):
+class OpenCVCamera(QueuedCamera):
     """A UVC camera (``source = 0``) or a video file (``source = "run.avi"``) read with OpenCV."""
+
+    NO_FRAME_HINT = "each frame is grabbed at trigger(); call trigger() first"
 
     def __init__(self, name: str, source: int | str = 0, pitch_m: float = 3e-6, exposure_limits_s: list[float] | None = None,
                  exposure_unit_s: float = 1e-4, loop: bool = False, buffer_size: int = 64) -> None:
@@ -63,22 +64,6 @@ class OpenCVCamera(Camera):
     @property
     def bit_depth(self) -> int:
         return self._bit_depth
-
-    @property
-    def buffer_size(self) -> int:
-        return self._queue.buffer_size
-
-    @buffer_size.setter
-    def buffer_size(self, size: int) -> None:
-        self._queue.buffer_size = size
-
-    @property
-    def frames_acquired(self) -> int:
-        return self._queue.acquired
-
-    @property
-    def frames_lost(self) -> int:
-        return self._queue.lost
 
     @property
     def exposure_limits_s(self) -> tuple[float, float]:
@@ -161,15 +146,3 @@ class OpenCVCamera(Camera):
             raise DeviceDisconnected(self.name, f"{self.address} stopped delivering frames; check the USB cable, "
                                      "then close() and open() the camera")
         self._queue.push(self._to_gray(image), started, self._get_exposure())
-
-    def _read_frame(self, timeout_s: float) -> Frame:
-        return self._read_frames(1, timeout_s).frame(0)
-
-    def _read_frames(self, n: int, timeout_s: float) -> FrameBatch:
-        self._need()
-        return self._queue.pop(n, timeout_s, "each frame is grabbed at trigger(); call trigger() first")
-
-    def _discard_unread(self) -> int:
-        n = len(self._queue)
-        self._queue.clear()
-        return n

@@ -15,22 +15,23 @@ from typing import Any
 import numpy as np
 
 from drivers.bench import BenchContext
-from drivers.camera import Camera, Frame, FrameBatch
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceDisconnected, DeviceNotFound
-from drivers.frame_queue import FrameQueue
+from drivers.frame_queue import FrameQueue, QueuedCamera
 from drivers.slm import PixelGrid
 from drivers.slmsuite_common import CAMERA_MODELS, address, check_model, load_class, vendor_errors
 from drivers.slmsuite_slm import SHARED_KEY
 
 
-class SlmsuiteCamera(Camera):
+class SlmsuiteCamera(QueuedCamera):
     """Wraps the slmsuite camera class named by ``model`` (see ``drivers.slmsuite_common.CAMERA_MODELS``).
 
     ``settings`` go to that class's constructor. ``model = "simulated"`` images the slmsuite SLM of
     the bench role ``images`` (an ``slmsuite`` driver on the same bench). ``pitch_m`` is used when
     the camera does not report its pixel pitch; ``exposure_limits_s`` when it reports no bounds.
     """
+
+    NO_FRAME_HINT = "slmsuite cameras have no free-running stream here; call trigger() first"
 
     def __init__(self, name: str, model: str = "simulated", settings: dict[str, Any] | None = None,
                  pitch_m: float | None = None, exposure_limits_s: tuple[float, float] | list[float] = (1e-6, 10.0),
@@ -55,14 +56,6 @@ class SlmsuiteCamera(Camera):
     @property
     def address(self) -> str:
         return address(self._model, self._settings)
-
-    @property
-    def buffer_size(self) -> int:
-        return self._queue.buffer_size
-
-    @buffer_size.setter
-    def buffer_size(self, size: int) -> None:
-        self._queue.buffer_size = size
 
     @property
     def slmsuite_camera(self) -> Any:
@@ -98,14 +91,6 @@ class SlmsuiteCamera(Camera):
     def exposure_limits_s(self) -> tuple[float, float]:
         bounds = self._need().exposure_bounds_s
         return self._default_limits if bounds is None else (float(bounds[0]), float(bounds[1]))
-
-    @property
-    def frames_acquired(self) -> int:
-        return self._queue.acquired
-
-    @property
-    def frames_lost(self) -> int:
-        return self._queue.lost
 
     # -- life cycle -------------------------------------------------------------------------------------
     def _connect(self) -> None:
@@ -149,15 +134,3 @@ class SlmsuiteCamera(Camera):
             exposure = float(cam.exposure_s)
         data = np.array(image, copy=True)  # the driver may reuse its buffer
         self._queue.push(data, time.monotonic(), exposure)
-
-    def _read_frame(self, timeout_s: float) -> Frame:
-        return self._read_frames(1, timeout_s).frame(0)
-
-    def _read_frames(self, n: int, timeout_s: float) -> FrameBatch:
-        self._need()
-        return self._queue.pop(n, timeout_s, "slmsuite cameras have no free-running stream here; call trigger() first")
-
-    def _discard_unread(self) -> int:
-        n = len(self._queue)
-        self._queue.clear()
-        return n
