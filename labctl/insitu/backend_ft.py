@@ -21,8 +21,10 @@ from labctl.training.kd import kd_loss
 
 @dataclass
 class BackendFineTuneConfig:
-    epochs: int = 30
-    lr: float = 2e-3
+    """Gentle by default: a few hundred bench frames easily over-fit a back end trained on thousands."""
+
+    epochs: int = 12
+    lr: float = 5e-4
     weight_decay: float = 1e-4
     batch_size: int = 32
     kd_temperature: float = 4.0
