@@ -266,6 +266,7 @@ class FineTuneSession:
         while state["epoch"] < self.options.pat.epochs:
             order = rng.permutation(self.subset.size)
             losses = []
+            epoch_start, frames_start = time.perf_counter(), state["bench_frames"]
             for start in range(0, order.size, batch):
                 pick = order[start : start + batch]
                 if pick.size < 2:
@@ -284,7 +285,9 @@ class FineTuneSession:
             phase = trainer.phase.detach().clone()
             state.update(phase=phase, back_end=model.back.state_dict())
             gray = table.gray_for_phase(trainer.phase_for_slm())
-            self.log(f"physics-aware epoch {state['epoch']}: loss {np.mean(losses):.4f}")
+            rate = (state["bench_frames"] - frames_start) / max(time.perf_counter() - epoch_start, 1e-9)
+            self.log(f"physics-aware epoch {state['epoch']}: loss {np.mean(losses):.4f}, "
+                     f"{state['bench_frames'] - frames_start} bench frames at {rate:.1f} frames/s")
             if state["epoch"] == self.options.pat.epochs:
                 det = self._readouts("train", self.subset, gray, state, "bench_frames")
                 tuned, _ = finetune_validated(model.back, det, labels_train, teacher_logits, self.options.backend)
