@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import torch
 
 from drivers.bench import Bench, BenchSpec
 
@@ -60,3 +61,12 @@ def ideal_bench() -> Iterator[Bench]:
     """No SLM non-idealities, no noise, no misalignment."""
     with BenchSpec.from_toml(bench_toml(ideal=True, noise=False), source="<ideal test bench>").open() as bench:
         yield bench
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Small tensors: one thread avoids OpenMP oversubscription on a shared 2-core machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 
 from calibration.errors import EmptyFrames, LowFringeContrast
 from calibration.records import load_record
@@ -18,13 +17,7 @@ TWO_PI = 2 * np.pi
 FAST = InterferometricSettings(levels=40, table_regions=4)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small frames: one thread avoids OpenMP oversubscription on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _panel_rms(slm, table) -> float:

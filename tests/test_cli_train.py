@@ -14,12 +14,7 @@ from labctl.cli import main
 TINY = ["--size", "16", "--epochs", "1", "--train-limit", "128", "--batch-size", "64"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _invoke(*args: str) -> tuple[int, str]:

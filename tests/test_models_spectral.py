@@ -12,13 +12,7 @@ from labctl.models.student import SCLCStudent, StudentConfig, all_linear_config
 from labctl.models.teacher import TeacherCNN, TeacherConfig, UNetConfig, UNetTeacher
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one thread avoids OpenMP oversubscription on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize(

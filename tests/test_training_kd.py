@@ -13,13 +13,7 @@ from labctl.training.loop import TrainSettings
 from labctl.training.train import train_student, train_teacher
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models: one thread avoids OpenMP oversubscription on a shared 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_kd_loss_mixes_soft_and_hard_targets() -> None:

@@ -82,9 +82,8 @@ def refine_twin(
     phase = phase.detach()
     before = twin_readout(twin, amplitudes, phase, points, oversample)
     summary = {"match_before": match(before, bench_readout)}
-    params = twin.fit_parameters(config.parameters)
-    groups = [{"params": [p], "lr": STEP[name]} for name, p in zip([n for n in STEP if n in config.parameters], params)]
-    optimiser = torch.optim.Adam(groups)
+    twin.fit_parameters(config.parameters)
+    optimiser = torch.optim.Adam([{"params": [getattr(twin, name)], "lr": STEP[name]} for name in config.parameters])
     generator = torch.Generator().manual_seed(config.seed)
     n = amplitudes.shape[0]
     scale = bench_readout.abs().mean(dim=(0, 2, 3), keepdim=True) + 1e-12

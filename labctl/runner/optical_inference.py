@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from labctl.models.optical_layout import OpticalLayout
+from labctl.models.optics_aware import modulator_patch
 from labctl.optics.readout import DEFAULT_OVERSAMPLE, ReadoutMatrix, channel_points
 from labctl.records.run_record import Column
 
@@ -46,9 +47,9 @@ def modulator_amplitudes(images: np.ndarray, layout: OpticalLayout) -> np.ndarra
         raise OpticalInputError(f"masks were made for {n}x{n}-px images; the data has {images.shape[-2]}x{images.shape[-1]}")
     if not np.all(np.isfinite(images)) or images.min() < 0 or images.max() > 1:
         raise OpticalInputError("image values must be finite and within [0, 1] to be shown as amplitudes")
-    s = layout.image_scale
+    patch = modulator_patch(torch.from_numpy(images[:, None]), layout).numpy()
     out = np.zeros((images.shape[0], layout.input_rows, layout.input_cols), dtype=np.float32)
-    out[:, layout.image_row : layout.image_row + n * s, layout.image_col : layout.image_col + n * s] = images.repeat(s, 1).repeat(s, 2)
+    out[:, layout.image_row : layout.image_row + patch.shape[1], layout.image_col : layout.image_col + patch.shape[2]] = patch
     return out
 
 
