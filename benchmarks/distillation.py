@@ -28,7 +28,11 @@ import torch  # noqa: E402
 from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_T  # noqa: E402
 from labctl.data import load_dataset  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
-from labctl.training.metrics import headline  # noqa: E402
+from labctl.training.metrics import evaluate, headline  # noqa: E402
+
+#: training images each model is also scored on: train ≫ test says it overfits (where KD can help),
+#: train ≈ test below the teacher says it is capacity-limited (where KD has little to give)
+TRAIN_SCORE_IMAGES = 10_000
 from labctl.training.train import train_student, train_teacher  # noqa: E402
 
 
@@ -57,15 +61,19 @@ def main() -> None:
     print(data.describe(), flush=True)
     results: dict[str, list[float]] = {"teacher": [], "student_nokd": [], "student_kd": []}
     seconds: dict[str, list[float]] = {k: [] for k in results}
+    train_scores: dict[str, list[float]] = {k: [] for k in results}
+    scored = data.train.subset(torch.arange(min(TRAIN_SCORE_IMAGES, len(data.train))))
 
     def run(name: str, seed: int, fn) -> object:
         start = time.perf_counter()
         result = fn(None if args.out is None else args.out / f"seed{seed}" / name)
         elapsed = time.perf_counter() - start
         value = headline(result.metrics)
+        on_train = headline(evaluate(result.model, scored, data.task))
         results[name].append(value)
         seconds[name].append(elapsed)
-        print(f"seed {seed}  {name:13s} {value:.4f}  ({elapsed:.0f} s)", flush=True)
+        train_scores[name].append(on_train)
+        print(f"seed {seed}  {name:13s} {value:.4f}  (on training images {on_train:.4f}; {elapsed:.0f} s)", flush=True)
         return result
 
     for seed in args.seeds:
@@ -88,7 +96,7 @@ def main() -> None:
     print(f"gap recovered by KD: {recovered:.1%}" if recovered is not None else "no teacher-student gap: nothing to recover")
     summary = {
         **{k: round(v, 5) for k, v in means.items()}, "gap_recovered": None if recovered is None else round(recovered, 4),
-        "per_seed": results, "seconds_per_model": {k: round(statistics.fmean(v), 1) for k, v in seconds.items()},
+        "per_seed": results, "per_seed_on_train": train_scores, "seconds_per_model": {k: round(statistics.fmean(v), 1) for k, v in seconds.items()},
         "data": args.data, "seeds": args.seeds, "teacher_epochs": teacher_epochs, "student_epochs": student_epochs,
         "kd_temperature": args.kd_temperature, "kd_alpha": args.kd_alpha, "channels": args.channels,
     }
