@@ -11,12 +11,12 @@ import math
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceError, InvalidSetting
 from drivers.instruments import Shutter
-from drivers.serial_link import SerialLink, SerialSettings
+from drivers.serial_link import OnSerialPort, SerialLink, SerialSettings
 
 EOL = b"\r\n"
 
 
-class ObisLaser(Shutter):
+class ObisLaser(OnSerialPort, Shutter):
     """OBIS laser at ``port`` (pyserial URL); ``power_w`` is set on open when given."""
 
     def __init__(self, name: str, port: str, power_w: float | None = None, baudrate: int = 115200,
@@ -27,10 +27,6 @@ class ObisLaser(Shutter):
         self._identity = ""
         self._serial = ""
         self._max_power_w = 0.0
-
-    @property
-    def address(self) -> str:
-        return self._link.address
 
     @property
     def info(self) -> DeviceInfo:
@@ -59,24 +55,12 @@ class ObisLaser(Shutter):
             if len(lines) > 4:
                 raise DeviceError(self.name, f"{self.address}: no OK after {command!r} (got {lines!r})")
 
-    def _connect(self) -> None:
-        self._link.open()
-        try:
-            self._identity = self.command("*IDN?")
-            self._serial = self.command("SYST:INF:SNUM?")
-            self._max_power_w = float(self.command("SOUR:POW:LIM:HIGH?"))
-            if self._initial_power_w is not None:
-                self.power_w = self._initial_power_w
-        except BaseException:
-            self._link.close()
-            raise
-
-    def _disconnect(self) -> None:
-        self._link.close()
-
-    def reconnect(self) -> None:
-        self._link.reconnect()
-        self._is_open = True
+    def _identify(self) -> None:
+        self._identity = self.command("*IDN?")
+        self._serial = self.command("SYST:INF:SNUM?")
+        self._max_power_w = float(self.command("SOUR:POW:LIM:HIGH?"))
+        if self._initial_power_w is not None:
+            self.power_w = self._initial_power_w
 
     @property
     def max_power_w(self) -> float:

@@ -127,3 +127,36 @@ class SerialLink:
             raise DeviceTimeout(self._device, f"{what} to {command!r} on {self._url} within {self.settings.timeout_s:g} s; "
                                 "check that the device is powered and the baud rate matches")
         return data
+
+
+class OnSerialPort:
+    """Connection handling for a :class:`~drivers.device.Device` that talks through ``self._link``:
+    open the port, then ask the instrument who it is (:meth:`_identify`), closing the port again if
+    that fails; ``reconnect()`` finds the port again (by hardware id if given) and reopens it.
+    List it before the device base class."""
+
+    _link: SerialLink
+    _is_open: bool
+
+    @property
+    def address(self) -> str:
+        return self._link.address
+
+    def _identify(self) -> None:
+        """First exchange after the port opens (identity, limits, initial settings)."""
+        raise NotImplementedError
+
+    def _connect(self) -> None:
+        self._link.open()
+        try:
+            self._identify()
+        except BaseException:
+            self._link.close()
+            raise
+
+    def _disconnect(self) -> None:
+        self._link.close()
+
+    def reconnect(self) -> None:
+        self._link.reconnect()
+        self._is_open = True

@@ -9,22 +9,18 @@ from __future__ import annotations
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceError
 from drivers.instruments import Shutter
-from drivers.serial_link import SerialLink, SerialSettings
+from drivers.serial_link import OnSerialPort, SerialLink, SerialSettings
 
 PROMPT = b"> "
 
 
-class SerialShutter(Shutter):
+class SerialShutter(OnSerialPort, Shutter):
     """SC10-style shutter controller at ``port`` (a pyserial URL, e.g. ``/dev/ttyUSB0`` or ``labsim://sc10``)."""
 
     def __init__(self, name: str, port: str, baudrate: int = 9600, timeout_s: float = 1.0, hwid: str | None = None) -> None:
         super().__init__(name)
         self._link = SerialLink(name, SerialSettings(port, baudrate, timeout_s, timeout_s, hwid))
         self._identity = ""
-
-    @property
-    def address(self) -> str:
-        return self._link.address
 
     @property
     def info(self) -> DeviceInfo:
@@ -49,21 +45,8 @@ class SerialShutter(Shutter):
             raise DeviceError(self.name, f"{self.address} does not know the command {command!r}; is this an SC10?")
         return reply
 
-    def _connect(self) -> None:
-        self._link.open()
-        try:
-            self._identity = self.query("id?")
-        except BaseException:
-            self._link.close()
-            raise
-
-    def _disconnect(self) -> None:
-        self._link.close()
-
-    def reconnect(self) -> None:
-        """Find the port again (by hardware id if given) and reopen it."""
-        self._link.reconnect()
-        self._is_open = True
+    def _identify(self) -> None:
+        self._identity = self.query("id?")
 
     @property
     def beam_open(self) -> bool:
