@@ -33,11 +33,10 @@ from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_T  # noqa: E402
 from labctl.data import load_dataset  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
 from labctl.training.metrics import evaluate, headline  # noqa: E402
-
-#: training images each model is also scored on: train ≫ test says it overfits (where KD can help),
-#: train ≈ test below the teacher says it is capacity-limited (where KD has little to give)
-TRAIN_SCORE_IMAGES = 10_000
 from labctl.training.train import train_student, train_teacher  # noqa: E402
+
+#: training images each model is also scored on; train ≫ test says the model overfits
+TRAIN_SCORE_IMAGES = 10_000
 
 
 def main() -> None:
