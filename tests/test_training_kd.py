@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from labctl.data import load_dataset
 from labctl.training.augment import random_shift
 from labctl.training.kd import kd_loss, pixel_kd_loss, soft_target_loss
+from labctl.data.dataset import Split
 from labctl.training.loop import TrainSettings
+from labctl.training.metrics import agreement
 from labctl.training.train import train_student, train_teacher
 
 
@@ -46,6 +48,29 @@ def test_pixel_kd_is_the_per_pixel_loss() -> None:
 def test_bad_kd_settings(T: float, alpha: float) -> None:
     with pytest.raises(ValueError, match="KD"):
         kd_loss(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(1, dtype=torch.long), T, alpha)
+
+
+class _Brightness(torch.nn.Module):
+    """Class 0 where the image (or, per pixel, the pixel) is brighter than ``level``, else class 1."""
+
+    def __init__(self, level: float, per_pixel: bool = False) -> None:
+        super().__init__()
+        self.level, self.per_pixel = level, per_pixel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        v = x[:, 0] if self.per_pixel else x.mean(dim=(1, 2, 3))
+        return torch.stack([v - self.level, self.level - v], dim=1)
+
+
+def test_agreement_counts_matching_predictions_right_or_wrong() -> None:
+    levels = torch.tensor([10, 60, 110, 160, 210], dtype=torch.uint8)  # /255: 0.04 ... 0.82
+    split = Split(levels[:, None, None, None].expand(5, 1, 4, 4).clone(), torch.zeros(5, dtype=torch.long))
+    assert agreement(_Brightness(0.5), _Brightness(0.5), split, batch_size=2) == 1.0
+    assert agreement(_Brightness(0.5), _Brightness(0.3), split, batch_size=2) == pytest.approx(4 / 5)  # 110 differs
+    assert agreement(_Brightness(0.5), _Brightness(0.9), split) == pytest.approx(3 / 5)
+    image = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4) * 16  # one image, 16 pixel levels
+    pixels = Split(image, torch.zeros(1, 4, 4, dtype=torch.long))
+    assert agreement(_Brightness(0.5, True), _Brightness(0.25, True), pixels) == pytest.approx(12 / 16)
 
 
 def test_random_shift_moves_masks_with_images() -> None:

@@ -34,6 +34,22 @@ def evaluate(model: nn.Module, split: Split, task: str, batch_size: int = 256) -
     return {"iou": inter / union if union else 1.0, "dice": 2 * inter / total if total else 1.0}
 
 
+@torch.no_grad()
+def agreement(model: nn.Module, reference: nn.Module, split: Split, batch_size: int = 256) -> float:
+    """Share of images (segmentation: pixels) on which ``model`` predicts the same class as
+    ``reference``, right or wrong. With a teacher as reference this is the student's fidelity
+    (Stanton et al., NeurIPS 2021): on training images it says how much of the teacher's function the
+    student can follow at all, which bounds what distillation can pass on."""
+    model.eval()
+    reference.eval()
+    same = total = 0
+    for x, _ in split.batches(batch_size):
+        a, b = model(x).argmax(1), reference(x).argmax(1)
+        same += int((a == b).sum())
+        total += a.numel()
+    return same / max(total, 1)
+
+
 def headline(metrics: dict[str, float]) -> float:
     """The one number a training curve tracks: accuracy, or IoU."""
     return metrics["accuracy"] if "accuracy" in metrics else metrics["iou"]
