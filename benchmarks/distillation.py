@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_T  # noqa: E402
 from labctl.data import load_dataset  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
-from labctl.training.metrics import agreement, evaluate, headline  # noqa: E402
+from labctl.training.metrics import agreement, evaluate, headline, predict_logits  # noqa: E402
 from labctl.training.train import train_student, train_teacher  # noqa: E402
 
 #: training images each model is also scored on; train ≫ test says the model overfits
@@ -91,9 +91,10 @@ def main() -> None:
             kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha,
         )
         teacher = run("teacher", seed, lambda out: train_teacher(data, base, out, width=args.teacher_width))
+        teacher_logits = {split: predict_logits(teacher.model, split) for split in (scored, data.test)}
         for name, by in (("student_nokd", None), ("student_kd", teacher.model)):
             result = run(name, seed, lambda out: train_student(data, by, student, "sclc", out, channels=(args.channels,)))
-            on_train, on_test = agreement(result.model, teacher.model, scored), agreement(result.model, teacher.model, data.test)
+            on_train, on_test = (agreement(predict_logits(result.model, split), teacher_logits[split]) for split in (scored, data.test))
             fidelity[name]["train"].append(on_train)
             fidelity[name]["test"].append(on_test)
             print(f"seed {seed}  {name:13s} agrees with the teacher on {on_train:.4f} of training and {on_test:.4f} of test images", flush=True)

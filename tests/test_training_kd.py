@@ -7,11 +7,11 @@ import torch
 import torch.nn.functional as F
 
 from labctl.data import load_dataset
+from labctl.data.dataset import Split
 from labctl.training.augment import random_shift
 from labctl.training.kd import kd_loss, pixel_kd_loss, soft_target_loss
-from labctl.data.dataset import Split
 from labctl.training.loop import TrainSettings
-from labctl.training.metrics import agreement
+from labctl.training.metrics import agreement, predict_logits
 from labctl.training.train import train_student, train_teacher
 
 
@@ -65,12 +65,15 @@ class _Brightness(torch.nn.Module):
 def test_agreement_counts_matching_predictions_right_or_wrong() -> None:
     levels = torch.tensor([10, 60, 110, 160, 210], dtype=torch.uint8)  # /255: 0.04 ... 0.82
     split = Split(levels[:, None, None, None].expand(5, 1, 4, 4).clone(), torch.zeros(5, dtype=torch.long))
-    assert agreement(_Brightness(0.5), _Brightness(0.5), split, batch_size=2) == 1.0
-    assert agreement(_Brightness(0.5), _Brightness(0.3), split, batch_size=2) == pytest.approx(4 / 5)  # 110 differs
-    assert agreement(_Brightness(0.5), _Brightness(0.9), split) == pytest.approx(3 / 5)
+    at = lambda level, data=split, per_pixel=False: predict_logits(_Brightness(level, per_pixel), data, batch_size=2)  # noqa: E731
+    assert agreement(at(0.5), at(0.5)) == 1.0
+    assert agreement(at(0.5), at(0.3)) == pytest.approx(4 / 5)  # 110 differs
+    assert agreement(at(0.5), at(0.9)) == pytest.approx(3 / 5)
     image = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4) * 16  # one image, 16 pixel levels
     pixels = Split(image, torch.zeros(1, 4, 4, dtype=torch.long))
-    assert agreement(_Brightness(0.5, True), _Brightness(0.25, True), pixels) == pytest.approx(12 / 16)
+    assert agreement(at(0.5, pixels, True), at(0.25, pixels, True)) == pytest.approx(12 / 16)
+    with pytest.raises(ValueError, match="differ"):
+        agreement(at(0.5), at(0.5, pixels, True))
 
 
 def test_random_shift_moves_masks_with_images() -> None:

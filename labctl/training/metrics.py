@@ -34,20 +34,14 @@ def evaluate(model: nn.Module, split: Split, task: str, batch_size: int = 256) -
     return {"iou": inter / union if union else 1.0, "dice": 2 * inter / total if total else 1.0}
 
 
-@torch.no_grad()
-def agreement(model: nn.Module, reference: nn.Module, split: Split, batch_size: int = 256) -> float:
-    """Share of images (segmentation: pixels) on which ``model`` predicts the same class as
-    ``reference``, right or wrong. With a teacher as reference this is the student's fidelity
-    (Stanton et al., NeurIPS 2021): on training images it says how much of the teacher's function the
-    student can follow at all, which bounds what distillation can pass on."""
-    model.eval()
-    reference.eval()
-    same = total = 0
-    for x, _ in split.batches(batch_size):
-        a, b = model(x).argmax(1), reference(x).argmax(1)
-        same += int((a == b).sum())
-        total += a.numel()
-    return same / max(total, 1)
+def agreement(logits: torch.Tensor, reference_logits: torch.Tensor) -> float:
+    """Share of images (segmentation: pixels) on which two models' logits (from
+    :func:`predict_logits`) pick the same class, right or wrong. With a teacher as reference this is
+    the student's fidelity (Stanton et al., NeurIPS 2021): on training images it says how much of the
+    teacher's function the student can follow at all, which bounds what distillation can pass on."""
+    if logits.shape != reference_logits.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and reference logits {tuple(reference_logits.shape)} differ")
+    return float((logits.argmax(1) == reference_logits.argmax(1)).float().mean()) if logits.numel() else 0.0
 
 
 def headline(metrics: dict[str, float]) -> float:
