@@ -49,11 +49,12 @@ def test_students_by_the_same_command(teacher_dir: Path, tmp_path: Path, extra: 
     out = tmp_path / "student"
     code, output = _invoke(
         "train", "student", *TINY, "--teacher", str(teacher_dir), "--kd-temperature", "4", "--kd-alpha", "0.9",
-        "--hidden", "16", *extra, "--out", str(out),
+        "--hidden", "16", "--spectral-lr-scale", "4", *extra, "--out", str(out),
     )
     assert code == 0, output
     doc = json.loads((out / "model.json").read_text())
     assert doc["kd"] == ("--no-kd" not in extra)
+    assert doc["training"]["spectral_lr_scale"] == 4.0
     assert doc["kind"] == ("linear" if "--all-linear" in extra else "sclc")
     code, output = _invoke("evaluate", str(out / "model.pt"), "--data", "digits")
     assert code == 0, output
@@ -96,7 +97,8 @@ def test_clear_errors(teacher_dir: Path, tmp_path: Path) -> None:
 
 
 def test_cli_kd_defaults_are_the_training_defaults() -> None:
-    from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_T
+    from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_T
     from labctl.training.loop import TrainSettings
 
-    assert (DEFAULT_T, DEFAULT_ALPHA) == (TrainSettings().kd_temperature, TrainSettings().kd_alpha)
+    defaults = TrainSettings()
+    assert (DEFAULT_T, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE) == (defaults.kd_temperature, defaults.kd_alpha, defaults.spectral_lr_scale)

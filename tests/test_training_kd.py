@@ -117,3 +117,20 @@ def test_mixup_mixes_labels_with_images() -> None:
     data = load_dataset("digits", size=12)
     result = train_student(data, None, TrainSettings(epochs=1, train_limit=64, batch_size=32, mixup=0.4), channels=(2,), hidden=8, backend_pool=3)
     assert 0.0 <= result.metrics["accuracy"] <= 1.0
+
+
+def test_spectral_filters_train_at_their_own_learning_rate() -> None:
+    from labctl.training.loop import parameter_groups
+    from labctl.training.train import student_for, teacher_for
+
+    data = load_dataset("digits", size=12)
+    student = student_for(data, "sclc", channels=(2,), hidden=8, backend_pool=3)
+    settings = TrainSettings(lr=1e-3, weight_decay=1e-4, spectral_lr_scale=8.0)
+    back, front = parameter_groups(student, settings)
+    assert {id(p) for p in front["params"]} == {id(p) for p in student.front.parameters()}
+    assert (front["lr"], front["weight_decay"]) == (8e-3, 1.25e-5) and back["lr"] == 1e-3
+    assert len(back["params"]) + len(front["params"]) == len(list(student.parameters()))
+    # a teacher has no spectral layers: one group at the common rate
+    assert [g["lr"] for g in parameter_groups(teacher_for(data, width=4), settings)] == [1e-3]
+    with pytest.raises(ValueError, match="spectral learning-rate scale"):
+        TrainSettings(spectral_lr_scale=0.0)

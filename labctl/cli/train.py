@@ -16,8 +16,9 @@ from labctl.cli.common import bench_option, clean_errors, load_bench_spec
 from labctl.data.spec import SPEC_HELP
 
 DEFAULT_EPOCHS = 15
-#: the KD defaults of labctl.training.loop.TrainSettings (repeated so that `labctl --help` needs no torch)
-DEFAULT_T, DEFAULT_ALPHA = 2.0, 0.5
+#: the KD and spectral-filter defaults of labctl.training.loop.TrainSettings (repeated so that
+#: `labctl --help` needs no torch)
+DEFAULT_T, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE = 2.0, 0.5, 16.0
 
 
 def _common(fn: Callable) -> Callable:
@@ -111,12 +112,16 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 @click.option("--pool", default=None, help="Spectral pooling factor per layer (default 1 each).")
 @click.option("--detection", type=click.Choice(["intensity", "field"]), default="intensity", show_default=True)
 @click.option("--hidden", type=click.IntRange(1), default=128, show_default=True, help="Back-end MLP width.")
+@click.option(
+    "--spectral-lr-scale", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_SPECTRAL_LR_SCALE, show_default=True,
+    help="Learning-rate multiplier for the spectral filters.",
+)
 @bench_option
 @clean_errors
 def train_student_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
     teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool, all_linear: bool,
-    channels: str, pool: str | None, detection: str, hidden: int, bench_file: Path | None,
+    channels: str, pool: str | None, detection: str, hidden: int, spectral_lr_scale: float, bench_file: Path | None,
 ) -> None:
     """Train a student: by KD from --teacher, or with --no-kd on labels alone."""
     from labctl.data import load_dataset
@@ -156,7 +161,7 @@ def train_student_command(
         arch["layout"] = OpticalLayout.for_bench(load_bench_spec(bench_file), data.size, n_channels)
     settings = TrainSettings(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, train_limit=train_limit,
-        kd_temperature=kd_temperature, kd_alpha=kd_alpha,
+        kd_temperature=kd_temperature, kd_alpha=kd_alpha, spectral_lr_scale=spectral_lr_scale,
     )
     label = f"{kind} student" + (" (KD)" if teacher is not None else "")
     with _progress_bar(label, epochs) as hook:
