@@ -39,7 +39,8 @@ class TrainSettings:
     kd_alpha: float = 0.5
     mixup: float = 0.0  # Beta(m, m) mixing of image pairs (classification); 0: off
     # learning-rate multiplier for the free per-frequency filters of spectral layers (see
-    # parameter_groups); on Fashion-MNIST 16 raised the SCLC by 0.3 points (benchmarks/distillation.md)
+    # parameter_groups); on Fashion-MNIST 16 raised the SCLC by 0.1-0.3 points and its fit to the
+    # training images by 1.3 (benchmarks/distillation.md)
     spectral_lr_scale: float = 16.0
 
     def __post_init__(self) -> None:
