@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_T  # noqa: E402
+from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_T  # noqa: E402
 from labctl.data import load_dataset  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
 from labctl.training.metrics import agreement, evaluate, headline, predict_logits  # noqa: E402
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=16, help="optical channels of the student")
     parser.add_argument("--kd-temperature", type=float, default=DEFAULT_T)
     parser.add_argument("--kd-alpha", type=float, default=DEFAULT_ALPHA)
+    parser.add_argument("--spectral-lr-scale", type=float, default=DEFAULT_SPECTRAL_LR_SCALE, help="learning-rate multiplier for the students' spectral filters")
     parser.add_argument("--train-limit", type=int, default=None, help="use only the first N training images")
     parser.add_argument("--size", type=int, default=None, help="resize images (default: as stored)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -88,7 +89,7 @@ def main() -> None:
         base = TrainSettings(epochs=teacher_epochs, seed=seed, train_limit=args.train_limit)
         student = TrainSettings(
             epochs=student_epochs, seed=seed, train_limit=args.train_limit,
-            kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha,
+            kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, spectral_lr_scale=args.spectral_lr_scale,
         )
         teacher = run("teacher", seed, lambda out: train_teacher(data, base, out, width=args.teacher_width))
         teacher_logits = {split: predict_logits(teacher.model, split) for split in (scored, data.test)}
@@ -115,6 +116,7 @@ def main() -> None:
         "seconds_per_model": {k: round(statistics.fmean(v), 1) for k, v in seconds.items()},
         "data": args.data, "seeds": args.seeds, "teacher_epochs": teacher_epochs, "student_epochs": student_epochs,
         "kd_temperature": args.kd_temperature, "kd_alpha": args.kd_alpha, "channels": args.channels,
+        "spectral_lr_scale": args.spectral_lr_scale,
     }
     print(json.dumps(summary))
 

@@ -114,7 +114,7 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 @click.option("--hidden", type=click.IntRange(1), default=128, show_default=True, help="Back-end MLP width.")
 @click.option(
     "--spectral-lr-scale", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_SPECTRAL_LR_SCALE, show_default=True,
-    help="Learning-rate multiplier for the spectral filters.",
+    help="Learning-rate multiplier for the spectral filters (SCLC and all-linear students).",
 )
 @bench_option
 @clean_errors
