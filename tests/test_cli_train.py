@@ -44,7 +44,7 @@ def test_teacher_run_folder_has_checkpoint_curves_and_json(teacher_dir: Path) ->
     assert _last_json(output)["accuracy"] == pytest.approx(doc["metrics"]["accuracy"])
 
 
-@pytest.mark.parametrize("extra", [[], ["--no-kd"], ["--all-linear", "--no-kd"], ["--channels", "4,4", "--pool", "1,2"]])
+@pytest.mark.parametrize("extra", [[], ["--no-kd"], ["--all-linear", "--no-kd"], ["--channels", "4,4", "--pool", "1,2", "--backend-pool", "4"]])
 def test_students_by_the_same_command(teacher_dir: Path, tmp_path: Path, extra: list[str]) -> None:
     out = tmp_path / "student"
     code, output = _invoke(
@@ -56,6 +56,8 @@ def test_students_by_the_same_command(teacher_dir: Path, tmp_path: Path, extra: 
     assert doc["kd"] == ("--no-kd" not in extra)
     assert doc["training"]["spectral_lr_scale"] == 4.0
     assert doc["kind"] == ("linear" if "--all-linear" in extra else "sclc")
+    if "--backend-pool" in extra:
+        assert (doc["config"]["channels"], doc["config"]["pool"], doc["config"]["backend_pool"]) == ([4, 4], [1, 2], 4)
     code, output = _invoke("evaluate", str(out / "model.pt"), "--data", "digits")
     assert code == 0, output
     assert 0.0 <= _last_json(output)["accuracy"] <= 1.0

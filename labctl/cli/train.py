@@ -113,6 +113,10 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 @click.option("--detection", type=click.Choice(["intensity", "field"]), default="intensity", show_default=True)
 @click.option("--hidden", type=click.IntRange(1), default=128, show_default=True, help="Back-end MLP width.")
 @click.option(
+    "--backend-pool", type=click.IntRange(1), default=7, show_default=True,
+    help="Side of the pooled intensity map the back-end MLP reads (classification).",
+)
+@click.option(
     "--spectral-lr-scale", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_SPECTRAL_LR_SCALE, show_default=True,
     help="Learning-rate multiplier for the spectral filters (SCLC and all-linear students).",
 )
@@ -121,7 +125,8 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 def train_student_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
     teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool, all_linear: bool,
-    channels: str, pool: str | None, detection: str, hidden: int, spectral_lr_scale: float, bench_file: Path | None,
+    channels: str, pool: str | None, detection: str, hidden: int, backend_pool: int, spectral_lr_scale: float,
+    bench_file: Path | None,
 ) -> None:
     """Train a student: by KD from --teacher, or with --no-kd on labels alone."""
     from labctl.data import load_dataset
@@ -151,7 +156,7 @@ def train_student_command(
                 f"the data is {data.task}, {data.channels}x{data.size}px, {data.num_classes} classes",
             )
     kind = "optics_aware" if optics_aware else "linear" if all_linear else "sclc"
-    arch: dict = {"hidden": hidden}
+    arch: dict = {"hidden": hidden, "backend_pool": backend_pool}
     if kind == "sclc":
         arch |= {"channels": _parse_ints(channels, "--channels"), "detection": detection}
         if pool is not None:
