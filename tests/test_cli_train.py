@@ -63,6 +63,14 @@ def test_students_by_the_same_command(teacher_dir: Path, tmp_path: Path, extra: 
     assert 0.0 <= _last_json(output)["accuracy"] <= 1.0
 
 
+def test_classification_sclc_student_defaults_to_the_benchmarked_size(tmp_path: Path) -> None:
+    out = tmp_path / "student"
+    code, output = _invoke("train", "student", *TINY, "--no-kd", "--out", str(out))
+    assert code == 0, output
+    config = json.loads((out / "model.json").read_text())["config"]
+    assert (config["channels"], config["hidden"], config["backend_pool"]) == ([32], 256, 14)
+
+
 def test_optics_aware_student_trains(tmp_path: Path) -> None:
     out = tmp_path / "optical"
     code, output = _invoke(
@@ -70,7 +78,8 @@ def test_optics_aware_student_trains(tmp_path: Path) -> None:
         "--optics-aware", "--channels", "2", "--hidden", "8", "--no-kd", "--out", str(out),
     )
     assert code == 0, output
-    assert json.loads((out / "model.json").read_text())["kind"] == "optics_aware"
+    doc = json.loads((out / "model.json").read_text())
+    assert doc["kind"] == "optics_aware" and (doc["config"]["hidden"], doc["config"]["backend_pool"]) == (8, 7)
 
 
 def test_segmentation_reports_iou_and_dice(tmp_path: Path) -> None:

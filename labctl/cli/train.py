@@ -19,6 +19,13 @@ DEFAULT_EPOCHS = 15
 #: the KD and spectral-filter defaults of labctl.training.loop.TrainSettings (repeated so that
 #: `labctl --help` needs no torch)
 DEFAULT_T, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE = 2.0, 0.5, 16.0
+#: student size when --channels / --hidden / --backend-pool are not given. A classification SCLC
+#: student gets 32 channels and a 14 x 14 / 256-unit back end: on Fashion-MNIST that beat 16 channels
+#: with 7 x 7 / 128 by 0.5-0.7 points, and KD gains more with it (benchmarks/distillation.md).
+#: Optics-aware students keep 16 channels (each one a camera tile), segmentation back ends 128 units
+#: (they run at full resolution).
+CLASSIFIER_SCLC_SIZE = {"channels": "32", "hidden": 256, "backend_pool": 14}
+OTHER_STUDENT_SIZE = {"channels": "16", "hidden": 128, "backend_pool": 7}
 
 
 def _common(fn: Callable) -> Callable:
@@ -108,13 +115,17 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 @click.option("--no-kd", is_flag=True, help="Baseline: train on the labels alone.")
 @click.option("--optics-aware", is_flag=True, help="Front end = the bench's 4f model (phase-only, quantised mask, camera tiles).")
 @click.option("--all-linear", is_flag=True, help="Baseline: field detection and a linear back end, no nonlinearity at all.")
-@click.option("--channels", default="16", show_default=True, help="Output channels per spectral layer, e.g. 16 or 16,16.")
+@click.option(
+    "--channels", default=None,
+    help="Output channels per spectral layer, e.g. 16 or 16,16 (optics-aware: camera tiles). Default: 32 for a "
+    "classification SCLC student, else 16.",
+)
 @click.option("--pool", default=None, help="Spectral pooling factor per layer (default 1 each).")
 @click.option("--detection", type=click.Choice(["intensity", "field"]), default="intensity", show_default=True)
-@click.option("--hidden", type=click.IntRange(1), default=128, show_default=True, help="Back-end MLP width.")
+@click.option("--hidden", type=click.IntRange(1), default=None, help="Back-end width. Default: 256 for a classification SCLC student, else 128.")
 @click.option(
-    "--backend-pool", type=click.IntRange(1), default=7, show_default=True,
-    help="Side of the pooled intensity map the back-end MLP reads (classification).",
+    "--backend-pool", type=click.IntRange(1), default=None,
+    help="Side of the pooled intensity map the back-end MLP reads (classification). Default: 14 for an SCLC student, 7 for an optics-aware one.",
 )
 @click.option(
     "--spectral-lr-scale", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_SPECTRAL_LR_SCALE, show_default=True,
@@ -125,7 +136,7 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 def train_student_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
     teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool, all_linear: bool,
-    channels: str, pool: str | None, detection: str, hidden: int, backend_pool: int, spectral_lr_scale: float,
+    channels: str | None, pool: str | None, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
     bench_file: Path | None,
 ) -> None:
     """Train a student: by KD from --teacher, or with --no-kd on labels alone."""
@@ -156,7 +167,9 @@ def train_student_command(
                 f"the data is {data.task}, {data.channels}x{data.size}px, {data.num_classes} classes",
             )
     kind = "optics_aware" if optics_aware else "linear" if all_linear else "sclc"
-    arch: dict = {"hidden": hidden, "backend_pool": backend_pool}
+    size_defaults = CLASSIFIER_SCLC_SIZE if (kind, data.task) == ("sclc", "classification") else OTHER_STUDENT_SIZE
+    channels = channels or size_defaults["channels"]
+    arch: dict = {"hidden": hidden or size_defaults["hidden"], "backend_pool": backend_pool or size_defaults["backend_pool"]}
     if kind == "sclc":
         arch |= {"channels": _parse_ints(channels, "--channels"), "detection": detection}
         if pool is not None:
