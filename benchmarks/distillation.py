@@ -8,9 +8,12 @@ teacher–student gap that KD recovers.
 Last line: JSON with ``teacher``, ``student_nokd``, ``student_kd`` (means over seeds, fractions)
 and ``gap_recovered`` = (student_kd − student_nokd) / (teacher − student_nokd).
 
-The default budget (12 epochs each) fits the 15-CPU-minutes-per-model target for 60 000
-28-px images on 2 cores (Fashion-MNIST, ``--threads 2``, seed 0: teacher 466 s, SCLC 253 s, SCLC
-with KD 404 s); ``--epochs`` scales it. Per-model wall times are reported, and every model is also
+The student is the one ``labctl train student`` trains for classification by default: 32 optical
+channels, a back end pooling to 14 x 14 with 256 hidden units (``--channels``, ``--backend-pool``,
+``--hidden``). The default budget (12 epochs each) fits the 15-CPU-minutes-per-model target for
+60 000 28-px images on 2 cores (Fashion-MNIST, ``--threads 2``, mean of 3 seeds: teacher 347 s,
+SCLC 525 s, SCLC with KD 587 s); ``--epochs`` scales it. ``--teachers`` reuses the teachers of an
+earlier ``--out`` to try student settings against the same teachers. Per-model wall times are reported, and every model is also
 scored on training images: a student far better there than on the test images overfits, which is
 where KD's soft targets have most to give. Each student's agreement with its teacher (fidelity) on
 training images says how much of the teacher's function it can follow at all: where KD does not
@@ -32,14 +35,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_T  # noqa: E402
+from labctl.cli.train import CLASSIFIER_SCLC_SIZE, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_T  # noqa: E402
 from labctl.data import load_dataset  # noqa: E402
+from labctl.data.dataset import Dataset  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
 from labctl.training.metrics import agreement, evaluate, headline, predict_logits  # noqa: E402
-from labctl.training.train import train_student, train_teacher  # noqa: E402
+from labctl.models.checkpoint import load_checkpoint  # noqa: E402
+from labctl.training.train import TrainResult, train_student, train_teacher  # noqa: E402
 
 #: training images each model is also scored on; train ≫ test says the model overfits
 TRAIN_SCORE_IMAGES = 10_000
+
+
+def saved_teacher(path: Path, data: Dataset) -> TrainResult:
+    """A teacher saved by an earlier run, scored on ``data``'s test images (its time: loading)."""
+    model = load_checkpoint(path).model.eval()
+    return TrainResult(model, evaluate(model, data.test, data.task), [], path)
 
 
 def main() -> None:
@@ -50,7 +61,13 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=int, default=12)
     parser.add_argument("--student-epochs", type=int, default=12)
     parser.add_argument("--teacher-width", type=int, default=32)
-    parser.add_argument("--channels", type=int, default=16, help="optical channels of the student")
+    parser.add_argument("--channels", type=int, default=int(CLASSIFIER_SCLC_SIZE["channels"]), help="optical channels of the student")
+    parser.add_argument("--backend-pool", type=int, default=CLASSIFIER_SCLC_SIZE["backend_pool"], help="side of the pooled intensity map the student's MLP reads")
+    parser.add_argument("--hidden", type=int, default=CLASSIFIER_SCLC_SIZE["hidden"], help="hidden units of the student's MLP")
+    parser.add_argument(
+        "--teachers", type=Path, default=None,
+        help="reuse the teachers a previous run saved with --out (DIR/seed<N>/teacher) instead of training them",
+    )
     parser.add_argument("--kd-temperature", type=float, default=DEFAULT_T)
     parser.add_argument("--kd-alpha", type=float, default=DEFAULT_ALPHA)
     parser.add_argument("--spectral-lr-scale", type=float, default=DEFAULT_SPECTRAL_LR_SCALE, help="learning-rate multiplier for the students' spectral filters")
@@ -59,6 +76,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--out", type=Path, default=None, help="also save every checkpoint under this folder")
     args = parser.parse_args()
+    if args.teachers is not None:
+        missing = [str(args.teachers / f"seed{seed}" / "teacher") for seed in args.seeds if not (args.teachers / f"seed{seed}" / "teacher").is_dir()]
+        if missing:
+            parser.error(f"--teachers {args.teachers}: no saved teacher at {', '.join(missing)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     teacher_epochs = args.epochs or args.teacher_epochs
@@ -85,16 +106,20 @@ def main() -> None:
         print(f"seed {seed}  {name:13s} {value:.4f}  (on training images {on_train:.4f}; {elapsed:.0f} s)", flush=True)
         return result
 
+    arch = {"channels": (args.channels,), "backend_pool": args.backend_pool, "hidden": args.hidden}
     for seed in args.seeds:
         base = TrainSettings(epochs=teacher_epochs, seed=seed, train_limit=args.train_limit)
         student = TrainSettings(
             epochs=student_epochs, seed=seed, train_limit=args.train_limit,
             kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, spectral_lr_scale=args.spectral_lr_scale,
         )
-        teacher = run("teacher", seed, lambda out: train_teacher(data, base, out, width=args.teacher_width))
+        if args.teachers is None:
+            teacher = run("teacher", seed, lambda out: train_teacher(data, base, out, width=args.teacher_width))
+        else:
+            teacher = run("teacher", seed, lambda out: saved_teacher(args.teachers / f"seed{seed}" / "teacher", data))
         teacher_logits = {split: predict_logits(teacher.model, split) for split in (scored, data.test)}
         for name, by in (("student_nokd", None), ("student_kd", teacher.model)):
-            result = run(name, seed, lambda out: train_student(data, by, student, "sclc", out, channels=(args.channels,)))
+            result = run(name, seed, lambda out: train_student(data, by, student, "sclc", out, **arch))
             on_train, on_test = (agreement(predict_logits(result.model, split), teacher_logits[split]) for split in (scored, data.test))
             fidelity[name]["train"].append(on_train)
             fidelity[name]["test"].append(on_test)
@@ -116,6 +141,7 @@ def main() -> None:
         "seconds_per_model": {k: round(statistics.fmean(v), 1) for k, v in seconds.items()},
         "data": args.data, "seeds": args.seeds, "teacher_epochs": teacher_epochs, "student_epochs": student_epochs,
         "kd_temperature": args.kd_temperature, "kd_alpha": args.kd_alpha, "channels": args.channels,
+        "backend_pool": args.backend_pool, "hidden": args.hidden, "teachers": None if args.teachers is None else str(args.teachers),
         "spectral_lr_scale": args.spectral_lr_scale,
     }
     print(json.dumps(summary))

@@ -1,0 +1,37 @@
+"""benchmarks/distillation.py on a tiny budget: its JSON contract, and reuse of saved teachers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "distillation.py"
+TINY = ["--data", "digits", "--size", "16", "--seeds", "0", "--epochs", "1", "--train-limit", "256", "--threads", "1",
+        "--channels", "4", "--backend-pool", "4", "--hidden", "16"]
+
+
+def _bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *TINY, *args], capture_output=True, text=True, timeout=300)
+
+
+def test_reports_gap_recovered_and_reuses_saved_teachers(tmp_path: Path) -> None:
+    first = _bench("--out", str(tmp_path / "runs"))
+    assert first.returncode == 0, first.stderr
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert {"teacher", "student_nokd", "student_kd", "gap_recovered"} <= set(summary)
+    assert (summary["backend_pool"], summary["hidden"], summary["channels"]) == (4, 16, 4)
+    student = json.loads((tmp_path / "runs" / "seed0" / "student_kd" / "model.json").read_text())
+    assert (student["config"]["backend_pool"], student["config"]["hidden"]) == (4, 16)
+
+    again = _bench("--teachers", str(tmp_path / "runs"))
+    assert again.returncode == 0, again.stderr
+    reused = json.loads(again.stdout.strip().splitlines()[-1])
+    assert reused["teacher"] == summary["teacher"] and reused["teachers"] == str(tmp_path / "runs")
+
+
+def test_missing_saved_teacher_is_named(tmp_path: Path) -> None:
+    result = _bench("--teachers", str(tmp_path))
+    assert result.returncode != 0
+    assert f"no saved teacher at {tmp_path / 'seed0' / 'teacher'}" in result.stderr
