@@ -49,6 +49,11 @@ from labctl.training.train import TrainResult, train_student, train_teacher  # n
 TRAIN_SCORE_IMAGES = 10_000
 
 
+def saved_teacher_dir(root: Path, seed: int) -> Path:
+    """Where a run with ``--out root`` saved its teacher for ``seed``."""
+    return root / f"seed{seed}" / "teacher"
+
+
 def saved_teacher(path: Path, data: Dataset) -> TrainResult:
     """A teacher saved by an earlier run, scored on ``data``'s test images (its time: loading)."""
     model = load_checkpoint(path).model.eval()
@@ -79,7 +84,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="also save every checkpoint under this folder")
     args = parser.parse_args()
     if args.teachers is not None:
-        missing = [str(args.teachers / f"seed{seed}" / "teacher") for seed in args.seeds if not (args.teachers / f"seed{seed}" / "teacher").is_dir()]
+        missing = [str(saved_teacher_dir(args.teachers, seed)) for seed in args.seeds if not saved_teacher_dir(args.teachers, seed).is_dir()]
         if missing:
             parser.error(f"--teachers {args.teachers}: no saved teacher at {', '.join(missing)}")
     if args.threads:
@@ -118,7 +123,7 @@ def main() -> None:
         if args.teachers is None:
             teacher = run("teacher", seed, lambda out: train_teacher(data, base, out, width=args.teacher_width))
         else:
-            teacher = run("teacher", seed, lambda out: saved_teacher(args.teachers / f"seed{seed}" / "teacher", data))
+            teacher = run("teacher", seed, lambda out: saved_teacher(saved_teacher_dir(args.teachers, seed), data))
         teacher_logits = {split: predict_logits(teacher.model, split) for split in (scored, data.test)}
         for name, by in (("student_nokd", None), ("student_kd", teacher.model)):
             result = run(name, seed, lambda out: train_student(data, by, student, "sclc", out, **arch))

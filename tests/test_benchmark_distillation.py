@@ -17,7 +17,8 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_reports_gap_recovered_and_reuses_saved_teachers(tmp_path: Path) -> None:
-    first = _bench("--out", str(tmp_path / "runs"))
+    # a teacher narrower than the default: a run that retrained instead of reusing it would score differently
+    first = _bench("--teacher-width", "4", "--out", str(tmp_path / "runs"))
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert {"teacher", "student_nokd", "student_kd", "gap_recovered"} <= set(summary)
