@@ -29,7 +29,7 @@ def _last_json(output: str) -> dict:
 @pytest.fixture(scope="module")
 def teacher_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "teacher"
-    code, output = _invoke("train", "teacher", *TINY, "--width", "4", "--depth", "2", "--out", str(out))
+    code, output = _invoke("train", "teacher", *TINY, "--width", "4", "--depth", "2", "--convs", "2", "--out", str(out))
     assert code == 0, output
     return out
 
@@ -38,6 +38,7 @@ def test_teacher_run_folder_has_checkpoint_curves_and_json(teacher_dir: Path) ->
     assert {"model.pt", "model.json", "curves.png"} <= {p.name for p in teacher_dir.iterdir()}
     doc = json.loads((teacher_dir / "model.json").read_text())
     assert doc["kind"] == "teacher" and doc["data"] == "digits" and doc["image_size"] == 16
+    assert (doc["config"]["depth"], doc["config"]["width"], doc["config"]["convs"]) == (2, 4, 2)
     assert isinstance(torch.load(teacher_dir / "model.pt", weights_only=True), dict)
     code, output = _invoke("evaluate", str(teacher_dir))
     assert code == 0, output

@@ -14,6 +14,7 @@ from labctl.models.teacher import TeacherCNN, TeacherConfig, UNetConfig, UNetTea
 
 MODELS = {
     "teacher": lambda: TeacherCNN(TeacherConfig("classification", 1, 16, 10, depth=2, width=4, hidden=8)),
+    "teacher_two_convs": lambda: TeacherCNN(TeacherConfig("classification", 1, 16, 10, depth=2, width=4, hidden=8, convs=2)),
     "unet": lambda: UNetTeacher(UNetConfig("segmentation", 1, 16, 2, levels=1, width=4)),
     "sclc": lambda: SCLCStudent(StudentConfig("classification", 1, 16, 10, channels=[3, 4], backend_pool=4, hidden=8)),
     "linear": lambda: SCLCStudent(all_linear_config("classification", 1, 16, 10)),
@@ -32,11 +33,28 @@ def test_round_trip_from_file_json_or_folder(name: str, tmp_path: Path) -> None:
     x = torch.rand(2, 1, 16, 16)
     for path in (weights, tmp_path / "run", tmp_path / "run" / "model.json"):
         loaded = load_checkpoint(path)
-        assert loaded.kind == ("teacher" if name == "unet" else name)
+        assert loaded.kind == ("teacher" if name in ("unet", "teacher_two_convs") else name)
         assert loaded.meta["data"] == "digits" and loaded.meta["metrics"] == {"accuracy": 0.5}
         assert not loaded.model.training
         assert torch.allclose(loaded.model(x), model(x))
         assert len(loaded.sha256) == 64 and loaded.path == weights
+
+
+def test_teacher_saved_before_convs_per_block_existed_loads(tmp_path: Path) -> None:
+    model = MODELS["teacher"]().eval()
+    save_checkpoint(tmp_path, model)
+    doc = json.loads((tmp_path / "model.json").read_text())
+    del doc["config"]["convs"]
+    (tmp_path / "model.json").write_text(json.dumps(doc))
+    loaded = load_checkpoint(tmp_path)
+    assert loaded.model.config.convs == 1
+    x = torch.rand(2, 1, 16, 16)
+    assert torch.allclose(loaded.model(x), model(x))
+
+
+def test_teacher_convs_per_block_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="convolutions per block must be >= 1; got 2, 4, 0"):
+        TeacherConfig("classification", 1, 16, 10, depth=2, width=4, convs=0)
 
 
 def test_weights_of_another_architecture_are_refused(tmp_path: Path) -> None:

@@ -17,6 +17,9 @@ def test_conv_flops_count_every_layer() -> None:
     assert conv_stack_flops(config) == 32 * 32 * 8 * (18 * 1 + 4) + 16 * 16 * 16 * (18 * 8 + 4)
     assert conv_stack_flops(TeacherConfig("classification", 1, 64, 10, depth=2, width=8)) == 4 * conv_stack_flops(config)
     assert sclc_fft_flops(64, 1, 16) > 4 * sclc_fft_flops(32, 1, 16)  # N log N
+    two = TeacherConfig("classification", 1, 32, 10, depth=2, width=8, convs=2)
+    # the second convolution of each block reads the block's own channels
+    assert conv_stack_flops(two) == conv_stack_flops(config) + 32 * 32 * 8 * (18 * 8 + 4) + 16 * 16 * 16 * (18 * 16 + 4)
 
 
 def test_cli_table_plot_and_json(tmp_path) -> None:

@@ -78,10 +78,11 @@ def train_group() -> None:
 @_common
 @click.option("--width", type=click.IntRange(1), default=32, show_default=True, help="Channels of the first conv block.")
 @click.option("--depth", type=click.IntRange(1), default=3, show_default=True, help="Conv blocks (CNN) / 2 levels (U-Net).")
+@click.option("--convs", type=click.IntRange(1), default=1, show_default=True, help="3x3 convolutions per block (CNN).")
 @clean_errors
 def train_teacher_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None,
-    out: Path, width: int, depth: int,
+    out: Path, width: int, depth: int, convs: int,
 ) -> None:
     """Train the nonlinear teacher: a CNN (classification) or a small U-Net (segmentation)."""
     from labctl.data import load_dataset
@@ -91,7 +92,7 @@ def train_teacher_command(
     data = load_dataset(data_spec, size)
     Console(stderr=True).print(data.describe())
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, train_limit=train_limit)
-    arch = {"width": width} if data.task == "segmentation" else {"width": width, "depth": depth}
+    arch = {"width": width} if data.task == "segmentation" else {"width": width, "depth": depth, "convs": convs}
     with _progress_bar("teacher", epochs) as hook:
         result = train_teacher(data, settings, out, hook, **arch)
     _report(result, out)

@@ -39,8 +39,9 @@ def conv_stack_flops(config: TeacherConfig) -> float:
     """3×3 convolutions (+BatchNorm and ReLU, 4 FLOPs per output) of the teacher's feature stack."""
     flops, c_in, n = 0.0, config.in_channels, config.size
     for c_out in config.block_channels():
-        flops += n * n * c_out * (2 * 9 * c_in + 4)
-        c_in = c_out
+        for _ in range(config.convs):
+            flops += n * n * c_out * (2 * 9 * c_in + 4)
+            c_in = c_out
         if n > 4:
             n //= 2
     return flops

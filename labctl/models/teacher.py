@@ -12,9 +12,9 @@ from torch import nn
 
 @dataclass(frozen=True)
 class TeacherConfig:
-    """``depth`` conv blocks (3×3 conv, BatchNorm, ReLU, 2×2 max-pool while the map is > 4 px),
-    ``width`` channels in the first block, doubled per block up to 4×; global average pooling and an
-    MLP head. Any input size from 28 to 512 px works."""
+    """``depth`` conv blocks (``convs`` × [3×3 conv, BatchNorm, ReLU], then a 2×2 max-pool while the
+    map is > 4 px), ``width`` channels in the first block, doubled per block up to 4×; global average
+    pooling and an MLP head. Any input size from 28 to 512 px works."""
 
     task: Literal["classification"]
     in_channels: int
@@ -23,7 +23,12 @@ class TeacherConfig:
     depth: int = 3
     width: int = 32
     hidden: int = 128
+    convs: int = 1
     kind: Literal["teacher"] = "teacher"
+
+    def __post_init__(self) -> None:
+        if self.depth < 1 or self.width < 1 or self.convs < 1:
+            raise ValueError(f"teacher depth, width and convolutions per block must be >= 1; got {self.depth}, {self.width}, {self.convs}")
 
     def block_channels(self) -> list[int]:
         return [self.width * 2 ** min(i, 2) for i in range(self.depth)]
@@ -36,12 +41,14 @@ class TeacherCNN(nn.Module):
         blocks: list[nn.Module] = []
         c_in, n = config.in_channels, config.size
         for c_out in config.block_channels():
-            layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+            layers: list[nn.Module] = []
+            for _ in range(config.convs):
+                layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+                c_in = c_out
             if n > 4:
                 layers.append(nn.MaxPool2d(2))
                 n //= 2
             blocks.append(nn.Sequential(*layers))
-            c_in = c_out
         self.features = nn.Sequential(*blocks)
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c_in, config.hidden), nn.ReLU(), nn.Linear(config.hidden, config.num_classes)

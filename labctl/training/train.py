@@ -32,12 +32,12 @@ class TrainResult:
     path: Path | None  # weights file, when saved
 
 
-def teacher_for(data: Dataset, depth: int = 3, width: int = 16, hidden: int = 128, seed: int = 0) -> nn.Module:
+def teacher_for(data: Dataset, depth: int = 3, width: int = 16, hidden: int = 128, convs: int = 1, seed: int = 0) -> nn.Module:
     """A nonlinear CNN (classification) or small U-Net (segmentation) sized for ``data``."""
     torch.manual_seed(seed)
     if data.task == "segmentation":
         return UNetTeacher(UNetConfig("segmentation", data.channels, data.size, data.num_classes, levels=2, width=width))
-    return TeacherCNN(TeacherConfig("classification", data.channels, data.size, data.num_classes, depth, width, hidden))
+    return TeacherCNN(TeacherConfig("classification", data.channels, data.size, data.num_classes, depth, width, hidden, convs))
 
 
 def student_for(
@@ -101,7 +101,7 @@ def train_teacher(
     data: Dataset, settings: TrainSettings = TrainSettings(), out_dir: str | Path | None = None,
     progress: ProgressHook | None = None, **arch: int,
 ) -> TrainResult:
-    """Train a nonlinear teacher on ``data``; ``arch``: depth, width, hidden (see :func:`teacher_for`)."""
+    """Train a nonlinear teacher on ``data``; ``arch``: depth, width, hidden, convs (see :func:`teacher_for`)."""
     model = teacher_for(data, seed=settings.seed, **arch)
     return run_training(model, data, settings, None, out_dir, progress=progress)
 
