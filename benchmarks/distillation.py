@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=int, default=12)
     parser.add_argument("--student-epochs", type=int, default=12)
     parser.add_argument("--teacher-width", type=int, default=32)
+    parser.add_argument("--teacher-convs", type=int, default=1, help="3x3 convolutions per block of the teacher CNN")
     parser.add_argument("--channels", type=int, default=int(CLASSIFIER_SCLC_SIZE["channels"]), help="optical channels of the student")
     parser.add_argument("--backend-pool", type=int, default=CLASSIFIER_SCLC_SIZE["backend_pool"], help="side of the pooled intensity map the student's MLP reads")
     parser.add_argument("--hidden", type=int, default=CLASSIFIER_SCLC_SIZE["hidden"], help="hidden units of the student's MLP")
@@ -114,6 +115,7 @@ def main() -> None:
         return result
 
     arch = {"channels": (args.channels,), "backend_pool": args.backend_pool, "hidden": args.hidden}
+    teacher_arch: dict | None = None  # of the teachers used, trained or reused
     for seed in args.seeds:
         base = TrainSettings(epochs=teacher_epochs, seed=seed, train_limit=args.train_limit)
         student = TrainSettings(
@@ -121,9 +123,11 @@ def main() -> None:
             kd_temperature=args.kd_temperature, kd_alpha=args.kd_alpha, spectral_lr_scale=args.spectral_lr_scale,
         )
         if args.teachers is None:
-            teacher = run("teacher", seed, lambda out: train_teacher(data, base, out, width=args.teacher_width))
+            teacher = run("teacher", seed, lambda out: train_teacher(data, base, out, width=args.teacher_width, convs=args.teacher_convs))
         else:
             teacher = run("teacher", seed, lambda out: saved_teacher(saved_teacher_dir(args.teachers, seed), data))
+        config = teacher.model.config
+        teacher_arch = {"depth": config.depth, "width": config.width, "convs": config.convs}
         teacher_logits = {split: predict_logits(teacher.model, split) for split in (scored, data.test)}
         for name, by in (("student_nokd", None), ("student_kd", teacher.model)):
             result = run(name, seed, lambda out: train_student(data, by, student, "sclc", out, **arch))
@@ -147,6 +151,7 @@ def main() -> None:
         "per_seed": results, "per_seed_on_train": train_scores, "per_seed_agreement_with_teacher": fidelity,
         "seconds_per_model": {k: round(statistics.fmean(v), 1) for k, v in seconds.items()},
         "data": args.data, "seeds": args.seeds, "teacher_epochs": teacher_epochs, "student_epochs": student_epochs,
+        "teacher_arch": teacher_arch,
         "kd_temperature": args.kd_temperature, "kd_alpha": args.kd_alpha, "channels": args.channels,
         "backend_pool": args.backend_pool, "hidden": args.hidden, "teachers": None if args.teachers is None else str(args.teachers),
         "spectral_lr_scale": args.spectral_lr_scale,
