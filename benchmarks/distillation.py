@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from labctl.cli.train import CLASSIFIER_SCLC_SIZE, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_T  # noqa: E402
+from labctl.cli.train import CLASSIFIER_SCLC_SIZE, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_T, DEFAULT_TEACHER_CONVS  # noqa: E402
 from labctl.data import load_dataset  # noqa: E402
 from labctl.data.dataset import Dataset  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
@@ -68,7 +68,7 @@ def main() -> None:
     parser.add_argument("--teacher-epochs", type=int, default=12)
     parser.add_argument("--student-epochs", type=int, default=12)
     parser.add_argument("--teacher-width", type=int, default=32)
-    parser.add_argument("--teacher-convs", type=int, default=1, help="3x3 convolutions per block of the teacher CNN")
+    parser.add_argument("--teacher-convs", type=int, default=DEFAULT_TEACHER_CONVS, help="3x3 convolutions per block of the teacher CNN")
     parser.add_argument("--channels", type=int, default=int(CLASSIFIER_SCLC_SIZE["channels"]), help="optical channels of the student")
     parser.add_argument("--backend-pool", type=int, default=CLASSIFIER_SCLC_SIZE["backend_pool"], help="side of the pooled intensity map the student's MLP reads")
     parser.add_argument("--hidden", type=int, default=CLASSIFIER_SCLC_SIZE["hidden"], help="hidden units of the student's MLP")

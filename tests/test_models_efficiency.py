@@ -31,3 +31,6 @@ def test_cli_table_plot_and_json(tmp_path) -> None:
     assert (tmp_path / "efficiency.png").stat().st_size > 0
     rows = json.loads((tmp_path / "efficiency.json").read_text())["rows"]
     assert [r["size"] for r in rows] == [16, 32] and rows[1]["teacher_gflop"] > rows[0]["teacher_gflop"]
+    deeper = CliRunner().invoke(main, ["efficiency", "--sizes", "16", "--channels", "4", "--teacher-width", "4", "--teacher-convs", "2", "--out", str(tmp_path / "2")])
+    assert deeper.exit_code == 0, deeper.output
+    assert json.loads((tmp_path / "2" / "efficiency.json").read_text())["rows"][0]["teacher_gflop"] > 2 * rows[0]["teacher_gflop"]

@@ -19,6 +19,8 @@ DEFAULT_EPOCHS = 15
 #: the KD and spectral-filter defaults of labctl.training.loop.TrainSettings (repeated so that
 #: `labctl --help` needs no torch)
 DEFAULT_T, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE = 2.0, 0.5, 16.0
+#: 3x3 convolutions per block of the classification teacher
+DEFAULT_TEACHER_CONVS = 1
 #: student size when --channels / --hidden / --backend-pool are not given. A classification SCLC
 #: student gets 32 channels and a 14 x 14 / 256-unit back end: on Fashion-MNIST that beat 16 channels
 #: with 7 x 7 / 128 by 0.5-0.7 points, and KD gains more with it (benchmarks/distillation.md).
@@ -78,7 +80,7 @@ def train_group() -> None:
 @_common
 @click.option("--width", type=click.IntRange(1), default=32, show_default=True, help="Channels of the first conv block.")
 @click.option("--depth", type=click.IntRange(1), default=3, show_default=True, help="Conv blocks (CNN) / 2 levels (U-Net).")
-@click.option("--convs", type=click.IntRange(1), default=1, show_default=True, help="3x3 convolutions per block (CNN).")
+@click.option("--convs", type=click.IntRange(1), default=DEFAULT_TEACHER_CONVS, show_default=True, help="3x3 convolutions per block (CNN).")
 @clean_errors
 def train_teacher_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None,

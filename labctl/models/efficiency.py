@@ -76,7 +76,7 @@ def _cpu_ms(module: nn.Module, x: torch.Tensor, min_time_s: float) -> float:
 
 def efficiency_table(
     sizes: list[int], frame_rate_hz: float = 100.0, channels: int = 16, teacher_width: int = 32, teacher_depth: int = 3,
-    hidden: int = 128, backend_pool: int = 7, classes: int = 10, batch: int = 8, min_time_s: float = 0.3,
+    hidden: int = 128, backend_pool: int = 7, classes: int = 10, batch: int = 8, min_time_s: float = 0.3, teacher_convs: int = 1,
 ) -> list[EfficiencyRow]:
     if frame_rate_hz <= 0:
         raise ValueError(f"frame rate must be positive; got {frame_rate_hz} Hz")
@@ -85,7 +85,7 @@ def efficiency_table(
     for size in sizes:
         if size < 8:
             raise ValueError(f"image size {size} is too small (>= 8 px)")
-        config = TeacherConfig("classification", 1, size, classes, teacher_depth, teacher_width)
+        config = TeacherConfig("classification", 1, size, classes, teacher_depth, teacher_width, convs=teacher_convs)
         teacher = TeacherCNN(config)
         b = max(1, min(batch, int(batch * (64 / size) ** 2)))
         teacher_ms = _cpu_ms(teacher.features, torch.rand(b, 1, size, size), min_time_s)
