@@ -47,6 +47,8 @@ from labctl.training.train import TrainResult, train_student, train_teacher  # n
 
 #: training images each model is also scored on; train ≫ test says the model overfits
 TRAIN_SCORE_IMAGES = 10_000
+#: the teacher's architecture as the JSON records it
+TEACHER_ARCH_FIELDS = ("depth", "levels", "width", "convs")
 
 
 def saved_teacher_dir(root: Path, seed: int) -> Path:
@@ -126,8 +128,8 @@ def main() -> None:
             teacher = run("teacher", seed, lambda out: train_teacher(data, base, out, width=args.teacher_width, convs=args.teacher_convs))
         else:
             teacher = run("teacher", seed, lambda out: saved_teacher(saved_teacher_dir(args.teachers, seed), data))
-        config = teacher.model.config
-        teacher_arch = {"depth": config.depth, "width": config.width, "convs": config.convs}
+        config = teacher.model.config  # a CNN's (depth, width, convs) or a U-Net's (levels, width)
+        teacher_arch = {k: getattr(config, k) for k in TEACHER_ARCH_FIELDS if hasattr(config, k)}
         teacher_logits = {split: predict_logits(teacher.model, split) for split in (scored, data.test)}
         for name, by in (("student_nokd", None), ("student_kd", teacher.model)):
             result = run(name, seed, lambda out: train_student(data, by, student, "sclc", out, **arch))

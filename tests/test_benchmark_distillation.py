@@ -38,3 +38,12 @@ def test_missing_saved_teacher_is_named(tmp_path: Path) -> None:
     result = _bench("--teachers", str(tmp_path))
     assert result.returncode != 0
     assert f"no saved teacher at {tmp_path / 'seed0' / 'teacher'}" in result.stderr
+
+
+def test_segmentation_records_the_unet_teacher(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *TINY, "--data", "shapes", "--train-limit", "64"], capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["teacher_arch"] == {"levels": 2, "width": 32}  # the benchmark's --teacher-width
