@@ -1,6 +1,6 @@
 """One training loop for teachers and students: AdamW with a one-cycle learning rate, random-shift
-augmentation, cross-entropy or (with a teacher) KD on the same augmented batch; the test metric is
-measured after every epoch."""
+augmentation, cross-entropy or (with a teacher) KD on the same augmented batch, the teacher run as
+a folded inference copy; the test metric is measured after every epoch."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from labctl.data.dataset import Dataset, Split
 from labctl.models.spectral import SpectralConv
 from labctl.training.augment import random_shift
 from labctl.training.kd import kd_loss
+from labctl.training.teacher_inference import inference_copy
 from labctl.training.metrics import evaluate
 
 #: called after each batch with (epoch, batches done in the epoch, batches per epoch, running loss)
@@ -122,7 +123,7 @@ def fit(
     optimiser = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, [g["lr"] for g in groups], total_steps=steps * settings.epochs, pct_start=0.15)
     if teacher is not None:
-        teacher.eval()
+        teacher = inference_copy(teacher)
     history = []
     for epoch in range(1, settings.epochs + 1):
         model.train()
