@@ -17,6 +17,7 @@ MODELS = {
     "teacher_two_convs": lambda: TeacherCNN(TeacherConfig("classification", 1, 16, 10, depth=2, width=4, hidden=8, convs=2)),
     "unet": lambda: UNetTeacher(UNetConfig("segmentation", 1, 16, 2, levels=1, width=4)),
     "sclc": lambda: SCLCStudent(StudentConfig("classification", 1, 16, 10, channels=[3, 4], backend_pool=4, hidden=8)),
+    "sclc_backend_conv": lambda: SCLCStudent(StudentConfig("classification", 1, 16, 10, channels=[3], backend_pool=5, hidden=8, backend_conv=6)),
     "linear": lambda: SCLCStudent(all_linear_config("classification", 1, 16, 10)),
 }
 
@@ -33,23 +34,36 @@ def test_round_trip_from_file_json_or_folder(name: str, tmp_path: Path) -> None:
     x = torch.rand(2, 1, 16, 16)
     for path in (weights, tmp_path / "run", tmp_path / "run" / "model.json"):
         loaded = load_checkpoint(path)
-        assert loaded.kind == ("teacher" if name in ("unet", "teacher_two_convs") else name)
+        assert loaded.kind == {"unet": "teacher", "teacher_two_convs": "teacher", "sclc_backend_conv": "sclc"}.get(name, name)
         assert loaded.meta["data"] == "digits" and loaded.meta["metrics"] == {"accuracy": 0.5}
         assert not loaded.model.training
         assert torch.allclose(loaded.model(x), model(x))
         assert len(loaded.sha256) == 64 and loaded.path == weights
 
 
-def test_teacher_saved_before_convs_per_block_existed_loads(tmp_path: Path) -> None:
-    model = MODELS["teacher"]().eval()
+@pytest.mark.parametrize(("name", "field", "default"), [("teacher", "convs", 1), ("sclc", "backend_conv", 0)])
+def test_checkpoint_saved_before_a_config_field_existed_loads(name: str, field: str, default: int, tmp_path: Path) -> None:
+    model = MODELS[name]().eval()
     save_checkpoint(tmp_path, model)
     doc = json.loads((tmp_path / "model.json").read_text())
-    del doc["config"]["convs"]
+    del doc["config"][field]
     (tmp_path / "model.json").write_text(json.dumps(doc))
     loaded = load_checkpoint(tmp_path)
-    assert loaded.model.config.convs == 1
+    assert getattr(loaded.model.config, field) == default
     x = torch.rand(2, 1, 16, 16)
     assert torch.allclose(loaded.model(x), model(x))
+
+
+def test_backend_convolution_shapes_and_limits() -> None:
+    model = MODELS["sclc_backend_conv"]().eval()
+    assert model.back.conv[0].weight.shape == (6, 3, 3, 3)  # 3 detected channels -> 6, 3x3
+    # pooled to 5x5, max-pooled to 3x3 (ceil): the MLP reads 6 * 3 * 3 features
+    assert model.back.mlp[1].in_features == 6 * 3 * 3
+    assert model(torch.rand(2, 1, 16, 16)).shape == (2, 10)
+    with pytest.raises(ValueError, match="linear back end has no convolution"):
+        SCLCStudent(StudentConfig("classification", 1, 16, 10, linear_backend=True, backend_conv=4))
+    with pytest.raises(ValueError, match="back-end convolution channels must be >= 0 .0: none.; got -1"):
+        SCLCStudent(StudentConfig("classification", 1, 16, 10, backend_conv=-1))
 
 
 def test_teacher_convs_per_block_must_be_positive() -> None:

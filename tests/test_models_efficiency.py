@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from labctl.cli import main
 from labctl.cli.train import DEFAULT_TEACHER_CONVS
-from labctl.models.efficiency import conv_stack_flops, sclc_fft_flops
+from labctl.models.efficiency import backend_flops, conv_stack_flops, sclc_fft_flops
 from labctl.models.teacher import TeacherConfig
 
 
@@ -21,6 +21,16 @@ def test_conv_flops_count_every_layer() -> None:
     two = TeacherConfig("classification", 1, 32, 10, depth=2, width=8, convs=2)
     # the second convolution of each block reads the block's own channels
     assert conv_stack_flops(two) == conv_stack_flops(config) + 32 * 32 * 8 * (18 * 8 + 4) + 16 * 16 * 16 * (18 * 16 + 4)
+
+
+def test_backend_flops_count_the_electronic_convolution() -> None:
+    plain = backend_flops(16, 64, 14, 256, 10)
+    assert plain == 16 * 64 * 64 * 3 + 2 * 16 * 14 * 14 * 256 + 2 * 256 * 10
+    # a 3x3 convolution 16 -> 32 at 14 x 14, then the MLP reads 32 x 7 x 7 max-pooled features
+    conv = backend_flops(16, 64, 14, 256, 10, conv_channels=32)
+    assert conv == 16 * 64 * 64 * 3 + 14 * 14 * 32 * (18 * 16 + 5) + 2 * 32 * 7 * 7 * 256 + 2 * 256 * 10
+    # it runs at the pooled size: the input size only changes the BatchNorm/pooling term
+    assert backend_flops(16, 128, 14, 256, 10, 32) - conv == 16 * (128**2 - 64**2) * 3
 
 
 def test_cli_table_plot_and_json(tmp_path) -> None:
@@ -36,3 +46,6 @@ def test_cli_table_plot_and_json(tmp_path) -> None:
     deeper = CliRunner().invoke(main, ["efficiency", "--sizes", "16", "--channels", "4", "--teacher-width", "4", "--teacher-convs", convs, "--out", str(tmp_path / "2")])
     assert deeper.exit_code == 0, deeper.output
     assert json.loads((tmp_path / "2" / "efficiency.json").read_text())["rows"][0]["teacher_gflop"] > rows[0]["teacher_gflop"]
+    conv = CliRunner().invoke(main, ["efficiency", "--sizes", "16", "--channels", "4", "--teacher-width", "4", "--backend-conv", "8", "--out", str(tmp_path / "3")])
+    assert conv.exit_code == 0, conv.output
+    assert json.loads((tmp_path / "3" / "efficiency.json").read_text())["rows"][0]["backend_gflop"] > rows[0]["backend_gflop"]

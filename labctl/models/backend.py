@@ -10,12 +10,29 @@ from torch import nn
 
 
 class ClassifierBackEnd(nn.Module):
-    """BatchNorm → average pooling to ``pool_size`` × ``pool_size`` → Linear → ReLU → Linear."""
+    """BatchNorm → average pooling to ``pool_size`` × ``pool_size`` → Linear → ReLU → Linear.
 
-    def __init__(self, channels: int, num_classes: int, pool_size: int, hidden: int, linear: bool = False) -> None:
+    ``conv_channels`` > 0 inserts one electronic 3×3 convolution after the pooling (→ BatchNorm →
+    ReLU → 2 × 2 max pooling): pooled square-law energies of linear filters cannot combine
+    neighbouring features nonlinearly, which is what textures and garment parts need. It runs at the
+    pooled size, so its cost does not grow with the input image.
+    """
+
+    def __init__(self, channels: int, num_classes: int, pool_size: int, hidden: int, linear: bool = False, conv_channels: int = 0) -> None:
         super().__init__()
+        if conv_channels < 0:
+            raise ValueError(f"back-end convolution channels must be >= 0 (0: none); got {conv_channels}")
+        if conv_channels and linear:
+            raise ValueError("a linear back end has no convolution (its ReLU would make it nonlinear)")
         self.norm = nn.BatchNorm2d(channels)
         self.pool = nn.AdaptiveAvgPool2d(pool_size)
+        self.conv: nn.Module = nn.Identity()
+        if conv_channels:
+            self.conv = nn.Sequential(
+                nn.Conv2d(channels, conv_channels, 3, padding=1, bias=False), nn.BatchNorm2d(conv_channels), nn.ReLU(),
+                nn.MaxPool2d(2, ceil_mode=True),
+            )
+            channels, pool_size = conv_channels, -(-pool_size // 2)
         features = channels * pool_size * pool_size
         if linear:
             self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(features, num_classes))
@@ -23,7 +40,7 @@ class ClassifierBackEnd(nn.Module):
             self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(0.2), nn.Linear(hidden, num_classes))
 
     def forward(self, detected: torch.Tensor) -> torch.Tensor:
-        return self.mlp(self.pool(self.norm(detected)))
+        return self.mlp(self.conv(self.pool(self.norm(detected))))
 
 
 class SegmentationBackEnd(nn.Module):

@@ -40,6 +40,7 @@ class OpticsAwareConfig:
     backend_pool: int = 7
     hidden: int = 128
     linear_backend: bool = False
+    backend_conv: int = 0
     kind: Literal["optics_aware"] = "optics_aware"
 
     @property
@@ -105,7 +106,9 @@ class OpticsAwareStudent(nn.Module):
         self.register_buffer("points", channel_points(self.layout, ideal_affine(self.layout), config.oversample), persistent=False)
         c = config.channels
         if config.task == "classification":
-            self.back: nn.Module = ClassifierBackEnd(c, config.num_classes, min(config.backend_pool, config.size), config.hidden, config.linear_backend)
+            self.back: nn.Module = ClassifierBackEnd(
+                c, config.num_classes, min(config.backend_pool, config.size), config.hidden, config.linear_backend, config.backend_conv,
+            )
         else:
             self.back = SegmentationBackEnd(c, config.num_classes, config.hidden, config.size, config.linear_backend)
 

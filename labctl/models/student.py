@@ -30,6 +30,7 @@ class StudentConfig:
     backend_pool: int = 7
     hidden: int = 128
     linear_backend: bool = False
+    backend_conv: int = 0  # channels of one electronic 3x3 convolution in a classifier back end; 0: none
     init_kernel: int = 5
     kind: Literal["sclc", "linear"] = "sclc"
 
@@ -51,7 +52,8 @@ class SCLCStudent(nn.Module):
         detected = self.detector.channels(self.front.out_channels)
         if config.task == "classification":
             self.back: nn.Module = ClassifierBackEnd(
-                detected, config.num_classes, min(config.backend_pool, self.front.out_size), config.hidden, config.linear_backend
+                detected, config.num_classes, min(config.backend_pool, self.front.out_size), config.hidden, config.linear_backend,
+                config.backend_conv,
             )
         else:
             self.back = SegmentationBackEnd(detected, config.num_classes, config.hidden, config.size, config.linear_backend)

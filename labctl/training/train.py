@@ -49,6 +49,7 @@ def student_for(
     hidden: int = 128,
     backend_pool: int = 7,
     layout: OpticalLayout | None = None,
+    backend_conv: int = 0,
     seed: int = 0,
 ) -> nn.Module:
     """An SCLC student, the all-linear baseline, or an optics-aware student (``layout`` required:
@@ -59,14 +60,17 @@ def student_for(
     if kind == "optics_aware":
         if layout is None:
             raise ValueError("an optics-aware student needs an OpticalLayout (OpticalLayout.for_bench(spec, size, channels))")
-        config = OpticsAwareConfig(data.task, data.channels, data.size, data.num_classes, layout=layout.to_dict(), hidden=hidden, backend_pool=backend_pool)
+        config = OpticsAwareConfig(
+            data.task, data.channels, data.size, data.num_classes, layout=layout.to_dict(), hidden=hidden, backend_pool=backend_pool,
+            backend_conv=backend_conv,
+        )
         return OpticsAwareStudent(config, seed=seed)
     if kind != "sclc":
         raise ValueError(f"unknown student kind {kind!r}; expected sclc, linear or optics_aware")
     pool = tuple(pool) if pool is not None else (1,) * len(channels)
     config = StudentConfig(
         data.task, data.channels, data.size, data.num_classes, channels=list(channels), pool=list(pool),
-        detection=detection, backend_pool=backend_pool, hidden=hidden,  # type: ignore[arg-type]
+        detection=detection, backend_pool=backend_pool, hidden=hidden, backend_conv=backend_conv,  # type: ignore[arg-type]
     )
     return SCLCStudent(config)
 
