@@ -75,6 +75,10 @@ def main() -> None:
     parser.add_argument("--backend-pool", type=int, default=CLASSIFIER_SCLC_SIZE["backend_pool"], help="side of the pooled intensity map the student's MLP reads")
     parser.add_argument("--hidden", type=int, default=CLASSIFIER_SCLC_SIZE["hidden"], help="hidden units of the student's MLP")
     parser.add_argument(
+        "--backend-conv", type=int, default=CLASSIFIER_SCLC_SIZE["backend_conv"],
+        help="channels of the 3x3 convolution in the student's back end (classification); 0: none",
+    )
+    parser.add_argument(
         "--teachers", type=Path, default=None,
         help="reuse the teachers a previous run saved with --out (DIR/seed<N>/teacher) instead of training them",
     )
@@ -117,6 +121,8 @@ def main() -> None:
         return result
 
     arch = {"channels": (args.channels,), "backend_pool": args.backend_pool, "hidden": args.hidden}
+    if data.task == "classification":
+        arch["backend_conv"] = args.backend_conv
     teacher_arch: dict | None = None  # of the teachers used, trained or reused
     for seed in args.seeds:
         base = TrainSettings(epochs=teacher_epochs, seed=seed, train_limit=args.train_limit)
@@ -155,7 +161,7 @@ def main() -> None:
         "data": args.data, "seeds": args.seeds, "teacher_epochs": teacher_epochs, "student_epochs": student_epochs,
         "teacher_arch": teacher_arch,
         "kd_temperature": args.kd_temperature, "kd_alpha": args.kd_alpha, "channels": args.channels,
-        "backend_pool": args.backend_pool, "hidden": args.hidden, "teachers": None if args.teachers is None else str(args.teachers),
+        "backend_pool": args.backend_pool, "hidden": args.hidden, "backend_conv": arch.get("backend_conv", 0), "teachers": None if args.teachers is None else str(args.teachers),
         "spectral_lr_scale": args.spectral_lr_scale,
     }
     print(json.dumps(summary))
