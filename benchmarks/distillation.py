@@ -75,8 +75,8 @@ def main() -> None:
     parser.add_argument("--backend-pool", type=int, default=CLASSIFIER_SCLC_SIZE["backend_pool"], help="side of the pooled intensity map the student's MLP reads")
     parser.add_argument("--hidden", type=int, default=CLASSIFIER_SCLC_SIZE["hidden"], help="hidden units of the student's MLP")
     parser.add_argument(
-        "--backend-conv", type=int, default=CLASSIFIER_SCLC_SIZE["backend_conv"],
-        help="channels of the 3x3 convolution in the student's back end (classification); 0: none",
+        "--backend-conv", type=int, default=None,
+        help=f"channels of the 3x3 convolution in the student's back end (classification; default {CLASSIFIER_SCLC_SIZE['backend_conv']}); 0: none",
     )
     parser.add_argument(
         "--teachers", type=Path, default=None,
@@ -122,7 +122,9 @@ def main() -> None:
 
     arch = {"channels": (args.channels,), "backend_pool": args.backend_pool, "hidden": args.hidden}
     if data.task == "classification":
-        arch["backend_conv"] = args.backend_conv
+        arch["backend_conv"] = CLASSIFIER_SCLC_SIZE["backend_conv"] if args.backend_conv is None else args.backend_conv
+    elif args.backend_conv:
+        parser.error(f"--backend-conv is for classification back ends; {args.data} is a {data.task} set")
     teacher_arch: dict | None = None  # of the teachers used, trained or reused
     for seed in args.seeds:
         base = TrainSettings(epochs=teacher_epochs, seed=seed, train_limit=args.train_limit)

@@ -47,3 +47,6 @@ def test_segmentation_records_the_unet_teacher(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["teacher_arch"] == {"levels": 2, "width": 32}  # the benchmark's --teacher-width
+    assert summary["backend_conv"] == 0
+    refused = subprocess.run([sys.executable, str(SCRIPT), *TINY, "--data", "shapes", "--backend-conv", "8"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "--backend-conv is for classification back ends; shapes is a segmentation set" in refused.stderr

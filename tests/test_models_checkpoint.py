@@ -64,6 +64,8 @@ def test_backend_convolution_shapes_and_limits() -> None:
         SCLCStudent(StudentConfig("classification", 1, 16, 10, linear_backend=True, backend_conv=4))
     with pytest.raises(ValueError, match="back-end convolution channels must be >= 0 .0: none.; got -1"):
         SCLCStudent(StudentConfig("classification", 1, 16, 10, backend_conv=-1))
+    with pytest.raises(ValueError, match="back-end convolution is for classification back ends; this student is for segmentation"):
+        StudentConfig("segmentation", 1, 16, 2, backend_conv=4)
 
 
 def test_teacher_convs_per_block_must_be_positive() -> None:

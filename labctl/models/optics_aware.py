@@ -43,6 +43,10 @@ class OpticsAwareConfig:
     backend_conv: int = 0
     kind: Literal["optics_aware"] = "optics_aware"
 
+    def __post_init__(self) -> None:
+        if self.backend_conv and self.task != "classification":
+            raise ValueError(f"a back-end convolution is for classification back ends; this student is for {self.task}")
+
     @property
     def channels(self) -> int:
         return len(self.layout["tiles"])

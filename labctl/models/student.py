@@ -34,6 +34,10 @@ class StudentConfig:
     init_kernel: int = 5
     kind: Literal["sclc", "linear"] = "sclc"
 
+    def __post_init__(self) -> None:
+        if self.backend_conv and self.task != "classification":
+            raise ValueError(f"a back-end convolution is for classification back ends; this student is for {self.task}")
+
 
 def all_linear_config(task: Literal["classification", "segmentation"], in_channels: int, size: int, num_classes: int) -> StudentConfig:
     """The all-linear baseline: one spectral layer, field detection, linear back end."""

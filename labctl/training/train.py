@@ -56,6 +56,8 @@ def student_for(
     :meth:`OpticalLayout.for_bench`) for ``data``."""
     torch.manual_seed(seed)
     if kind == "linear":
+        if backend_conv:
+            raise ValueError("the all-linear baseline has no back-end convolution (its ReLU would make it nonlinear)")
         return SCLCStudent(all_linear_config(data.task, data.channels, data.size, data.num_classes))
     if kind == "optics_aware":
         if layout is None:
