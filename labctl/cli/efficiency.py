@@ -31,7 +31,11 @@ def efficiency_command(
     sizes: str, rate_hz: float, channels: int, teacher_width: int, teacher_depth: int, teacher_convs: int, hidden: int,
     backend_pool: int, backend_conv: int, threads: int, out: Path,
 ) -> None:
-    """Where does the optical hybrid beat the nonlinear CNN on this CPU?"""
+    """Where does the optical hybrid beat the nonlinear CNN on this CPU?
+
+    The back-end defaults are the optics-aware student's (16 camera tiles, no convolution); for the
+    default SCLC classifier pass --channels 32 --hidden 256 --backend-pool 14 --backend-conv 64.
+    """
     import torch
 
     from labctl.models.efficiency import efficiency_table, plot_efficiency
