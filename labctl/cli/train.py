@@ -20,9 +20,9 @@ DEFAULT_EPOCHS = 15
 #: `labctl --help` needs no torch)
 DEFAULT_T, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE = 2.0, 0.5, 16.0
 #: 3x3 convolutions per block of the classification teacher. Two made a better teacher on
-#: Fashion-MNIST (94.5 % against 93.0 %) and doubled what KD gains, but its training and the KD
-#: student's (whose every batch goes through the teacher) then exceed 15 CPU minutes on 2 cores
-#: (benchmarks/distillation.md)
+#: Fashion-MNIST (94.5 % against 93.0 %) and doubled what KD gains, but its training then exceeds 15
+#: CPU minutes on 2 cores, as did its KD student's before KD ran a folded teacher copy; with the
+#: default student's back-end convolution it gave KD no more (benchmarks/distillation.md)
 DEFAULT_TEACHER_CONVS = 1
 #: student size when --channels / --hidden / --backend-pool / --backend-conv are not given. A
 #: classification SCLC student gets 32 channels and a back end that pools to 14 x 14, convolves to 64
