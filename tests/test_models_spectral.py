@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from labctl.models.backend import AveragePool
 from labctl.models.detection import Detector
 from labctl.models.spectral import SpectralStack, apply_filter_bank, kernel_spectrum
 from labctl.models.student import SCLCStudent, StudentConfig, all_linear_config
@@ -61,6 +62,27 @@ def test_intensity_detection_is_the_default_and_square_law() -> None:
     assert field.shape == (3, 8, 16, 16) and field.dtype == torch.float32
     with pytest.raises(ValueError, match="detection must be one of"):
         Detector("phase")  # type: ignore[arg-type]
+
+
+def test_intensity_gradient_is_that_of_the_square_modulus() -> None:
+    field = torch.randn(2, 3, 5, 5, dtype=torch.complex64, requires_grad=True)
+    weights = torch.rand(2, 3, 5, 5)
+    (Detector("intensity")(field) * weights).sum().backward()
+    assert torch.allclose(field.grad, 2 * weights * field.detach(), atol=1e-6)  # PyTorch's conjugate-Wirtinger convention
+    conjugated = field.detach().conj()  # a lazily conjugated view
+    assert torch.allclose(Detector("intensity")(conjugated), field.detach().abs() ** 2, rtol=1e-5)
+
+
+@pytest.mark.parametrize("side, size", [(28, 14), (28, 7), (27, 14), (16, 16)])
+def test_average_pool_matches_adaptive_pooling(side: int, size: int) -> None:
+    x = torch.rand(2, 3, side, side, requires_grad=True)
+    y = x.detach().clone().requires_grad_(True)
+    ours, reference = AveragePool(size)(x), torch.nn.functional.adaptive_avg_pool2d(y, size)
+    assert torch.allclose(ours, reference, atol=1e-6)
+    weights = torch.rand_like(reference)
+    (ours * weights).sum().backward()
+    (reference * weights).sum().backward()
+    assert torch.allclose(x.grad, y.grad, atol=1e-6)
 
 
 def test_all_linear_baseline_is_linear_end_to_end() -> None:

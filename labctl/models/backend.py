@@ -9,6 +9,22 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class AveragePool(nn.Module):
+    """Average pooling to ``size`` × ``size``: plain ``k`` × ``k`` pooling where the input side is a
+    multiple of ``size`` (the same result as adaptive pooling, and several times faster to train on a
+    CPU), adaptive pooling otherwise."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        rows, cols = x.shape[-2:]
+        if rows % self.size == 0 and cols % self.size == 0:
+            return F.avg_pool2d(x, (rows // self.size, cols // self.size))
+        return F.adaptive_avg_pool2d(x, self.size)
+
+
 class ClassifierBackEnd(nn.Module):
     """BatchNorm → average pooling to ``pool_size`` × ``pool_size`` → Linear → ReLU → Linear.
 
@@ -25,7 +41,7 @@ class ClassifierBackEnd(nn.Module):
         if conv_channels and linear:
             raise ValueError("a linear back end has no convolution (its ReLU would make it nonlinear)")
         self.norm = nn.BatchNorm2d(channels)
-        self.pool = nn.AdaptiveAvgPool2d(pool_size)
+        self.pool = AveragePool(pool_size)
         self.conv: nn.Module = nn.Identity()
         if conv_channels:
             self.conv = nn.Sequential(
