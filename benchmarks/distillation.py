@@ -76,7 +76,11 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=CLASSIFIER_SCLC_SIZE["hidden"], help="hidden units of the student's MLP")
     parser.add_argument(
         "--backend-conv", type=int, default=None,
-        help=f"channels of the 3x3 convolution in the student's back end (classification; default {CLASSIFIER_SCLC_SIZE['backend_conv']}); 0: none",
+        help=f"channels of the 3x3 convolutions in the student's back end (classification; default {CLASSIFIER_SCLC_SIZE['backend_conv']}); 0: none",
+    )
+    parser.add_argument(
+        "--backend-conv-layers", type=int, default=None,
+        help=f"how many such convolutions, each followed by 2x2 max pooling (default {CLASSIFIER_SCLC_SIZE['backend_conv_layers']})",
     )
     parser.add_argument(
         "--teachers", type=Path, default=None,
@@ -123,8 +127,14 @@ def main() -> None:
     arch = {"channels": (args.channels,), "backend_pool": args.backend_pool, "hidden": args.hidden}
     if data.task == "classification":
         arch["backend_conv"] = CLASSIFIER_SCLC_SIZE["backend_conv"] if args.backend_conv is None else args.backend_conv
-    elif args.backend_conv:
-        parser.error(f"--backend-conv is for classification back ends; {args.data} is a {data.task} set")
+        if arch["backend_conv"]:
+            arch["backend_conv_layers"] = (
+                CLASSIFIER_SCLC_SIZE["backend_conv_layers"] if args.backend_conv_layers is None else args.backend_conv_layers
+            )
+        elif args.backend_conv_layers is not None:
+            parser.error("--backend-conv-layers needs a back-end convolution (--backend-conv N > 0)")
+    elif args.backend_conv or args.backend_conv_layers is not None:
+        parser.error(f"--backend-conv and --backend-conv-layers are for classification back ends; {args.data} is a {data.task} set")
     teacher_arch: dict | None = None  # of the teachers used, trained or reused
     for seed in args.seeds:
         base = TrainSettings(epochs=teacher_epochs, seed=seed, train_limit=args.train_limit)
@@ -163,7 +173,8 @@ def main() -> None:
         "data": args.data, "seeds": args.seeds, "teacher_epochs": teacher_epochs, "student_epochs": student_epochs,
         "teacher_arch": teacher_arch,
         "kd_temperature": args.kd_temperature, "kd_alpha": args.kd_alpha, "channels": args.channels,
-        "backend_pool": args.backend_pool, "hidden": args.hidden, "backend_conv": arch.get("backend_conv", 0), "teachers": None if args.teachers is None else str(args.teachers),
+        "backend_pool": args.backend_pool, "hidden": args.hidden, "backend_conv": arch.get("backend_conv", 0),
+        "backend_conv_layers": arch.get("backend_conv_layers", 0), "teachers": None if args.teachers is None else str(args.teachers),
         "spectral_lr_scale": args.spectral_lr_scale,
     }
     print(json.dumps(summary))

@@ -18,14 +18,15 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
 
 def test_reports_gap_recovered_and_reuses_saved_teachers(tmp_path: Path) -> None:
     # a teacher narrower than the default: a run that retrained instead of reusing it would score differently
-    first = _bench("--teacher-width", "4", "--teacher-convs", "2", "--backend-conv", "3", "--out", str(tmp_path / "runs"))
+    first = _bench("--teacher-width", "4", "--teacher-convs", "2", "--backend-conv", "3", "--backend-conv-layers", "2", "--out", str(tmp_path / "runs"))
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert {"teacher", "student_nokd", "student_kd", "gap_recovered"} <= set(summary)
-    assert (summary["backend_pool"], summary["hidden"], summary["channels"], summary["backend_conv"]) == (4, 16, 4, 3)
+    assert (summary["backend_pool"], summary["hidden"], summary["channels"], summary["backend_conv"], summary["backend_conv_layers"]) == (4, 16, 4, 3, 2)
     assert summary["teacher_arch"] == {"depth": 3, "width": 4, "convs": 2}
     student = json.loads((tmp_path / "runs" / "seed0" / "student_kd" / "model.json").read_text())
     assert (student["config"]["backend_pool"], student["config"]["hidden"], student["config"]["backend_conv"]) == (4, 16, 3)
+    assert student["config"]["backend_conv_layers"] == 2
 
     again = _bench("--teachers", str(tmp_path / "runs"))
     assert again.returncode == 0, again.stderr
@@ -49,4 +50,4 @@ def test_segmentation_records_the_unet_teacher(tmp_path: Path) -> None:
     assert summary["teacher_arch"] == {"levels": 2, "width": 32}  # the benchmark's --teacher-width
     assert summary["backend_conv"] == 0
     refused = subprocess.run([sys.executable, str(SCRIPT), *TINY, "--data", "shapes", "--backend-conv", "8"], capture_output=True, text=True, timeout=300)
-    assert refused.returncode != 0 and "--backend-conv is for classification back ends; shapes is a segmentation set" in refused.stderr
+    assert refused.returncode != 0 and "--backend-conv-layers are for classification back ends; shapes is a segmentation set" in refused.stderr

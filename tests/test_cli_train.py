@@ -45,7 +45,9 @@ def test_teacher_run_folder_has_checkpoint_curves_and_json(teacher_dir: Path) ->
     assert _last_json(output)["accuracy"] == pytest.approx(doc["metrics"]["accuracy"])
 
 
-@pytest.mark.parametrize("extra", [[], ["--no-kd"], ["--all-linear", "--no-kd"], ["--channels", "4,4", "--pool", "1,2", "--backend-pool", "4"], ["--backend-conv", "3"]])
+@pytest.mark.parametrize(
+    "extra", [[], ["--no-kd"], ["--all-linear", "--no-kd"], ["--channels", "4,4", "--pool", "1,2", "--backend-pool", "4"], ["--backend-conv", "3", "--backend-conv-layers", "2"]],
+)
 def test_students_by_the_same_command(teacher_dir: Path, tmp_path: Path, extra: list[str]) -> None:
     out = tmp_path / "student"
     code, output = _invoke(
@@ -60,6 +62,7 @@ def test_students_by_the_same_command(teacher_dir: Path, tmp_path: Path, extra: 
     if "--backend-pool" in extra:
         assert (doc["config"]["channels"], doc["config"]["pool"], doc["config"]["backend_pool"]) == ([4, 4], [1, 2], 4)
     assert doc["config"]["backend_conv"] == (3 if "--backend-conv" in extra else 0 if "--all-linear" in extra else 64)
+    assert doc["config"]["backend_conv_layers"] == (2 if "--backend-conv-layers" in extra else 1)
     code, output = _invoke("evaluate", str(out / "model.pt"), "--data", "digits")
     assert code == 0, output
     assert 0.0 <= _last_json(output)["accuracy"] <= 1.0
@@ -70,7 +73,7 @@ def test_classification_sclc_student_defaults_to_the_benchmarked_size(tmp_path: 
     code, output = _invoke("train", "student", *TINY, "--no-kd", "--out", str(out))
     assert code == 0, output
     config = json.loads((out / "model.json").read_text())["config"]
-    assert (config["channels"], config["hidden"], config["backend_pool"], config["backend_conv"]) == ([32], 256, 14, 64)
+    assert (config["channels"], config["hidden"], config["backend_pool"], config["backend_conv"], config["backend_conv_layers"]) == ([32], 256, 14, 64, 1)
 
 
 def test_optics_aware_student_trains(tmp_path: Path) -> None:
@@ -108,6 +111,10 @@ def test_clear_errors(teacher_dir: Path, tmp_path: Path) -> None:
     assert code != 0 and "the --all-linear baseline has none" in output
     code, output = _invoke("train", "student", *TINY, "--data", "shapes", "--no-kd", "--backend-conv", "4", "--out", str(tmp_path / "s5"))
     assert code != 0 and "--backend-conv is for classification back ends; shapes is a segmentation set" in output
+    code, output = _invoke("train", "student", *TINY, "--no-kd", "--backend-conv", "0", "--backend-conv-layers", "2", "--out", str(tmp_path / "s6"))
+    assert code != 0 and "--backend-conv-layers needs a back-end convolution" in output
+    code, output = _invoke("train", "student", *TINY, "--no-kd", "--all-linear", "--backend-conv-layers", "2", "--out", str(tmp_path / "s7"))
+    assert code != 0 and "--backend-conv-layers adds ReLUs" in output
     (tmp_path / "bad").mkdir()
     code, output = _invoke("evaluate", str(tmp_path / "bad"))
     assert code != 0 and "no such checkpoint description" in output

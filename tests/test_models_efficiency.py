@@ -31,6 +31,10 @@ def test_backend_flops_count_the_electronic_convolution() -> None:
     assert conv == 16 * 64 * 64 * 3 + 14 * 14 * 32 * (18 * 16 + 5) + 2 * 32 * 7 * 7 * 256 + 2 * 256 * 10
     # it runs at the pooled size: the input size only changes the BatchNorm/pooling term
     assert backend_flops(16, 128, 14, 256, 10, 32) - conv == 16 * (128**2 - 64**2) * 3
+    # a second one, 32 -> 32 at 7 x 7; the MLP then reads 32 x 4 x 4 (ceil pooling)
+    two = backend_flops(16, 64, 14, 256, 10, conv_channels=32, conv_layers=2)
+    assert two == conv - 2 * 32 * 7 * 7 * 256 + 7 * 7 * 32 * (18 * 32 + 5) + 2 * 32 * 4 * 4 * 256
+    assert backend_flops(16, 64, 14, 256, 10, conv_channels=0, conv_layers=2) == plain
 
 
 def test_cli_table_plot_and_json(tmp_path) -> None:
@@ -49,3 +53,8 @@ def test_cli_table_plot_and_json(tmp_path) -> None:
     conv = CliRunner().invoke(main, ["efficiency", "--sizes", "16", "--channels", "4", "--teacher-width", "4", "--backend-conv", "8", "--out", str(tmp_path / "3")])
     assert conv.exit_code == 0, conv.output
     assert json.loads((tmp_path / "3" / "efficiency.json").read_text())["rows"][0]["backend_gflop"] > rows[0]["backend_gflop"]
+    args = ["efficiency", "--sizes", "16", "--channels", "4", "--teacher-width", "4", "--backend-conv", "8", "--backend-conv-layers", "2"]
+    two = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "4")])
+    assert two.exit_code == 0, two.output
+    one_gflop = json.loads((tmp_path / "3" / "efficiency.json").read_text())["rows"][0]["backend_gflop"]
+    assert json.loads((tmp_path / "4" / "efficiency.json").read_text())["rows"][0]["backend_gflop"] != one_gflop

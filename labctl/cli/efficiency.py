@@ -23,13 +23,14 @@ from labctl.cli.train import DEFAULT_TEACHER_CONVS
 @click.option("--teacher-convs", type=click.IntRange(1), default=DEFAULT_TEACHER_CONVS, show_default=True, help="3x3 convolutions per teacher block.")
 @click.option("--hidden", type=click.IntRange(1), default=128, show_default=True, help="Hidden units of the back end's MLP.")
 @click.option("--backend-pool", type=click.IntRange(1), default=7, show_default=True, help="Side of the pooled intensity map the back end reads.")
-@click.option("--backend-conv", type=click.IntRange(0), default=0, show_default=True, help="Channels of the back end's 3x3 convolution; 0: none.")
+@click.option("--backend-conv", type=click.IntRange(0), default=0, show_default=True, help="Channels of the back end's 3x3 convolutions; 0: none.")
+@click.option("--backend-conv-layers", type=click.IntRange(1), default=1, show_default=True, help="How many back-end convolutions.")
 @click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="CPU threads for the timed runs.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True, help="Folder for efficiency.png/json.")
 @clean_errors
 def efficiency_command(
     sizes: str, rate_hz: float, channels: int, teacher_width: int, teacher_depth: int, teacher_convs: int, hidden: int,
-    backend_pool: int, backend_conv: int, threads: int, out: Path,
+    backend_pool: int, backend_conv: int, backend_conv_layers: int, threads: int, out: Path,
 ) -> None:
     """Where does the optical hybrid beat the nonlinear CNN on this CPU?
 
@@ -47,6 +48,7 @@ def efficiency_command(
         raise click.BadParameter(f"--sizes must be comma-separated integers; got {sizes!r}") from None
     rows = efficiency_table(
         size_list, rate_hz, channels, teacher_width, teacher_depth, hidden, backend_pool, teacher_convs=teacher_convs, backend_conv=backend_conv,
+        backend_conv_layers=backend_conv_layers,
     )
     table = Table(title=f"teacher conv stack vs optical frame @ {rate_hz:g} Hz + back end (per image)")
     for col in ("px", "teacher\nGFLOP", "SCLC FFT\nGFLOP", "back end\nGFLOP", "teacher\nms", "back end\nms", "hybrid\nms", "pipelined\nms", "optics\nwins"):

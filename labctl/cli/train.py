@@ -30,8 +30,8 @@ DEFAULT_TEACHER_CONVS = 1
 #: 7 x 7 / 128 by 0.5-0.7 points, and with the convolution KD recovers 31.9 % of the teacher's lead,
 #: against 12.7 % without (benchmarks/distillation.md). Optics-aware students keep 16 channels (each one a
 #: camera tile) and no convolution, segmentation back ends 128 units (they run at full resolution).
-CLASSIFIER_SCLC_SIZE = {"channels": "32", "hidden": 256, "backend_pool": 14, "backend_conv": 64}
-OTHER_STUDENT_SIZE = {"channels": "16", "hidden": 128, "backend_pool": 7, "backend_conv": 0}
+CLASSIFIER_SCLC_SIZE = {"channels": "32", "hidden": 256, "backend_pool": 14, "backend_conv": 64, "backend_conv_layers": 1}
+OTHER_STUDENT_SIZE = {"channels": "16", "hidden": 128, "backend_pool": 7, "backend_conv": 0, "backend_conv_layers": 1}
 
 
 def _common(fn: Callable) -> Callable:
@@ -143,13 +143,17 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
     help="Channels of one electronic 3x3 convolution in the classifier back end (SCLC or optics-aware student); 0: none. "
     "Default: 64 for a classification SCLC student, else 0.",
 )
+@click.option(
+    "--backend-conv-layers", type=click.IntRange(1), default=None,
+    help="How many such convolutions, each followed by 2x2 max pooling. Default: 1.",
+)
 @bench_option
 @clean_errors
 def train_student_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
     teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool, all_linear: bool,
     channels: str | None, pool: str | None, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
-    backend_conv: int | None, bench_file: Path | None,
+    backend_conv: int | None, backend_conv_layers: int | None, bench_file: Path | None,
 ) -> None:
     """Train a student: by KD from --teacher, or with --no-kd on labels alone."""
     from labctl.data import load_dataset
@@ -188,6 +192,12 @@ def train_student_command(
     arch: dict = {"hidden": hidden or size_defaults["hidden"], "backend_pool": backend_pool or size_defaults["backend_pool"]}
     if kind != "linear":
         arch["backend_conv"] = size_defaults["backend_conv"] if backend_conv is None else backend_conv
+        if backend_conv_layers is not None and not arch["backend_conv"]:
+            raise click.UsageError("--backend-conv-layers needs a back-end convolution (--backend-conv N > 0)")
+        if arch["backend_conv"]:
+            arch["backend_conv_layers"] = size_defaults["backend_conv_layers"] if backend_conv_layers is None else backend_conv_layers
+    elif backend_conv_layers is not None:
+        raise click.UsageError("--backend-conv-layers adds ReLUs; the --all-linear baseline has none")
     if kind == "sclc":
         arch |= {"channels": _parse_ints(channels, "--channels"), "detection": detection}
         if pool is not None:

@@ -9,10 +9,20 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def check_backend_conv(task: str, channels: int, layers: int) -> None:
+    """Refuse a back-end convolution that would be ignored: on a segmentation back end, or layers
+    without channels."""
+    if channels and task != "classification":
+        raise ValueError(f"a back-end convolution is for classification back ends; this student is for {task}")
+    if layers != 1 and not channels:
+        raise ValueError(f"{layers} back-end convolution layers need back-end convolution channels (backend_conv > 0)")
+
+
 class AveragePool(nn.Module):
     """Average pooling to ``size`` × ``size``: plain ``k`` × ``k`` pooling where the input side is a
-    multiple of ``size`` (the same result as adaptive pooling, and several times faster to train on a
-    CPU), adaptive pooling otherwise."""
+    multiple of ``size`` (the same result as adaptive pooling, and faster: a training step of the
+    default Fashion-MNIST student took 130 ms with adaptive pooling, 116 ms with this), adaptive
+    pooling otherwise."""
 
     def __init__(self, size: int) -> None:
         super().__init__()
@@ -28,27 +38,35 @@ class AveragePool(nn.Module):
 class ClassifierBackEnd(nn.Module):
     """BatchNorm → average pooling to ``pool_size`` × ``pool_size`` → Linear → ReLU → Linear.
 
-    ``conv_channels`` > 0 inserts one electronic 3×3 convolution after the pooling (→ BatchNorm →
-    ReLU → 2 × 2 max pooling): pooled square-law energies of linear filters cannot combine
-    neighbouring features nonlinearly, which is what textures and garment parts need. It runs at the
-    pooled size, so its cost does not grow with the input image.
+    ``conv_channels`` > 0 inserts ``conv_layers`` electronic 3×3 convolutions after the pooling, each
+    → BatchNorm → ReLU → 2 × 2 max pooling: pooled square-law energies of linear filters cannot
+    combine neighbouring features nonlinearly, which is what textures and garment parts need. They
+    run at the pooled size, so their cost does not grow with the input image.
     """
 
-    def __init__(self, channels: int, num_classes: int, pool_size: int, hidden: int, linear: bool = False, conv_channels: int = 0) -> None:
+    def __init__(
+        self, channels: int, num_classes: int, pool_size: int, hidden: int, linear: bool = False, conv_channels: int = 0,
+        conv_layers: int = 1,
+    ) -> None:
         super().__init__()
-        if conv_channels < 0:
-            raise ValueError(f"back-end convolution channels must be >= 0 (0: none); got {conv_channels}")
+        if conv_channels < 0 or conv_layers < 1:
+            raise ValueError(
+                f"back-end convolution channels must be >= 0 (0: none) and its layers >= 1; got {conv_channels} channels, {conv_layers} layers"
+            )
         if conv_channels and linear:
             raise ValueError("a linear back end has no convolution (its ReLU would make it nonlinear)")
         self.norm = nn.BatchNorm2d(channels)
         self.pool = AveragePool(pool_size)
         self.conv: nn.Module = nn.Identity()
         if conv_channels:
-            self.conv = nn.Sequential(
-                nn.Conv2d(channels, conv_channels, 3, padding=1, bias=False), nn.BatchNorm2d(conv_channels), nn.ReLU(),
-                nn.MaxPool2d(2, ceil_mode=True),
-            )
-            channels, pool_size = conv_channels, -(-pool_size // 2)
+            layers: list[nn.Module] = []
+            for _ in range(conv_layers):
+                layers += [
+                    nn.Conv2d(channels, conv_channels, 3, padding=1, bias=False), nn.BatchNorm2d(conv_channels), nn.ReLU(),
+                    nn.MaxPool2d(2, ceil_mode=True),
+                ]
+                channels, pool_size = conv_channels, -(-pool_size // 2)
+            self.conv = nn.Sequential(*layers)
         features = channels * pool_size * pool_size
         if linear:
             self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(features, num_classes))

@@ -55,11 +55,11 @@ def sclc_fft_flops(size: int, in_channels: int, channels: int) -> float:
     return in_channels * fft + channels * in_channels * n2 * 8 + channels * (fft + 3 * n2)
 
 
-def backend_flops(channels: int, size: int, pool: int, hidden: int, classes: int, conv_channels: int = 0) -> float:
-    """BatchNorm and average pooling of the detected channels, the optional 3×3 convolution at the
-    pooled size (+BatchNorm, ReLU and max pooling, 5 FLOPs per output), then the MLP."""
+def backend_flops(channels: int, size: int, pool: int, hidden: int, classes: int, conv_channels: int = 0, conv_layers: int = 1) -> float:
+    """BatchNorm and average pooling of the detected channels, the optional 3×3 convolutions from
+    the pooled size on (each +BatchNorm, ReLU and max pooling, 5 FLOPs per output), then the MLP."""
     flops = channels * size * size * 3.0
-    if conv_channels:
+    for _ in range(conv_layers if conv_channels else 0):
         flops += pool * pool * conv_channels * (2 * 9 * channels + 5)
         channels, pool = conv_channels, -(-pool // 2)
     feats = channels * pool * pool
@@ -83,7 +83,7 @@ def _cpu_ms(module: nn.Module, x: torch.Tensor, min_time_s: float) -> float:
 def efficiency_table(
     sizes: list[int], frame_rate_hz: float = 100.0, channels: int = 16, teacher_width: int = 32, teacher_depth: int = 3,
     hidden: int = 128, backend_pool: int = 7, classes: int = 10, batch: int = 8, min_time_s: float = 0.3, teacher_convs: int = 1,
-    backend_conv: int = 0,
+    backend_conv: int = 0, backend_conv_layers: int = 1,
 ) -> list[EfficiencyRow]:
     if frame_rate_hz <= 0:
         raise ValueError(f"frame rate must be positive; got {frame_rate_hz} Hz")
@@ -96,12 +96,12 @@ def efficiency_table(
         teacher = TeacherCNN(config)
         b = max(1, min(batch, int(batch * (64 / size) ** 2)))
         teacher_ms = _cpu_ms(teacher.features, torch.rand(b, 1, size, size), min_time_s)
-        back = ClassifierBackEnd(channels, classes, min(backend_pool, size), hidden, conv_channels=backend_conv)
+        back = ClassifierBackEnd(channels, classes, min(backend_pool, size), hidden, conv_channels=backend_conv, conv_layers=backend_conv_layers)
         backend_ms = _cpu_ms(back, torch.rand(b, channels, size, size), min_time_s)
         hybrid = frame_ms + backend_ms
         rows.append(EfficiencyRow(
             size=size, teacher_gflop=conv_stack_flops(config) / 1e9, sclc_digital_gflop=sclc_fft_flops(size, 1, channels) / 1e9,
-            backend_gflop=backend_flops(channels, size, min(backend_pool, size), hidden, classes, backend_conv) / 1e9,
+            backend_gflop=backend_flops(channels, size, min(backend_pool, size), hidden, classes, backend_conv, backend_conv_layers) / 1e9,
             teacher_cpu_ms=teacher_ms, backend_cpu_ms=backend_ms, optical_frame_ms=frame_ms, hybrid_ms=hybrid,
             hybrid_throughput_ms=max(frame_ms, backend_ms), optical_wins=hybrid < teacher_ms,
         ))

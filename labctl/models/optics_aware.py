@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd
+from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd, check_backend_conv
 from labctl.models.optical_layout import OpticalLayout
 from labctl.optics.geometry import CameraPose, input_to_camera_affine
 from labctl.optics.readout import channel_points, read_channels
@@ -41,11 +41,11 @@ class OpticsAwareConfig:
     hidden: int = 128
     linear_backend: bool = False
     backend_conv: int = 0
+    backend_conv_layers: int = 1
     kind: Literal["optics_aware"] = "optics_aware"
 
     def __post_init__(self) -> None:
-        if self.backend_conv and self.task != "classification":
-            raise ValueError(f"a back-end convolution is for classification back ends; this student is for {self.task}")
+        check_backend_conv(self.task, self.backend_conv, self.backend_conv_layers)
 
     @property
     def channels(self) -> int:
@@ -112,6 +112,7 @@ class OpticsAwareStudent(nn.Module):
         if config.task == "classification":
             self.back: nn.Module = ClassifierBackEnd(
                 c, config.num_classes, min(config.backend_pool, config.size), config.hidden, config.linear_backend, config.backend_conv,
+                config.backend_conv_layers,
             )
         else:
             self.back = SegmentationBackEnd(c, config.num_classes, config.hidden, config.size, config.linear_backend)

@@ -9,7 +9,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd
+from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd, check_backend_conv
 from labctl.models.detection import Detector
 from labctl.models.spectral import SpectralStack
 
@@ -30,13 +30,13 @@ class StudentConfig:
     backend_pool: int = 7
     hidden: int = 128
     linear_backend: bool = False
-    backend_conv: int = 0  # channels of one electronic 3x3 convolution in a classifier back end; 0: none
+    backend_conv: int = 0  # channels of the electronic 3x3 convolutions in a classifier back end; 0: none
+    backend_conv_layers: int = 1  # how many of them, each followed by 2x2 max pooling
     init_kernel: int = 5
     kind: Literal["sclc", "linear"] = "sclc"
 
     def __post_init__(self) -> None:
-        if self.backend_conv and self.task != "classification":
-            raise ValueError(f"a back-end convolution is for classification back ends; this student is for {self.task}")
+        check_backend_conv(self.task, self.backend_conv, self.backend_conv_layers)
 
 
 def all_linear_config(task: Literal["classification", "segmentation"], in_channels: int, size: int, num_classes: int) -> StudentConfig:
@@ -57,7 +57,7 @@ class SCLCStudent(nn.Module):
         if config.task == "classification":
             self.back: nn.Module = ClassifierBackEnd(
                 detected, config.num_classes, min(config.backend_pool, self.front.out_size), config.hidden, config.linear_backend,
-                config.backend_conv,
+                config.backend_conv, config.backend_conv_layers,
             )
         else:
             self.back = SegmentationBackEnd(detected, config.num_classes, config.hidden, config.size, config.linear_backend)

@@ -50,13 +50,14 @@ def student_for(
     backend_pool: int = 7,
     layout: OpticalLayout | None = None,
     backend_conv: int = 0,
+    backend_conv_layers: int = 1,
     seed: int = 0,
 ) -> nn.Module:
     """An SCLC student, the all-linear baseline, or an optics-aware student (``layout`` required:
     :meth:`OpticalLayout.for_bench`) for ``data``."""
     torch.manual_seed(seed)
     if kind == "linear":
-        if backend_conv:
+        if backend_conv or backend_conv_layers != 1:
             raise ValueError("the all-linear baseline has no back-end convolution (its ReLU would make it nonlinear)")
         return SCLCStudent(all_linear_config(data.task, data.channels, data.size, data.num_classes))
     if kind == "optics_aware":
@@ -64,7 +65,7 @@ def student_for(
             raise ValueError("an optics-aware student needs an OpticalLayout (OpticalLayout.for_bench(spec, size, channels))")
         config = OpticsAwareConfig(
             data.task, data.channels, data.size, data.num_classes, layout=layout.to_dict(), hidden=hidden, backend_pool=backend_pool,
-            backend_conv=backend_conv,
+            backend_conv=backend_conv, backend_conv_layers=backend_conv_layers,
         )
         return OpticsAwareStudent(config, seed=seed)
     if kind != "sclc":
@@ -73,6 +74,7 @@ def student_for(
     config = StudentConfig(
         data.task, data.channels, data.size, data.num_classes, channels=list(channels), pool=list(pool),
         detection=detection, backend_pool=backend_pool, hidden=hidden, backend_conv=backend_conv,  # type: ignore[arg-type]
+        backend_conv_layers=backend_conv_layers,
     )
     return SCLCStudent(config)
 
