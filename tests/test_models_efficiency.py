@@ -58,3 +58,5 @@ def test_cli_table_plot_and_json(tmp_path) -> None:
     assert two.exit_code == 0, two.output
     one_gflop = json.loads((tmp_path / "3" / "efficiency.json").read_text())["rows"][0]["backend_gflop"]
     assert json.loads((tmp_path / "4" / "efficiency.json").read_text())["rows"][0]["backend_gflop"] != one_gflop
+    ignored = CliRunner().invoke(main, ["efficiency", "--sizes", "16", "--backend-conv-layers", "2", "--out", str(tmp_path / "5")])
+    assert ignored.exit_code != 0 and "--backend-conv-layers needs a back-end convolution" in ignored.output

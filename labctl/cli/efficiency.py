@@ -41,6 +41,8 @@ def efficiency_command(
 
     from labctl.models.efficiency import efficiency_table, plot_efficiency
 
+    if backend_conv_layers != 1 and not backend_conv:
+        raise click.UsageError("--backend-conv-layers needs a back-end convolution (--backend-conv N > 0)")
     torch.set_num_threads(threads)
     try:
         size_list = [int(s) for s in sizes.split(",")]

@@ -140,7 +140,7 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 )
 @click.option(
     "--backend-conv", type=click.IntRange(0), default=None,
-    help="Channels of one electronic 3x3 convolution in the classifier back end (SCLC or optics-aware student); 0: none. "
+    help="Channels of the electronic 3x3 convolutions in the classifier back end (SCLC or optics-aware student); 0: none. "
     "Default: 64 for a classification SCLC student, else 0.",
 )
 @click.option(
