@@ -71,6 +71,8 @@ def test_intensity_gradient_is_that_of_the_square_modulus() -> None:
     assert torch.allclose(field.grad, 2 * weights * field.detach(), atol=1e-6)  # PyTorch's conjugate-Wirtinger convention
     conjugated = field.detach().conj()  # a lazily conjugated view
     assert torch.allclose(Detector("intensity")(conjugated), field.detach().abs() ** 2, rtol=1e-5)
+    exact = torch.randn(2, 3, 4, 4, dtype=torch.complex128, requires_grad=True)
+    assert torch.autograd.gradcheck(Detector("intensity"), (exact,))
 
 
 @pytest.mark.parametrize("side, size", [(28, 14), (28, 7), (27, 14), (16, 16)])
