@@ -18,21 +18,22 @@ def _bench(*args: str) -> subprocess.CompletedProcess:
 
 def test_reports_gap_recovered_and_reuses_saved_teachers(tmp_path: Path) -> None:
     # a teacher narrower than the default: a run that retrained instead of reusing it would score differently
-    first = _bench("--teacher-width", "4", "--teacher-convs", "2", "--backend-conv", "3", "--backend-conv-layers", "2", "--out", str(tmp_path / "runs"))
+    first = _bench("--teacher-width", "4", "--teacher-convs", "2", "--backend-conv", "3", "--backend-conv-layers", "1", "--out", str(tmp_path / "runs"))
     assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout.strip().splitlines()[-1])
     assert {"teacher", "student_nokd", "student_kd", "gap_recovered"} <= set(summary)
-    assert (summary["backend_pool"], summary["hidden"], summary["channels"], summary["backend_conv"], summary["backend_conv_layers"]) == (4, 16, 4, 3, 2)
+    assert (summary["backend_pool"], summary["hidden"], summary["channels"], summary["backend_conv"], summary["backend_conv_layers"]) == (4, 16, 4, 3, 1)
     assert summary["teacher_arch"] == {"depth": 3, "width": 4, "convs": 2}
     student = json.loads((tmp_path / "runs" / "seed0" / "student_kd" / "model.json").read_text())
     assert (student["config"]["backend_pool"], student["config"]["hidden"], student["config"]["backend_conv"]) == (4, 16, 3)
-    assert student["config"]["backend_conv_layers"] == 2
+    assert student["config"]["backend_conv_layers"] == 1
 
     again = _bench("--teachers", str(tmp_path / "runs"))
     assert again.returncode == 0, again.stderr
     reused = json.loads(again.stdout.strip().splitlines()[-1])
     assert reused["teacher"] == summary["teacher"] and reused["teachers"] == str(tmp_path / "runs")
     assert reused["teacher_arch"] == summary["teacher_arch"]  # the saved teacher's, not the defaults
+    assert reused["backend_conv_layers"] == 2  # the default student
 
 
 def test_missing_saved_teacher_is_named(tmp_path: Path) -> None:

@@ -46,7 +46,7 @@ def test_teacher_run_folder_has_checkpoint_curves_and_json(teacher_dir: Path) ->
 
 
 @pytest.mark.parametrize(
-    "extra", [[], ["--no-kd"], ["--all-linear", "--no-kd"], ["--channels", "4,4", "--pool", "1,2", "--backend-pool", "4"], ["--backend-conv", "3", "--backend-conv-layers", "2"]],
+    "extra", [[], ["--no-kd"], ["--all-linear", "--no-kd"], ["--channels", "4,4", "--pool", "1,2", "--backend-pool", "4"], ["--backend-conv", "3", "--backend-conv-layers", "1"]],
 )
 def test_students_by_the_same_command(teacher_dir: Path, tmp_path: Path, extra: list[str]) -> None:
     out = tmp_path / "student"
@@ -62,7 +62,7 @@ def test_students_by_the_same_command(teacher_dir: Path, tmp_path: Path, extra: 
     if "--backend-pool" in extra:
         assert (doc["config"]["channels"], doc["config"]["pool"], doc["config"]["backend_pool"]) == ([4, 4], [1, 2], 4)
     assert doc["config"]["backend_conv"] == (3 if "--backend-conv" in extra else 0 if "--all-linear" in extra else 64)
-    assert doc["config"]["backend_conv_layers"] == (2 if "--backend-conv-layers" in extra else 1)
+    assert doc["config"]["backend_conv_layers"] == (1 if "--all-linear" in extra or "--backend-conv-layers" in extra else 2)
     code, output = _invoke("evaluate", str(out / "model.pt"), "--data", "digits")
     assert code == 0, output
     assert 0.0 <= _last_json(output)["accuracy"] <= 1.0
@@ -73,7 +73,7 @@ def test_classification_sclc_student_defaults_to_the_benchmarked_size(tmp_path: 
     code, output = _invoke("train", "student", *TINY, "--no-kd", "--out", str(out))
     assert code == 0, output
     config = json.loads((out / "model.json").read_text())["config"]
-    assert (config["channels"], config["hidden"], config["backend_pool"], config["backend_conv"], config["backend_conv_layers"]) == ([32], 256, 14, 64, 1)
+    assert (config["channels"], config["hidden"], config["backend_pool"], config["backend_conv"], config["backend_conv_layers"]) == ([32], 256, 14, 64, 2)
 
 
 def test_optics_aware_student_trains(tmp_path: Path) -> None:

@@ -35,7 +35,8 @@ def efficiency_command(
     """Where does the optical hybrid beat the nonlinear CNN on this CPU?
 
     The back-end defaults are the optics-aware student's (16 camera tiles, no convolution); for the
-    default SCLC classifier pass --channels 32 --hidden 256 --backend-pool 14 --backend-conv 64.
+    default SCLC classifier pass --channels 32 --hidden 256 --backend-pool 14 --backend-conv 64
+    --backend-conv-layers 2.
     """
     import torch
 
