@@ -11,10 +11,11 @@ and ``gap_recovered`` = (student_kd − student_nokd) / (teacher − student_nok
 The student is the one ``labctl train student`` trains for classification by default: 32 optical
 channels, a back end pooling to 14 x 14, two 3 x 3 convolutions to 64 channels and 256 hidden units
 (``--channels``, ``--backend-pool``, ``--backend-conv``, ``--backend-conv-layers``, ``--hidden``).
-The default budget (12 epochs each) fits the 15-CPU-minutes-per-model target for 60 000 28-px
-images on 2 cores (Fashion-MNIST, ``--threads 2``: teacher 347 s; seed 0's students 60 and 70 s
-per epoch without and with KD, about 720 and 840 s); ``--epochs`` scales it. ``--teachers`` reuses the teachers of an
-earlier ``--out`` to try student settings against the same teachers.
+The default budget (12 epochs each) is at the edge of the 15-CPU-minutes-per-model target for
+60 000 28-px images on 2 cores (Fashion-MNIST, ``--threads 2``: teacher 347 s; students about 720 s
+without KD and 840-916 s with KD, see benchmarks/distillation.md); ``--epochs`` scales it.
+``--teachers`` reuses the teachers of an earlier ``--out`` to try student settings against the
+same teachers.
 
 Per-model wall times are reported, and every model is also scored on training images: a student
 far better there than on the test images overfits, which is where KD's soft targets have most to
