@@ -14,6 +14,7 @@ from torch import nn
 
 from labctl.data.dataset import Dataset, Split
 from labctl.models.spectral import SpectralConv
+from labctl.training.allocator import retain_freed_memory
 from labctl.training.augment import random_shift
 from labctl.training.kd import kd_loss
 from labctl.training.metrics import evaluate
@@ -113,6 +114,7 @@ def fit(
 ) -> list[dict]:
     """Train ``model`` in place; with ``teacher``, by KD (temperature/alpha from ``settings``).
     Returns the per-epoch history: epoch, loss, seconds and the test metrics."""
+    retain_freed_memory()
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
     train = data.train
