@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from labctl.models.backend import AveragePool
+from labctl.models.backend import AveragePool, ClassifierBackEnd
 from labctl.models.detection import Detector
 from labctl.models.spectral import SpectralStack, apply_filter_bank, kernel_spectrum
 from labctl.models.student import SCLCStudent, StudentConfig, all_linear_config
@@ -73,6 +73,28 @@ def test_intensity_gradient_is_that_of_the_square_modulus() -> None:
     assert torch.allclose(Detector("intensity")(conjugated), field.detach().abs() ** 2, rtol=1e-5)
     exact = torch.randn(2, 3, 4, 4, dtype=torch.complex128, requires_grad=True)
     assert torch.autograd.gradcheck(Detector("intensity"), (exact,))
+
+
+def test_intensity_gradient_from_a_channels_last_back_end_is_contiguous() -> None:
+    field = torch.randn(2, 3, 5, 5, dtype=torch.complex64, requires_grad=True)
+    weights = torch.rand(2, 3, 5, 5).contiguous(memory_format=torch.channels_last)
+    (Detector("intensity")(field).contiguous(memory_format=torch.channels_last) * weights).sum().backward()
+    assert field.grad.is_contiguous()
+    assert torch.allclose(field.grad, 2 * weights * field.detach(), atol=1e-6)
+
+
+@pytest.mark.parametrize("conv_channels, conv_layers", [(0, 1), (8, 2)])
+def test_classifier_back_end_in_channels_last_computes_the_plain_layout_result(conv_channels: int, conv_layers: int) -> None:
+    torch.manual_seed(3)
+    back = ClassifierBackEnd(4, 10, 7, 16, conv_channels=conv_channels, conv_layers=conv_layers).eval()
+    detected = torch.rand(3, 4, 14, 14, requires_grad=True)
+    plain = detected.detach().clone().requires_grad_(True)
+    reference = back.mlp(back.conv(back.pool(back.norm(plain))))  # the same modules, NCHW throughout
+    ours = back(detected)
+    assert torch.allclose(ours, reference, atol=1e-5)
+    ours.sum().backward()
+    reference.sum().backward()
+    assert torch.allclose(detected.grad, plain.grad, atol=1e-5)
 
 
 @pytest.mark.parametrize("side, size", [(28, 14), (28, 7), (27, 14), (16, 16)])

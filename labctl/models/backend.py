@@ -74,6 +74,11 @@ class ClassifierBackEnd(nn.Module):
             self.mlp = nn.Sequential(nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(0.2), nn.Linear(hidden, num_classes))
 
     def forward(self, detected: torch.Tensor) -> torch.Tensor:
+        # Channels-last layout (what oneDNN prefers on a CPU) for BatchNorm, pooling and the
+        # convolutions: the same numbers, and on 2 threads a training step of the default
+        # Fashion-MNIST student went from 105-110 to 91-97 ms, an evaluation batch from 45 to
+        # 31 ms (max pooling alone was 13 × faster).
+        detected = detected.contiguous(memory_format=torch.channels_last)
         return self.mlp(self.conv(self.pool(self.norm(detected))))
 
 

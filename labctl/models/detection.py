@@ -44,4 +44,6 @@ class SquareLaw(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (field,) = ctx.saved_tensors
-        return field * (2 * grad)
+        # A channels-last gradient (from a back end in that layout) times a contiguous field is
+        # six times slower than the copy that makes it contiguous.
+        return field * (2 * grad.contiguous())
