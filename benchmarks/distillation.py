@@ -37,9 +37,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import click  # noqa: E402
 import torch  # noqa: E402
 
-from labctl.cli.train import CLASSIFIER_SCLC_SIZE, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_T, DEFAULT_TEACHER_CONVS  # noqa: E402
+from labctl.cli.train import (  # noqa: E402
+    CLASSIFIER_SCLC_SIZE, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_T, DEFAULT_TEACHER_CONVS, backend_conv_arch,
+)
 from labctl.data import load_dataset  # noqa: E402
 from labctl.data.dataset import Dataset  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
@@ -127,16 +130,10 @@ def main() -> None:
         return result
 
     arch = {"channels": (args.channels,), "backend_pool": args.backend_pool, "hidden": args.hidden}
-    if data.task == "classification":
-        arch["backend_conv"] = CLASSIFIER_SCLC_SIZE["backend_conv"] if args.backend_conv is None else args.backend_conv
-        if arch["backend_conv"]:
-            arch["backend_conv_layers"] = (
-                CLASSIFIER_SCLC_SIZE["backend_conv_layers"] if args.backend_conv_layers is None else args.backend_conv_layers
-            )
-        elif args.backend_conv_layers is not None:
-            parser.error("--backend-conv-layers needs a back-end convolution (--backend-conv N > 0)")
-    elif args.backend_conv or args.backend_conv_layers is not None:
-        parser.error(f"--backend-conv and --backend-conv-layers are for classification back ends; {args.data} is a {data.task} set")
+    try:
+        arch |= backend_conv_arch(data.task, args.data, args.backend_conv, args.backend_conv_layers, CLASSIFIER_SCLC_SIZE)
+    except click.UsageError as refused:
+        parser.error(refused.message)
     teacher_arch: dict | None = None  # of the teachers used, trained or reused
     for seed in args.seeds:
         base = TrainSettings(epochs=teacher_epochs, seed=seed, train_limit=args.train_limit)

@@ -35,6 +35,22 @@ CLASSIFIER_SCLC_SIZE = {"channels": "32", "hidden": 256, "backend_pool": 14, "ba
 OTHER_STUDENT_SIZE = {"channels": "16", "hidden": 128, "backend_pool": 7, "backend_conv": 0, "backend_conv_layers": 1}
 
 
+def backend_conv_arch(task: str, data_spec: str, backend_conv: int | None, backend_conv_layers: int | None, defaults: dict) -> dict:
+    """The back-end convolution part of a student's architecture from ``--backend-conv`` and
+    ``--backend-conv-layers`` (None: the value in ``defaults``); a combination that would be ignored
+    is refused."""
+    if task != "classification":
+        if backend_conv or backend_conv_layers is not None:
+            raise click.UsageError(f"--backend-conv and --backend-conv-layers are for classification back ends; {data_spec} is a {task} set")
+        return {"backend_conv": 0}
+    channels = defaults["backend_conv"] if backend_conv is None else backend_conv
+    if not channels:
+        if backend_conv_layers is not None:
+            raise click.UsageError("--backend-conv-layers needs a back-end convolution (--backend-conv N > 0)")
+        return {"backend_conv": 0}
+    return {"backend_conv": channels, "backend_conv_layers": defaults["backend_conv_layers"] if backend_conv_layers is None else backend_conv_layers}
+
+
 def _common(fn: Callable) -> Callable:
     options = [
         click.option("--data", "data_spec", default="digits", show_default=True, help=f"Data set: {SPEC_HELP}."),
@@ -186,17 +202,11 @@ def train_student_command(
                 f"the data is {data.task}, {data.channels}x{data.size}px, {data.num_classes} classes",
             )
     kind = "optics_aware" if optics_aware else "linear" if all_linear else "sclc"
-    if backend_conv and data.task != "classification":
-        raise click.UsageError(f"--backend-conv is for classification back ends; {data_spec} is a {data.task} set")
     size_defaults = CLASSIFIER_SCLC_SIZE if (kind, data.task) == ("sclc", "classification") else OTHER_STUDENT_SIZE
     channels = channels or size_defaults["channels"]
     arch: dict = {"hidden": hidden or size_defaults["hidden"], "backend_pool": backend_pool or size_defaults["backend_pool"]}
     if kind != "linear":
-        arch["backend_conv"] = size_defaults["backend_conv"] if backend_conv is None else backend_conv
-        if backend_conv_layers is not None and not arch["backend_conv"]:
-            raise click.UsageError("--backend-conv-layers needs a back-end convolution (--backend-conv N > 0)")
-        if arch["backend_conv"]:
-            arch["backend_conv_layers"] = size_defaults["backend_conv_layers"] if backend_conv_layers is None else backend_conv_layers
+        arch |= backend_conv_arch(data.task, data_spec, backend_conv, backend_conv_layers, size_defaults)
     elif backend_conv_layers is not None:
         raise click.UsageError("--backend-conv-layers adds ReLUs; the --all-linear baseline has none")
     if kind == "sclc":
