@@ -11,9 +11,10 @@ and ``gap_recovered`` = (student_kd − student_nokd) / (teacher − student_nok
 The student is the one ``labctl train student`` trains for classification by default: 32 optical
 channels, a back end pooling to 14 x 14, two 3 x 3 convolutions to 64 channels and 256 hidden units
 (``--channels``, ``--backend-pool``, ``--backend-conv``, ``--backend-conv-layers``, ``--hidden``).
-The default budget (12 epochs each) is at the edge of the 15-CPU-minutes-per-model target for
-60 000 28-px images on 2 cores (Fashion-MNIST, ``--threads 2``: teacher 347 s; students about 720 s
-without KD and 840-916 s with KD, see benchmarks/distillation.md); ``--epochs`` scales it.
+The default budget (12 epochs each) fits the 15-CPU-minutes-per-model target for 60 000 28-px
+images on 2 cores with a margin (Fashion-MNIST, ``--threads 2``: teacher 347 s; students 584-601 s
+without KD and 625-692 s with KD, see benchmarks/distillation.md); ``--epochs`` scales it, and
+benchmarks/training_step.py projects it for other settings in half a minute.
 ``--teachers`` reuses the teachers of an earlier ``--out`` to try student settings against the
 same teachers.
 

@@ -27,7 +27,7 @@ DEFAULT_TEACHER_CONVS = 1
 #: student size when --channels / --hidden / --backend-pool / --backend-conv(-layers) are not given.
 #: A classification SCLC student gets 32 channels and a back end that pools to 14 x 14, then two 3 x 3
 #: convolutions to 64 channels (each max-pooled 2 x 2) and 256 hidden units: on Fashion-MNIST the
-#: pooling and width beat 16 channels with 7 x 7 / 128 by 0.5-0.7 points; KD recovers 56 % of the
+#: pooling and width beat 16 channels with 7 x 7 / 128 by 0.5-0.7 points; KD recovers 55-56 % of the
 #: teacher's lead with the two convolutions, 31.9 % with one and 12.7 % with none, and the distilled
 #: student is best with two (benchmarks/distillation.md). Optics-aware students keep 16 channels (each
 #: one a camera tile) and no convolution, segmentation back ends 128 units (at full resolution).

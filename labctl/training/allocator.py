@@ -3,9 +3,9 @@
 A training step allocates and frees tensors of tens of MB: the complex field of one batch of the
 default Fashion-MNIST student is 25 MB. glibc's malloc serves blocks that large with fresh ``mmap``
 calls and unmaps them on free, so every step faults all that memory in again: 15,000 page faults
-per step, and the step took 84–116 ms on 2 threads against 62–66 ms once freed blocks were kept
-for reuse. Preloading jemalloc or tcmalloc does the same for PyTorch; ``mallopt`` does it with
-nothing to install.
+per step. On 2 threads the median step (of 30) took 84–116 ms in three timings so, and 62–87 ms in
+six with freed blocks kept for reuse. Preloading jemalloc or tcmalloc does the same for PyTorch;
+``mallopt`` does it with nothing to install.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class TrainSettings:
     train_limit: int | None = None  # use only the first N training images
     # Low temperature, equal weight: on the deformed-digits stand-in (benchmarks/hard_digits.py) T = 1-2
     # gained about 1 point over labels alone, T = 4 and the paper's T = 10 lost; T = 4 lost on
-    # Fashion-MNIST too, where these defaults recover 56 % of the teacher-student gap with the
+    # Fashion-MNIST too, where these defaults recover 55-56 % of the teacher-student gap with the
     # default student (the sweep: benchmarks/distillation.md).
     kd_temperature: float = 2.0
     kd_alpha: float = 0.5
