@@ -15,7 +15,7 @@ ON_GLIBC = LIBC is not None and hasattr(LIBC, "gnu_get_libc_version")
 
 
 class MallInfo2(ctypes.Structure):
-    """glibc's ``struct mallinfo2``: the main arena's statistics, in bytes."""
+    """glibc's ``struct mallinfo2``: the allocator's statistics over all arenas, in bytes."""
 
     _fields_ = [
         (name, ctypes.c_size_t)
@@ -43,7 +43,7 @@ def test_large_blocks_come_from_the_heap_and_stay_there_when_freed() -> None:
     heap = mallinfo().arena
     for block in reversed(blocks):
         LIBC.free(block)
-    # glibc's own rule hands back everything above twice the mmap threshold (at most 64 MiB)
+    # glibc's default trim threshold (128 KiB, or twice a dynamic mmap threshold) would hand most of it back
     assert mallinfo().arena >= heap - 2**20, f"the heap shrank from {heap >> 20} to {mallinfo().arena >> 20} MiB on free"
 
 

@@ -113,7 +113,9 @@ def fit(
     progress: ProgressHook | None = None,
 ) -> list[dict]:
     """Train ``model`` in place; with ``teacher``, by KD (temperature/alpha from ``settings``).
-    Returns the per-epoch history: epoch, loss, seconds and the test metrics."""
+    Returns the per-epoch history: epoch, loss, seconds and the test metrics.
+
+    Tunes the process's allocator to keep freed tensor memory (:func:`retain_freed_memory`)."""
     retain_freed_memory()
     torch.manual_seed(settings.seed)
     generator = torch.Generator().manual_seed(settings.seed)
