@@ -1,16 +1,16 @@
 """Milliseconds per training step of the default classification models (teacher, SCLC student
 without and with KD), and the seconds they project for a Fashion-MNIST-sized run: the 15 CPU
-minutes per model that benchmarks/distillation.py must fit in, checked in about a minute.
+minutes per model that benchmarks/distillation.py must fit in, estimated in about 25 s.
 
     python benchmarks/training_step.py --threads 2
     python benchmarks/training_step.py --size 64 --train-images 50000   # another data shape
 
 Steps are timed inside labctl's own training loop (``fit``, through its progress hook), so they
 include the random shifts, the teacher's forward pass under KD and the optimiser; the first
-``--warmup`` steps are left out and the median is reported. Images are random: these models do the
+``--warmup`` steps (at least the first, which also holds ``fit``'s set-up) are left out and the median is reported. Images are random: these models do the
 same arithmetic whatever the pixel values. A projected run is ``--epochs`` × (steps per epoch ×
-median step + (test images + BatchNorm recalibration images) × evaluation time per image): a
-lower bound, 9-12 % under full Fashion-MNIST runs timed the same day. Page faults per step say whether freed tensor memory is being reused
+median step + (test images + BatchNorm recalibration images) × evaluation time per image): an
+estimate, 7-16 % under full Fashion-MNIST student runs timed the same day. Page faults per step say whether freed tensor memory is being reused
 (``labctl.training.allocator``). Last line: JSON.
 """
 
@@ -52,8 +52,8 @@ def time_steps(
     model: torch.nn.Module, data: Dataset, batch_size: int, warmup: int, teacher: torch.nn.Module | None = None,
 ) -> tuple[list[float], float]:
     """Seconds of each training step after ``warmup``, and page faults per step over them."""
-    stamps: list[float] = []
-    faults: list[int] = []
+    stamps = [time.perf_counter()]
+    faults = [resource.getrusage(resource.RUSAGE_SELF).ru_minflt]
 
     def hook(epoch: int, step: int, steps: int, loss: float) -> None:
         stamps.append(time.perf_counter())
@@ -76,11 +76,11 @@ def main() -> None:
     parser.add_argument("--test-images", type=int, default=10_000, help="test images of the projected run (scored every epoch)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs of the projected run (benchmarks/distillation.py's default)")
     args = parser.parse_args()
-    if args.steps < 2 or args.warmup < 0:
-        parser.error(f"--steps must be >= 2 and --warmup >= 0; got {args.steps}, {args.warmup}")
+    if args.steps < 2 or args.warmup < 1:
+        parser.error(f"--steps must be >= 2 and --warmup >= 1; got {args.steps}, {args.warmup}")
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = random_dataset((args.steps + args.warmup + 1) * args.batch_size, 1024, args.size, args.classes)
+    data = random_dataset((args.steps + args.warmup) * args.batch_size, 1024, args.size, args.classes)
     teacher = teacher_for(data, width=32, convs=DEFAULT_TEACHER_CONVS)  # benchmarks/distillation.py's teacher
     arch = {k: v for k, v in CLASSIFIER_SCLC_SIZE.items() if k != "channels"}
     students = {name: student_for(data, channels=(int(CLASSIFIER_SCLC_SIZE["channels"]),), **arch) for name in ("student_nokd", "student_kd")}
@@ -101,7 +101,8 @@ def main() -> None:
             flush=True,
         )
         summary |= {
-            f"step_ms_{name}": round(1000 * step, 2), f"page_faults_per_step_{name}": round(faults), f"projected_seconds_{name}": round(projected),
+            f"step_ms_{name}": round(1000 * step, 2), f"eval_us_per_image_{name}": round(1e6 * eval_per_image, 1),
+            f"page_faults_per_step_{name}": round(faults), f"projected_seconds_{name}": round(projected),
         }
     print(json.dumps(summary))
 
