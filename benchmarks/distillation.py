@@ -14,7 +14,7 @@ channels, a back end pooling to 14 x 14, two 3 x 3 convolutions to 64 channels a
 The default budget (12 epochs each) fits the 15-CPU-minutes-per-model target for 60 000 28-px
 images on 2 cores with a margin (Fashion-MNIST, ``--threads 2``: teacher 347 s; students 584-601 s
 without KD and 625-692 s with KD, see benchmarks/distillation.md); ``--epochs`` scales it, and
-benchmarks/training_step.py projects it for other settings in half a minute.
+benchmarks/training_step.py estimates it for other settings in about 25 s.
 ``--teachers`` reuses the teachers of an earlier ``--out`` to try student settings against the
 same teachers.
 

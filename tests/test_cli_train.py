@@ -111,6 +111,8 @@ def test_clear_errors(teacher_dir: Path, tmp_path: Path) -> None:
     assert code != 0 and "the --all-linear baseline has none" in output
     code, output = _invoke("train", "student", *TINY, "--data", "shapes", "--no-kd", "--backend-conv", "4", "--out", str(tmp_path / "s5"))
     assert code != 0 and "--backend-conv and --backend-conv-layers are for classification back ends; shapes is a segmentation set" in output
+    code, output = _invoke("train", "student", *TINY, "--data", "shapes", "--no-kd", "--backend-conv-layers", "2", "--out", str(tmp_path / "s5b"))
+    assert code != 0 and "--backend-conv and --backend-conv-layers are for classification back ends; shapes is a segmentation set" in output
     code, output = _invoke("train", "student", *TINY, "--no-kd", "--backend-conv", "0", "--backend-conv-layers", "2", "--out", str(tmp_path / "s6"))
     assert code != 0 and "--backend-conv-layers needs a back-end convolution" in output
     code, output = _invoke("train", "student", *TINY, "--no-kd", "--all-linear", "--backend-conv-layers", "2", "--out", str(tmp_path / "s7"))
