@@ -7,11 +7,12 @@ minutes per model that benchmarks/distillation.py must fit in, estimated in abou
 
 Steps are timed inside labctl's own training loop (``fit``, through its progress hook), so they
 include the random shifts, the teacher's forward pass under KD and the optimiser; the first
-``--warmup`` steps (at least the first, which also holds ``fit``'s set-up) are left out and the median is reported. Images are random: these models do the
-same arithmetic whatever the pixel values. A projected run is ``--epochs`` × (steps per epoch ×
-median step + (test images + BatchNorm recalibration images) × evaluation time per image): an
-estimate, 7-16 % under full Fashion-MNIST student runs timed the same day. Page faults per step say whether freed tensor memory is being reused
-(``labctl.training.allocator``). Last line: JSON.
+``--warmup`` steps (at least the first, which also holds ``fit``'s set-up) are left out and the
+median is reported. Images are random: these models do the same arithmetic whatever the pixel
+values. A projected run is ``--epochs`` × (steps per epoch × median step + (test images +
+BatchNorm recalibration images) × evaluation time per image): an estimate, 7-16 % under full
+Fashion-MNIST student runs timed the same day. Page faults per step say whether freed tensor
+memory is being reused (``labctl.training.allocator``). Last line: JSON.
 """
 
 from __future__ import annotations

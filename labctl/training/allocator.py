@@ -4,8 +4,9 @@ A training step allocates and frees tensors of tens of MB: the complex field of 
 default Fashion-MNIST student is 25 MB. glibc's malloc serves blocks that large with fresh ``mmap``
 calls and unmaps them on free, so every step faults all that memory in again: 15,000 page faults
 per step. On 2 threads the median of 30 steps timed alone took 84–116 ms in three timings with
-glibc's defaults, and 62–87 ms in six with freed blocks kept for reuse (the machine's speed varies). Preloading jemalloc or tcmalloc does the same for PyTorch;
-``mallopt`` does it with nothing to install.
+glibc's defaults, and 62–87 ms in six with freed blocks kept for reuse (the machine's speed
+varies). Preloading jemalloc or tcmalloc does the same for PyTorch; ``mallopt`` does it with
+nothing to install.
 """
 
 from __future__ import annotations
