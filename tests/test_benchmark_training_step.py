@@ -23,7 +23,7 @@ def test_reports_step_times_and_projects_the_run_from_them() -> None:
     assert (summary["threads"], summary["size"], summary["batch_size"]) == (1, 16, 8)
     for name in ("teacher", "student_nokd", "student_kd"):
         assert summary[f"step_ms_{name}"] > 0 and summary[f"eval_us_per_image_{name}"] > 0
-        assert 0 <= summary[f"page_faults_per_step_{name}"] < 10_000  # freed memory is reused, not faulted in again
+        assert 0 <= summary[f"page_faults_per_step_{name}"] < 10_000  # a count; this run's buffers are too small to test reuse (test_training_allocator does)
         # 3 epochs of 12000 images, each 1500 steps of 8 and 100 test + 2048 recalibration images scored
         expected = 3 * (1500 * summary[f"step_ms_{name}"] / 1e3 + (100 + 2048) * summary[f"eval_us_per_image_{name}"] / 1e6)
         assert abs(summary[f"projected_seconds_{name}"] - expected) < 1.5
