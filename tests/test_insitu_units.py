@@ -92,3 +92,36 @@ def test_validated_finetuning_keeps_the_back_end_when_retraining_hurts() -> None
     assert not info["accepted"] and accuracy(kept, feats, labels) == good
     tuned, info = finetune_validated(back, 2.0 * feats.roll(1, dims=1), labels, None, BackendFineTuneConfig(epochs=30, batch_size=50, lr=5e-3))
     assert info["accepted"] and info["validation_after"] > info["validation_before"]
+
+
+class _RunsCodeWhenUnpickled:
+    """An object whose unpickling calls a function: what a hostile state file would hold."""
+
+    def __reduce__(self):
+        return (Path.touch, (_RunsCodeWhenUnpickled.marker,))
+
+
+def test_a_state_file_that_would_run_code_is_refused_and_nothing_runs(tmp_path: Path) -> None:
+    from labctl.insitu.session import FineTuneError, _load_plain_state
+
+    _RunsCodeWhenUnpickled.marker = tmp_path / "code-ran"
+    state = tmp_path / "state.pt"
+    torch.save({"stage": "measure", "identity": {}, "payload": _RunsCodeWhenUnpickled()}, state)
+    with pytest.raises(FineTuneError, match="state.pt is not a fine-tuning state file of tensors and plain data"):
+        _load_plain_state(state)
+    assert not _RunsCodeWhenUnpickled.marker.exists()
+    torch.load(state, weights_only=False)  # the same file, unpickled without restriction, does run the code
+    assert _RunsCodeWhenUnpickled.marker.exists()
+
+
+def test_state_is_saved_as_plain_data_and_read_back(tmp_path: Path) -> None:
+    from labctl.insitu.session import FineTuneError, _load_plain_state, _plain
+
+    state = {"stage": "pat", "identity": {"seed": 0}, "scale": {"gain": np.float64(2.0)},
+             "phase": np.zeros((2, 3), np.float32), "twin_affine": ([1.0], [0.0])}
+    torch.save(_plain(state), tmp_path / "state.pt")
+    back = _load_plain_state(tmp_path / "state.pt")
+    assert back["scale"]["gain"] == 2.0 and torch.equal(back["phase"], torch.zeros(2, 3))
+    torch.save({"stage": "unknown", "identity": {}}, tmp_path / "other.pt")
+    with pytest.raises(FineTuneError, match="no identity or stage"):
+        _load_plain_state(tmp_path / "other.pt")

@@ -56,6 +56,35 @@ class FineTuneError(RuntimeError):
     """The fine-tuning inputs do not fit together (student, masks, data, previous state)."""
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with numpy arrays and scalars turned into tensors and Python numbers, so that the state
+    file holds only what ``torch.load(weights_only=True)`` accepts."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(value))
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _load_plain_state(path: Path) -> dict[str, Any]:
+    """A fine-tuning state file, read as tensors and plain data only: a file holding any other object
+    (which an unrestricted unpickler would construct, running its code) is refused, not executed."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, zip and runtime errors for foreign files
+        raise FineTuneError(
+            f"{path} is not a fine-tuning state file of tensors and plain data "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); remove it or choose another --out"
+        ) from exc
+    if not isinstance(state, dict) or not isinstance(state.get("identity"), dict) or state.get("stage") not in STAGES:
+        raise FineTuneError(f"{path} is not a fine-tuning state file (no identity or stage); remove it or choose another --out")
+    return state
+
+
 @dataclass
 class FineTuneOptions:
     fraction: float = 0.1  # of the training set captured per epoch
@@ -141,7 +170,7 @@ class FineTuneSession:
         if not path.exists():
             return {"stage": "measure", "epoch": 0, "bench_frames": 0, "evaluation_frames": 0, "history": [], "results": {},
                     "identity": identity}
-        state = torch.load(path, weights_only=False)
+        state = _load_plain_state(path)
         changed = [k for k, v in identity.items() if state["identity"].get(k) != v]
         if changed:
             raise FineTuneError(
@@ -153,7 +182,7 @@ class FineTuneSession:
 
     def _save_state(self, state: dict[str, Any]) -> None:
         tmp = self._state_path().with_suffix(".partial")
-        torch.save(state, tmp)
+        torch.save(_plain(state), tmp)
         tmp.replace(self._state_path())
 
     # -- bench I/O -----------------------------------------------------------------------------------
