@@ -104,7 +104,7 @@ def test_clear_errors(teacher_dir: Path, tmp_path: Path) -> None:
     code, output = _invoke("train", "student", *TINY, "--teacher", str(student), "--out", str(tmp_path / "s3"))
     assert code != 0 and "is a 'sclc' checkpoint; --teacher needs one" in output
     code, output = _invoke("evaluate", str(teacher_dir), "--data", "shapes")
-    assert code != 0 and "cannot be evaluated on shapes" in output
+    assert code != 0 and "shapes is a segmentation data set" in output
     code, output = _invoke("evaluate", str(teacher_dir), "--data", "fashion")
     assert code != 0 and "unknown data spec 'fashion'" in output
     code, output = _invoke("train", "student", *TINY, "--no-kd", "--all-linear", "--backend-conv", "4", "--out", str(tmp_path / "s4"))

@@ -17,22 +17,17 @@ from labctl.data.spec import SPEC_HELP
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @click.option("--data", "data_spec", default=None, help=f"Data set ({SPEC_HELP}); default: the one it was trained on.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--resize", is_flag=True, help="Scale stored images (idx, cifar10) of another size to the model's.")
 @clean_errors
-def evaluate_command(checkpoint: Path, data_spec: str | None, batch_size: int) -> None:
+def evaluate_command(checkpoint: Path, data_spec: str | None, batch_size: int, resize: bool) -> None:
     """Evaluate CHECKPOINT (model.pt, model.json or the training run's folder) on the test split."""
-    from labctl.data import load_dataset
-    from labctl.models.checkpoint import CheckpointError, load_checkpoint
+    from labctl.data.fit import load_for_model
+    from labctl.models.checkpoint import load_checkpoint
     from labctl.training.metrics import evaluate
 
     loaded = load_checkpoint(checkpoint)
     spec = data_spec or loaded.meta.get("data") or "digits"
-    config = loaded.config
-    data = load_dataset(spec, config.size)
-    if (data.task, data.channels) != (config.task, config.in_channels) or data.num_classes > config.num_classes:
-        raise CheckpointError(
-            loaded.path, f"a {config.task} model for {config.in_channels}-channel images and {config.num_classes} classes "
-            f"cannot be evaluated on {spec} ({data.task}, {data.channels} channel(s), {data.num_classes} classes)",
-        )
+    data = load_for_model(spec, loaded.config, f"model {loaded.path}", loaded.meta.get("data"), resize)
     metrics = evaluate(loaded.model, data.test, data.task, batch_size)
     Console().print(f"{loaded.kind} model {loaded.path} on {spec} ({len(data.test)} test images): "
                     + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

@@ -17,3 +17,8 @@ class DataFileError(DataError):
     def __init__(self, path: object, message: str) -> None:
         self.path = str(path)
         super().__init__(f"{path}: {message}")
+
+
+class DataFitError(DataError):
+    """The data set does not fit the model or masks it is to go through (task, channels, classes,
+    image size), or holds no test inputs; raised before anything is created or shown."""

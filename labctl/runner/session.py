@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from drivers.bench import Bench, BenchSpec
+from labctl.data.fit import check_fits_model, check_test_split
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.models.checkpoint import LoadedCheckpoint, load_checkpoint
 from labctl.optics.readout import DEFAULT_OVERSAMPLE
@@ -88,9 +89,11 @@ def run_masks(
     masks = MaskFile.load(masks_path)
     student = student_for_masks(masks, student_path)
     layout = masks.layout
+    check_test_split(data)
     test_images, test_targets = images_of(data.test, options.limit)
     train_images, _ = images_of(data.train, options.scale_inputs)
     modulator_amplitudes(test_images[:1], layout)  # size and range checked before any device I/O
+    check_fits_model(data, student.config, f"student {student.path}")  # classes, channels, task
     out = Path(out)
     if not resume and out.exists():
         raise RunRecordError(f"{out} exists; use --resume to continue it or choose another --out")
@@ -166,8 +169,9 @@ def _open_record(
                     f"this run has {identity[key]!r}; refusing to mix results"
                 )
         if record.n_inputs != n:
+            recorded = record.n_inputs
             record.close()
-            raise RunRecordError(f"{out} holds {record.n_inputs} inputs; this run has {n} (same --limit as before?)")
+            raise RunRecordError(f"{out} holds {recorded} inputs; this run has {n} (same --limit as before?)")
         record.log_event("resumed", f"resumed with {int(record.done.sum())} of {n} inputs done")
         return record
     label_col = Column("label", (), "i8") if task == "classification" else Column("label", targets.shape[1:], "u1")
@@ -182,11 +186,31 @@ def _readout_scale(record: RunRecord, acquirer: BatchAcquirer, processor: Optica
     cam = acquirer.bench.camera
     saved = record.attr("readout")
     if saved is not None:
-        cam.exposure_s = saved["exposure_s"]
-        return ChannelScale(np.asarray(saved["gain"]), np.asarray(saved["offset"]))
+        exposure_s, scale = recorded_readout(record.path, saved, len(layout.tiles))
+        cam.exposure_s = exposure_s
+        return scale
     scale = calibrate_readout(acquirer, processor, student, train_images, layout, options.exposure_s)
     record.set_attr("readout", {"exposure_s": cam.exposure_s, "inputs": len(train_images), **scale.to_dict()})
     return scale
+
+
+def recorded_readout(path: Path, saved: Any, channels: int) -> tuple[float, ChannelScale]:
+    """Exposure and readout scale a record holds, refused unless finite, positive where it must be and
+    one gain and offset per channel: a NaN gain would silently turn every result into NaN."""
+    try:
+        exposure_s = float(saved["exposure_s"])
+        gain = np.asarray(saved["gain"], dtype=np.float64)
+        offset = np.asarray(saved["offset"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RunRecordError(f"{path}: the recorded readout ({saved!r:.200}) is malformed: {exc}") from None
+    if not (np.isfinite(exposure_s) and exposure_s > 0):
+        raise RunRecordError(f"{path}: recorded readout exposure_s = {exposure_s!r}; expected a finite time > 0")
+    for name, values in (("gain", gain), ("offset", offset)):
+        if values.shape != (channels,) or not np.all(np.isfinite(values)):
+            raise RunRecordError(
+                f"{path}: recorded readout {name} {values.tolist()!r:.200} is not {channels} finite number(s), one per channel"
+            )
+    return exposure_s, ChannelScale(gain, offset)
 
 
 def calibrate_readout(
