@@ -8,6 +8,7 @@ Format (big-endian): magic = 0x0000 08 NDIM (08: unsigned bytes), NDIM sizes of 
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def read_idx(path: Path, expected_ndim: int) -> np.ndarray:
     if len(raw) < header:
         raise DataFileError(path, "truncated IDX header")
     shape = struct.unpack(f">{ndim}I", raw[4:header])
-    n_bytes = int(np.prod(shape))
+    n_bytes = math.prod(shape)  # exact: np.prod wraps around in int64 for dimensions a header can claim
     if len(raw) - header != n_bytes:
         raise DataFileError(path, f"header says shape {shape} ({n_bytes} bytes of data) but the file holds {len(raw) - header}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
@@ -64,6 +65,8 @@ def _split(directory: Path, prefix: str) -> Split:
     label_path = find_idx_file(directory, prefix, "labels-idx1")
     images = read_idx(image_path, 3)
     labels = read_idx(label_path, 1)
+    if images.shape[0] == 0 or images.shape[1] == 0:
+        raise DataFileError(image_path, f"holds no image pixels (the header says shape {images.shape})")
     if images.shape[0] != labels.shape[0]:
         raise DataFileError(label_path, f"{labels.shape[0]} labels but {image_path.name} holds {images.shape[0]} images")
     if images.shape[1] != images.shape[2]:

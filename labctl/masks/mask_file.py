@@ -8,8 +8,10 @@ One HDF5 file per export::
                       camera geometry, wavelength, focal lengths, image placement, tiles), the
                       Fourier SLM's identity, the calibration ids in force, provenance
 
-Before anything is shown, :meth:`MaskFile.check_bench` compares the file against the open bench:
-SLM geometry, bit depth, wavelength and the phase table it was made with.
+A SHA-256 over the arrays and attributes (attr ``payload_sha256``) is verified on load. Before anything
+is shown, :meth:`MaskFile.check_bench` compares the file against the open bench: SLM geometry, bit
+depth, wavelength, the phase table it was made with, and that the gray levels are the phase pattern
+through that table (:meth:`MaskFile.check_gray`).
 """
 
 from __future__ import annotations
@@ -23,10 +25,16 @@ import h5py
 import numpy as np
 
 from drivers.bench import Bench, OpticsSpec
+from drivers.phase_table import TWO_PI, PhaseTable
 from labctl.models.optical_layout import OpticalLayout
+from labctl.records.checksums import arrays_digest
 
 FORMAT = "labctl-masks/1"
 METHODS = ("sclc-double-phase", "sclc-optimised", "optics-aware")
+_CHECKSUM = "payload_sha256"
+#: a gray level may differ from the table's at its phase by one table step (float32 rounding of
+#: phases that fall on a step's edge); pixels further off make the mask "not its phase"
+GRAY_TOLERANCE_STEPS = 1
 
 
 class MaskFileError(ValueError):
@@ -66,14 +74,14 @@ class MaskFile:
             raise MaskFileError(f"{path} exists; choose another --out (mask files are never overwritten)")
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".partial")
+        phase, gray = self.phase_rad.astype(np.float32), self.gray.astype(np.uint16)
+        attrs = {"format": FORMAT, "method": self.method, "layout": json.dumps(self.layout.to_dict())}
+        attrs |= {key: json.dumps(getattr(self, key), default=str) for key in ("model", "slm", "calibration", "extra")}
         with h5py.File(tmp, "w") as h5:
-            h5.attrs["format"] = FORMAT
-            h5.attrs["method"] = self.method
-            for key in ("model", "slm", "calibration", "extra"):
-                h5.attrs[key] = json.dumps(getattr(self, key), default=str)
-            h5.attrs["layout"] = json.dumps(self.layout.to_dict())
-            h5.create_dataset("phase_rad", data=self.phase_rad.astype(np.float32))
-            h5.create_dataset("gray", data=self.gray.astype(np.uint16))
+            h5.attrs.update(attrs)
+            h5.attrs[_CHECKSUM] = arrays_digest([phase, gray], attrs)
+            h5.create_dataset("phase_rad", data=phase)
+            h5.create_dataset("gray", data=gray)
         tmp.replace(path)
         return path
 
@@ -86,9 +94,10 @@ class MaskFile:
             with h5py.File(path, "r") as h5:
                 if h5.attrs.get("format") != FORMAT:
                     raise MaskFileError(f"{path} is not a labctl mask file (format {h5.attrs.get('format')!r})")
-                return cls(
-                    phase_rad=h5["phase_rad"][...].astype(np.float64),
-                    gray=h5["gray"][...],
+                phase, gray = h5["phase_rad"][...], h5["gray"][...]
+                masks = cls(
+                    phase_rad=phase.astype(np.float64),
+                    gray=gray,
                     method=str(h5.attrs["method"]),
                     layout=OpticalLayout.from_dict(json.loads(h5.attrs["layout"])),
                     model=json.loads(h5.attrs["model"]),
@@ -97,10 +106,20 @@ class MaskFile:
                     extra=json.loads(h5.attrs["extra"]),
                     source=str(path),
                 )
+                attrs = {key: h5.attrs[key] for key in h5.attrs if key != _CHECKSUM}
+                stored = h5.attrs.get(_CHECKSUM)
         except OSError as exc:
             raise MaskFileError(f"{path} is not a readable HDF5 file: {exc}") from None
-        except (KeyError, json.JSONDecodeError, TypeError) as exc:
-            raise MaskFileError(f"{path} is incomplete or malformed: {exc}") from None
+        except (KeyError, json.JSONDecodeError, TypeError, ValueError, UnicodeDecodeError) as exc:
+            if isinstance(exc, MaskFileError):
+                raise
+            raise MaskFileError(f"{path} is incomplete or malformed: {type(exc).__name__}: {exc}") from None
+        if stored != arrays_digest([phase, gray], attrs):
+            raise MaskFileError(
+                f"{path}: its content fails its checksum ({_CHECKSUM} {str(stored)[:12]!r}): the file was damaged or "
+                "edited after export; export the masks again"
+            )
+        return masks
 
     # -- checks against the bench ---------------------------------------------------------------------
     def check_bench(self, bench: Bench, optics: OpticsSpec) -> None:
@@ -133,5 +152,31 @@ class MaskFile:
                 f"the SLM now uses {table_id!r} (export the masks again for this calibration)"
             )
         if problems:
-            source = f"mask file {self.source}" if self.source else "mask"
-            raise MaskFileError(f"{source} does not fit the bench: " + "; ".join(problems))
+            raise MaskFileError(f"{self._name()} does not fit the bench: " + "; ".join(problems))
+        self.check_gray(slm.phase_table)
+
+    def check_gray(self, table: PhaseTable) -> None:
+        """Raise MaskFileError unless the gray levels are the phase pattern through ``table`` (the
+        table the mask says it was made with): otherwise the SLM would show another mask than the
+        one the file describes and was checked as."""
+        if table.bit_depth != self.layout.fourier_bit_depth:
+            raise MaskFileError(
+                f"{self._name()}: phase table {table.record_id!r} is {table.bit_depth}-bit, the mask {self.layout.fourier_bit_depth}-bit"
+            )
+        k = table.gray.shape[-1]
+        idx = np.rint(np.mod(self.phase_rad, TWO_PI) / TWO_PI * k).astype(np.int64) % k
+        near = np.zeros(self.gray.shape, dtype=bool)
+        for step in range(-GRAY_TOLERANCE_STEPS, GRAY_TOLERANCE_STEPS + 1):
+            near |= table.gray_for_phase((idx + step) * (TWO_PI / k)) == self.gray
+        off = int((~near).sum())
+        if off:
+            expected = table.gray_for_phase(self.phase_rad).astype(np.int64)
+            worst = int(np.abs(expected - self.gray.astype(np.int64)).max())
+            raise MaskFileError(
+                f"{self._name()}: {off} of {self.gray.size} gray levels ({100 * off / self.gray.size:.1f} %) are not its "
+                f"phase pattern through phase table {table.record_id!r} (largest difference {worst} gray levels); "
+                "export the masks again"
+            )
+
+    def _name(self) -> str:
+        return f"mask file {self.source}" if self.source else "mask"

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from labctl.models.config_bounds import ConfigBoundsError, check_config
 from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent
 from labctl.models.student import SCLCStudent, StudentConfig
 from labctl.models.teacher import TeacherCNN, TeacherConfig, UNetConfig, UNetTeacher
@@ -111,6 +112,10 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     kind, config = doc.get("kind"), doc.get("config")
     if kind not in KINDS or not isinstance(config, dict):
         raise CheckpointError(meta_path, f"unknown model kind {kind!r}; expected one of {KINDS}")
+    try:
+        check_config(kind, config)
+    except ConfigBoundsError as exc:
+        raise CheckpointError(meta_path, str(exc)) from None
     try:
         model = build_model(kind, config)
     except (TypeError, ValueError, KeyError) as exc:
