@@ -1,46 +1,57 @@
 """Frames per second of the simulated bench at 256×256 (Fourier SLM, input modulator and camera),
-for batch 1 (software trigger, one frame at a time) and batch 64 (hardware-triggered sequence).
+for batch 1 (software trigger, one frame at a time) and larger batches (hardware-triggered
+sequences), with the physics on the chosen torch device; and the device's FFT floor: frames/s if a
+frame cost nothing but its two 256×256 complex64 FFTs (the 4f system's two lenses).
 
 This measures the simulator's compute rate: device timing runs on the virtual clock.
-Usage: python benchmarks/mock_bench.py [--seconds S]. Last line: JSON with fps_batch1, fps_batch64.
+Usage: python benchmarks/mock_bench.py [--seconds S] [--batches 1,64] [--device auto|cpu|cuda[:N]].
+Last line: JSON with device, fps_batch<N> per batch size and fft_floor_fps (at the largest batch).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drivers.bench import BenchSpec
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
-BENCH = """
+from drivers.bench import BenchSpec  # noqa: E402
+from labctl.bench_device import simulated_on  # noqa: E402
+from labctl.device import DEVICE_CHOICES, DeviceUnavailable, resolve_device  # noqa: E402
+
+SIDE = 256
+BENCH = f"""
 [optics]
 wavelength_m = 532e-9
 f1_m = 0.1
 f2_m = 0.1
 [input_slm]
 driver = "mock"
-rows = 256
-cols = 256
+rows = {SIDE}
+cols = {SIDE}
 pitch_m = 8e-6
 [fourier_slm]
 driver = "mock"
-rows = 256
-cols = 256
+rows = {SIDE}
+cols = {SIDE}
 pitch_m = 8e-6
 [camera]
 driver = "mock"
-rows = 256
-cols = 256
+rows = {SIDE}
+cols = {SIDE}
 pitch_m = 26e-6
 """
 
 
-def measure(batch: int, seconds: float) -> float:
-    with BenchSpec.from_toml(BENCH, source="<benchmark bench>").open() as bench:
+def measure(batch: int, seconds: float, device: torch.device) -> float:
+    spec = simulated_on(BenchSpec.from_toml(BENCH, source="<benchmark bench>"), device)
+    with spec.open() as bench:
         inp, cam = bench.input_slm, bench.camera
         bench.fourier_slm.write_phase(np.random.default_rng(0).uniform(0, 2 * np.pi, bench.fourier_slm.grid.shape))
         images = np.random.default_rng(1).random((batch, *inp.grid.shape))
@@ -63,16 +74,45 @@ def measure(batch: int, seconds: float) -> float:
         return frames / (time.perf_counter() - start)
 
 
+def fft_floor(batch: int, seconds: float, device: torch.device) -> float:
+    """Frames/s of two forward 2-D FFTs per frame (complex64, ``batch`` frames at a time) on ``device``."""
+    field = torch.randn(batch, SIDE, SIDE, dtype=torch.complex64, device=device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    torch.fft.fft2(torch.fft.fft2(field))  # warm-up (plans the transform)
+    sync()
+    frames, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.fft.fft2(torch.fft.fft2(field))
+        sync()
+        frames += batch
+    return frames / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per batch size")
+    parser.add_argument("--batches", default="1,64", help="comma-separated batch sizes (e.g. 1,64,256 on a GPU)")
+    parser.add_argument("--device", default="auto", help=f"torch device for the physics, {DEVICE_CHOICES} (auto: a GPU where there is one)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    fps1 = measure(1, args.seconds)
-    print(f"batch 1:  {fps1:8.1f} frames/s")
-    fps64 = measure(64, args.seconds)
-    print(f"batch 64: {fps64:8.1f} frames/s")
-    print(json.dumps({"fps_batch1": round(fps1, 1), "fps_batch64": round(fps64, 1)}))
+    try:
+        device = resolve_device(args.device)
+        batches = [int(b) for b in args.batches.split(",")]
+    except DeviceUnavailable as exc:
+        parser.error(str(exc))
+    except ValueError:
+        parser.error(f"--batches must be comma-separated integers; got {args.batches!r}")
+    if min(batches) < 1:
+        parser.error(f"--batches must be positive; got {args.batches!r}")
+    print(f"torch {torch.__version__} on {device}, {torch.get_num_threads()} threads")
+    summary: dict[str, float | str] = {"device": str(device)}
+    for batch in batches:
+        fps = measure(batch, args.seconds, device)
+        print(f"batch {batch:4d}: {fps:10.1f} frames/s")
+        summary[f"fps_batch{batch}"] = round(fps, 1)
+    floor = fft_floor(max(batches), args.seconds, device)
+    print(f"FFT floor (two {SIDE}x{SIDE} complex64 FFTs per frame, batch {max(batches)}): {floor:10.1f} frames/s")
+    summary["fft_floor_fps"] = round(floor, 1)
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":

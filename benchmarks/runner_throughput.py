@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from drivers.bench import BenchSpec
+from drivers.capabilities import readout_s
 from labctl.models.backend import ClassifierBackEnd
 from labctl.models.optical_layout import OpticalLayout
 from labctl.records.run_record import Column, RunRecord
@@ -79,7 +80,7 @@ def runner_fps(spec: BenchSpec, layout: OpticalLayout, images: np.ndarray, batch
             summary = run_inputs(acquirer, lambda x: modulator_amplitudes(x, layout), images, np.zeros(len(images), int),
                                  processor, record, batch)
         cam = bench.camera
-        limit = 1.0 / (bench.input_slm.settle_time_s + cam.exposure_s + cam.readout_s)
+        limit = 1.0 / (bench.input_slm.settle_time_s + cam.exposure_s + readout_s(cam))
     return summary.frames_per_s, limit
 
 

@@ -20,6 +20,7 @@ from calibration.errors import EmptyFrames, SaturatedFrames
 from calibration.spots import brightest
 from drivers.bench import Bench
 from drivers.camera import FrameBatch, TriggerSource
+from drivers.capabilities import readout_s
 from drivers.errors import UnsupportedFeature
 
 Progress = Callable[[str, float], None]
@@ -61,7 +62,7 @@ def kept_on_failure(log: RawLog) -> Iterator[RawLog]:
 
 def frame_timeout_s(bench: Bench) -> float:
     cam = bench.camera
-    return 1.0 + 4 * (cam.exposure_s + getattr(cam, "readout_s", 0.0) + bench.fourier_slm.settle_time_s)
+    return 1.0 + 4 * (cam.exposure_s + readout_s(cam) + bench.fourier_slm.settle_time_s)
 
 
 def capture_fourier_series(bench: Bench, patterns: Iterable[np.ndarray], frames_each: int = 1) -> np.ndarray:
@@ -84,7 +85,7 @@ def capture_input_series(bench: Bench, amplitudes: np.ndarray) -> np.ndarray:
     cam, inp = bench.camera, bench.input_slm
     cam.discard_unread()
     hardware = False
-    if inp.max_sequence_length > 1:
+    if inp.sequence_limit > 1:
         try:
             cam.trigger_source = TriggerSource.HARDWARE
             hardware = True
@@ -93,7 +94,7 @@ def capture_input_series(bench: Bench, amplitudes: np.ndarray) -> np.ndarray:
     try:
         if hardware:
             batches: list[FrameBatch] = []
-            step = inp.max_sequence_length
+            step = inp.sequence_limit
             for start in range(0, len(amplitudes), step):
                 chunk = amplitudes[start : start + step]
                 inp.write_amplitude(chunk)

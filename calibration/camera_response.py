@@ -17,7 +17,7 @@ import torch
 from scipy import ndimage
 
 from calibration.acquire import Progress, RawLog, dark_frames, frame_timeout_s, no_progress, set_exposure_for_peak
-from calibration.errors import CalibrationRecordError, EmptyFrames, SaturatedFrames
+from calibration.errors import CalibrationMismatch, CalibrationRecordError, EmptyFrames, SaturatedFrames
 from calibration.records import CalibrationRecord
 from drivers.bench import Bench
 from drivers.camera import TriggerSource
@@ -235,7 +235,7 @@ class CameraCorrection:
         is_torch = isinstance(frames, torch.Tensor)
         data = frames.detach().cpu().numpy() if is_torch else np.asarray(frames)
         if data.shape[-2:] != self.dark_map.shape:
-            raise ValueError(
+            raise CalibrationMismatch(
                 f"camera correction {self.record_id}: frames of shape {data.shape[-2:]} do not match the "
                 f"calibrated sensor {self.dark_map.shape}"
             )

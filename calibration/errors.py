@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from drivers.errors import LabctlError
 
-class CalibrationError(Exception):
+
+class CalibrationError(LabctlError):
     """A calibration could not produce a trustworthy result. Raw measurements are kept on disk."""
 
     def __init__(self, message: str, raw_path: str | None = None) -> None:
@@ -32,7 +34,7 @@ class TooFewSpots(CalibrationError):
     """Too few calibration spots were found on the camera to fit a map."""
 
 
-class CalibrationRecordError(ValueError):
+class CalibrationRecordError(LabctlError, ValueError):
     """A calibration record file is missing, malformed or of the wrong kind."""
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from calibration.acquire import RawLog, kept_on_failure, no_progress
 from calibration.active import apply_phase_table
 from calibration.camera_response import CameraSweepSettings, measure_camera_response
+from calibration.errors import CalibrationError
 from calibration.plots import plot_record
 from calibration.records import KINDS, CalibrationRecord
 from calibration.registration import RegistrationSettings, measure_registration
@@ -42,7 +43,7 @@ def calibrate_slm(bench: Bench, out_dir: str | Path, progress: Progress | None =
     """Phase calibration of the Fourier SLM by ``method`` (see SLM_METHODS); makes the new table active
     on ``bench``. ``settings`` must suit the method (None: its defaults)."""
     if method not in SLM_METHODS:
-        raise ValueError(f"unknown SLM calibration method {method!r}; expected one of {tuple(SLM_METHODS)}")
+        raise CalibrationError(f"unknown SLM calibration method {method!r}; expected one of {tuple(SLM_METHODS)}")
     out = Path(out_dir)
     slm = bench.fourier_slm
     with kept_on_failure(RawLog(out, "slm_phase")) as log:

@@ -81,6 +81,10 @@ class Camera(Device):
     def grid(self) -> PixelGrid:
         """Sensor rows, columns (of the active region) and pixel pitch."""
 
+    def _remember_description(self) -> None:
+        self._described("grid", lambda: self.grid)
+        self._described("bit depth", lambda: self.bit_depth)
+
     @property
     @abstractmethod
     def bit_depth(self) -> int:

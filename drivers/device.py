@@ -1,16 +1,23 @@
 """What every device has in common: a name, an identity, and an explicit open/close life cycle.
 
 Constructors only store settings; nothing talks to hardware before :meth:`Device.open` (or ``with``).
+
+What a closed device answers: its identity (``info``), its pixel grid and bit depth — from its
+arguments, or as last read while it was open — so that a bench can be described, and a record
+written, after its devices are released. Frames, patterns and settings need an open device.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from collections.abc import Callable
 from types import TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
 
-from drivers.errors import DeviceDisconnected
+from drivers.errors import DeviceBusy, DeviceDisconnected
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -27,11 +34,28 @@ class DeviceInfo:
 
 
 class Device(ABC):
-    """Base of all devices: ``open()`` connects, ``close()`` releases, both idempotent."""
+    """Base of all devices: ``open()`` connects, ``close()`` releases (idempotent).
+
+    Opening a device that is already open raises :class:`DeviceBusy`, as a vendor SDK refuses a
+    second handle: code that would open one device twice fails in tests with the simulator too."""
 
     def __init__(self, name: str) -> None:
         self.name = name
         self._is_open = False
+        self._opening = False  # inside _connect: the hardware answers, the device is not yet open
+        self._last_read: dict[str, Any] = {}
+
+    def _described(self, what: str, read: Callable[[], T]) -> T:
+        """``read()`` while the device is open (and remember it); the remembered value once closed.
+
+        For descriptions that only the hardware knows (a vendor SLM's grid, a camera's bit depth):
+        the closed-device contract of this module."""
+        if self._is_open or self._opening:
+            self._last_read[what] = value = read()
+            return value
+        if what not in self._last_read:
+            raise DeviceDisconnected(self.name, f"its {what} is read from the device: open it once first")
+        return self._last_read[what]
 
     @property
     @abstractmethod
@@ -43,10 +67,20 @@ class Device(ABC):
         return self._is_open
 
     def open(self) -> Self:
-        if not self._is_open:
+        if self._is_open:
+            raise DeviceBusy(self.name, "already open: close it before opening it again")
+        self._opening = True
+        try:
             self._connect()
-            self._is_open = True
+        finally:
+            self._opening = False
+        self._is_open = True
+        self._remember_description()
         return self
+
+    def _remember_description(self) -> None:
+        """Read, just after opening, what the closed device must still answer (SLMs and cameras:
+        grid and bit depth). Identity comes from the arguments or is kept by the driver itself."""
 
     def close(self) -> None:
         if self._is_open:

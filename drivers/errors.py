@@ -7,7 +7,15 @@ line knows which box on the bench to look at.
 from __future__ import annotations
 
 
-class DeviceError(Exception):
+class LabctlError(Exception):
+    """Base of every error labctl raises on purpose: bad input, a device that failed, a refused file.
+
+    Its message is meant for the operator and names the device, file, table or value. The CLI prints
+    these as one line; any other exception is a bug in labctl and is shown with its traceback.
+    """
+
+
+class DeviceError(LabctlError):
     """A device refused, failed or misbehaved."""
 
     def __init__(self, device: str, message: str) -> None:
@@ -47,7 +55,11 @@ class UnsupportedFeature(DeviceError):
     """The device does not offer this feature (e.g. gain on a camera without one)."""
 
 
-class BenchFileError(ValueError):
+class PhaseTableError(LabctlError, ValueError):
+    """A gray-level → phase table has the wrong shape or gray levels outside the SLM's range."""
+
+
+class BenchFileError(LabctlError, ValueError):
     """A bench description file is malformed: missing role, unknown driver, bad arguments."""
 
     def __init__(self, path: str, message: str) -> None:

@@ -9,19 +9,25 @@ unread frames; a frame arriving into a full buffer drops the oldest unread one a
 from __future__ import annotations
 
 from collections import deque
+from typing import Generic, TypeVar
 
 import numpy as np
 
 from drivers.camera import Camera, Frame, FrameBatch
+from drivers.capabilities import FrameBuffer
 from drivers.errors import DeviceTimeout, InvalidSetting
 
 
-class FrameQueue:
-    """Numbers, stores and hands out grabbed frames; counts acquired and lost frames."""
+Item = TypeVar("Item")
+
+
+class UnreadBuffer(Generic[Item]):
+    """The lost-frame rule and the frame counters, over whatever a driver keeps per unread frame
+    (a grabbed :class:`Frame`, or the simulator's not-yet-rendered exposure)."""
 
     def __init__(self, device: str, buffer_size: int) -> None:
         self._device = device
-        self._frames: deque[Frame] = deque()
+        self._frames: deque[Item] = deque()
         self.buffer_size = buffer_size
         self.acquired = 0
         self.lost = 0
@@ -39,14 +45,35 @@ class FrameQueue:
     def __len__(self) -> int:
         return len(self._frames)
 
-    def push(self, data: np.ndarray, timestamp_s: float, exposure_s: float, gain: float | None = None) -> Frame:
-        """Store a grabbed frame (``data`` must already be a copy the driver owns)."""
-        frame = Frame(data, self.acquired, timestamp_s, exposure_s, gain)
+    def append(self, item: Item) -> None:
+        """Store the next frame (its number is ``acquired`` before the call); a full buffer drops
+        its oldest unread frame and counts it lost."""
         self.acquired += 1
-        self._frames.append(frame)
+        self._frames.append(item)
         if len(self._frames) > self._buffer_size:  # lost-frame rule
             self._frames.popleft()
             self.lost += 1
+
+    def take(self, n: int) -> list[Item]:
+        """The ``n`` oldest unread frames (the caller has checked that ``n`` are waiting)."""
+        return [self._frames.popleft() for _ in range(n)]
+
+    def clear(self) -> None:
+        self._frames.clear()
+
+    def reset_counters(self) -> None:
+        self._frames.clear()
+        self.acquired = 0
+        self.lost = 0
+
+
+class FrameQueue(UnreadBuffer[Frame]):
+    """Numbers, stores and hands out grabbed frames."""
+
+    def push(self, data: np.ndarray, timestamp_s: float, exposure_s: float, gain: float | None = None) -> Frame:
+        """Store a grabbed frame (``data`` must already be a copy the driver owns)."""
+        frame = Frame(data, self.acquired, timestamp_s, exposure_s, gain)
+        self.append(frame)
         return frame
 
     def pop(self, n: int, timeout_s: float, trigger_hint: str) -> FrameBatch:
@@ -60,18 +87,10 @@ class FrameQueue:
                 self._device,
                 f"asked for {n} frame(s), {len(self._frames)} arrived within {timeout_s:g} s ({trigger_hint})",
             )
-        return FrameBatch.stack([self._frames.popleft() for _ in range(n)])
-
-    def clear(self) -> None:
-        self._frames.clear()
-
-    def reset_counters(self) -> None:
-        self._frames.clear()
-        self.acquired = 0
-        self.lost = 0
+        return FrameBatch.stack(self.take(n))
 
 
-class QueuedCamera(Camera):
+class QueuedCamera(Camera, FrameBuffer):
     """A camera whose driver grabs each frame itself (at ``trigger()``) into a :class:`FrameQueue`.
 
     Subclasses create ``self._queue`` and implement ``_need()`` (the open handle, or

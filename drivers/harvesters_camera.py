@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from drivers.capabilities import FirmwareIdentity
 from drivers.device import DeviceInfo
 from drivers.errors import (
     DeviceBusy,
@@ -49,7 +50,7 @@ _GENTL_ERRORS: dict[str, tuple[type[DeviceError], str]] = {
 }
 
 
-class HarvestersCamera(QueuedCamera):
+class HarvestersCamera(QueuedCamera, FirmwareIdentity):
     """A GenICam camera opened by GenTL producer file and serial number (or index).
 
     ``pitch_m`` is taken from the bench file: SFNC has no pixel-pitch feature, so set it from the
@@ -81,6 +82,8 @@ class HarvestersCamera(QueuedCamera):
         self._harvester: Any = None
         self._ia: Any = None
         self._device_info: Any = None
+        self._identity = DeviceInfo(driver="harvesters", vendor="GenICam", model="?", serial=self._serial or "?")
+        self._firmware = ""
         self._bit_depth = 8
         self._shape = (0, 0)
         self._has_software_trigger = False
@@ -115,23 +118,19 @@ class HarvestersCamera(QueuedCamera):
     # -- description ------------------------------------------------------------------------------------
     @property
     def info(self) -> DeviceInfo:
-        d = self._device_info
-        if d is None:
-            return DeviceInfo(driver="harvesters", vendor="GenICam", model="?", serial=self._serial or "?")
-        return DeviceInfo(driver="harvesters", vendor=str(d.vendor), model=str(d.model), serial=str(d.serial_number))
+        return self._identity
 
     @property
     def firmware(self) -> str:
-        return "" if self._device_info is None else str(self._device_info.version)
+        return self._firmware
 
     @property
     def grid(self) -> PixelGrid:
-        self._need()
-        return PixelGrid(self._shape[0], self._shape[1], self._pitch_m)
+        return self._described("grid", lambda: PixelGrid(self._shape[0], self._shape[1], self._pitch_m))
 
     @property
     def bit_depth(self) -> int:
-        return self._bit_depth
+        return self._described("bit depth", lambda: self._bit_depth)
 
     # -- exposure and gain ------------------------------------------------------------------------------
     def _nominal_exposure_s(self) -> float:
@@ -191,7 +190,10 @@ class HarvestersCamera(QueuedCamera):
             with self._vendor("loading the producer"):
                 self._harvester.add_file(self._cti, check_existence=True, check_validity=True)
                 self._harvester.update()
-            self._device_info = self._find_device()
+            self._device_info = d = self._find_device()
+            # copied out: GenTL closes the device-info object with the producer, the identity stays
+            self._identity = DeviceInfo(driver="harvesters", vendor=str(d.vendor), model=str(d.model), serial=str(d.serial_number))
+            self._firmware = str(d.version)
             with self._vendor("opening the camera"):
                 self._ia = self._harvester.create(self._device_info)
             self._configure()

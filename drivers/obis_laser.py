@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from drivers.capabilities import FirmwareIdentity
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceError, InvalidSetting
 from drivers.instruments import Shutter
@@ -16,7 +17,7 @@ from drivers.serial_link import OnSerialPort, SerialLink, SerialSettings
 EOL = b"\r\n"
 
 
-class ObisLaser(OnSerialPort, Shutter):
+class ObisLaser(OnSerialPort, Shutter, FirmwareIdentity):
     """OBIS laser at ``port`` (pyserial URL); ``power_w`` is set on open when given."""
 
     def __init__(self, name: str, port: str, power_w: float | None = None, baudrate: int = 115200,

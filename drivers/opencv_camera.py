@@ -36,6 +36,7 @@ class OpenCVCamera(QueuedCamera):
         self._loop = loop
         self._queue = FrameQueue(name, buffer_size)
         self._capture = None
+        self._backend = ""  # OpenCV's capture back end, as last opened
         self._shape = (0, 0)
         self._bit_depth = 8
         self._frame_period_s = 0.0
@@ -52,18 +53,16 @@ class OpenCVCamera(QueuedCamera):
     # -- description --------------------------------------------------------------------------------------
     @property
     def info(self) -> DeviceInfo:
-        backend = "" if self._capture is None else self._capture.getBackendName()
-        return DeviceInfo(driver="opencv", vendor=f"OpenCV {backend}".strip(), model="video file" if self._is_file else "UVC",
+        return DeviceInfo(driver="opencv", vendor=f"OpenCV {self._backend}".strip(), model="video file" if self._is_file else "UVC",
                           serial=str(self._source))
 
     @property
     def grid(self) -> PixelGrid:
-        self._need()
-        return PixelGrid(self._shape[0], self._shape[1], self._pitch_m)
+        return self._described("grid", lambda: PixelGrid(self._shape[0], self._shape[1], self._pitch_m))
 
     @property
     def bit_depth(self) -> int:
-        return self._bit_depth
+        return self._described("bit depth", lambda: self._bit_depth)
 
     @property
     def exposure_limits_s(self) -> tuple[float, float]:
@@ -110,6 +109,7 @@ class OpenCVCamera(QueuedCamera):
             cap.release()
             raise
         self._capture = cap
+        self._backend = cap.getBackendName()
         gray = self._to_gray(first)
         self._shape = gray.shape
         self._bit_depth = 8 if gray.dtype == np.uint8 else 16

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drivers.errors import InvalidSetting
+from drivers.errors import InvalidSetting, PhaseTableError
 
 TWO_PI = 2.0 * np.pi
 
@@ -31,9 +31,9 @@ class PhaseTable:
     def __post_init__(self) -> None:
         g = np.asarray(self.gray)
         if g.ndim not in (1, 3) or g.shape[-1] < 2:
-            raise ValueError(f"phase table must have shape (K,) or (R, C, K); got {g.shape}")
+            raise PhaseTableError(f"phase table must have shape (K,) or (R, C, K); got {g.shape}")
         if g.min() < 0 or g.max() > 2**self.bit_depth - 1:
-            raise ValueError(f"phase table gray levels outside 0..{2**self.bit_depth - 1}")
+            raise PhaseTableError(f"phase table gray levels outside 0..{2**self.bit_depth - 1}")
 
     @classmethod
     def linear(cls, bit_depth: int, samples: int = 1024) -> PhaseTable:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 from enum import StrEnum
 
+from drivers.errors import LabctlError
+
 
 class DeviceKind(StrEnum):
     SLM = "slm"
@@ -41,7 +43,7 @@ _DRIVERS: dict[DeviceKind, dict[str, str]] = {
 }
 
 
-class UnknownDriver(LookupError):
+class UnknownDriver(LabctlError, LookupError):
     def __init__(self, kind: DeviceKind, name: str) -> None:
         known = ", ".join(sorted(_DRIVERS[kind])) or "none"
         super().__init__(f"no {kind} driver named {name!r}; known {kind} drivers: {known}")

@@ -6,6 +6,7 @@ enable state, so the driver reads the state first and toggles only when needed, 
 
 from __future__ import annotations
 
+from drivers.capabilities import FirmwareIdentity
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceError
 from drivers.instruments import Shutter
@@ -14,7 +15,7 @@ from drivers.serial_link import OnSerialPort, SerialLink, SerialSettings
 PROMPT = b"> "
 
 
-class SerialShutter(OnSerialPort, Shutter):
+class SerialShutter(OnSerialPort, Shutter, FirmwareIdentity):
     """SC10-style shutter controller at ``port`` (a pyserial URL, e.g. ``/dev/ttyUSB0`` or ``labsim://sc10``)."""
 
     def __init__(self, name: str, port: str, baudrate: int = 9600, timeout_s: float = 1.0, hwid: str | None = None) -> None:

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from drivers.capabilities import HardwareSequence
 from drivers.device import Device
 from drivers.errors import InvalidPattern, UnsupportedFeature
 from drivers.phase_table import PhaseTable
@@ -45,13 +46,10 @@ class SLM(Device):
     """A spatial light modulator.
 
     ``write_gray`` takes integer gray levels ``(rows, cols)``; an ``(n, rows, cols)`` stack is a
-    sequence shown one pattern per camera hardware trigger (only where ``max_sequence_length > 1``).
+    sequence shown one pattern per camera hardware trigger (only on a :class:`HardwareSequence` SLM).
     ``write_phase`` (Fourier role) maps radians through the active :class:`PhaseTable`;
     ``write_amplitude`` (input role) maps field amplitude in [0, 1] linearly onto gray levels.
     """
-
-    #: Longest pattern sequence the device can hold (1: one pattern at a time, as LC SLMs).
-    max_sequence_length: int = 1
 
     def __init__(self, name: str, role: SLMRole | str) -> None:
         super().__init__(name)
@@ -64,6 +62,10 @@ class SLM(Device):
     @abstractmethod
     def grid(self) -> PixelGrid:
         """Pixel rows, columns and pitch."""
+
+    def _remember_description(self) -> None:
+        self._described("grid", lambda: self.grid)
+        self._described("bit depth", lambda: self.bit_depth)
 
     @property
     @abstractmethod
@@ -83,6 +85,12 @@ class SLM(Device):
     @property
     def levels(self) -> int:
         return 2**self.bit_depth
+
+    @property
+    def sequence_limit(self) -> int:
+        """Longest pattern sequence one write may carry: 1 (one pattern at a time, as LC SLMs) unless
+        the device is a :class:`HardwareSequence`."""
+        return self.max_sequence_length if isinstance(self, HardwareSequence) else 1
 
     # -- phase table -------------------------------------------------------------------------
     @property
@@ -133,11 +141,10 @@ class SLM(Device):
             shape = pattern.shape
         elif pattern.ndim == 3:
             shape = pattern.shape[1:]
-            if not 1 <= pattern.shape[0] <= self.max_sequence_length:
+            if not 1 <= pattern.shape[0] <= self.sequence_limit:
                 raise InvalidPattern(
                     self.name,
-                    f"sequence of {pattern.shape[0]} {what} patterns; this device holds 1.."
-                    f"{self.max_sequence_length}",
+                    f"sequence of {pattern.shape[0]} {what} patterns; this device holds 1..{self.sequence_limit}",
                 )
         else:
             raise InvalidPattern(self.name, f"{what} pattern must be 2-D (rows, cols) or 3-D; got shape {pattern.shape}")

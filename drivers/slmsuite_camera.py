@@ -52,6 +52,7 @@ class SlmsuiteCamera(QueuedCamera):
         self._serial = serial
         self._context = context
         self._cam: Any = None
+        self._model_name = model  # the slmsuite class's name once opened
 
     @property
     def address(self) -> str:
@@ -70,22 +71,23 @@ class SlmsuiteCamera(QueuedCamera):
     # -- description ---------------------------------------------------------------------------------
     @property
     def info(self) -> DeviceInfo:
-        model = type(self._cam).__name__ if self._cam is not None else self._model
-        return DeviceInfo(driver="slmsuite", vendor=self._entry.vendor, model=model, serial=self._serial or self.address)
+        return DeviceInfo(driver="slmsuite", vendor=self._entry.vendor, model=self._model_name, serial=self._serial or self.address)
 
     @property
     def grid(self) -> PixelGrid:
-        cam = self._need()
-        rows, cols = cam.shape
-        pitch_um = getattr(cam, "pitch_um", None)
-        pitch = float(np.ravel(pitch_um)[0]) * 1e-6 if pitch_um is not None else self._pitch_m
-        if pitch is None:
-            raise DeviceNotFound(self.name, f"{self.address} reports no pixel pitch; set pitch_m in the bench file")
-        return PixelGrid(int(rows), int(cols), pitch)
+        def read() -> PixelGrid:
+            rows, cols = self._cam.shape
+            pitch_um = getattr(self._cam, "pitch_um", None)  # a third-party object: not every slmsuite camera has one
+            pitch = float(np.ravel(pitch_um)[0]) * 1e-6 if pitch_um is not None else self._pitch_m
+            if pitch is None:
+                raise DeviceNotFound(self.name, f"{self.address} reports no pixel pitch; set pitch_m in the bench file")
+            return PixelGrid(int(rows), int(cols), pitch)
+
+        return self._described("grid", read)
 
     @property
     def bit_depth(self) -> int:
-        return int(self._need().bitdepth)
+        return self._described("bit depth", lambda: int(self._cam.bitdepth))
 
     @property
     def exposure_limits_s(self) -> tuple[float, float]:
@@ -106,6 +108,7 @@ class SlmsuiteCamera(QueuedCamera):
             settings["slm"] = slm
         with vendor_errors(self.name, self.address, "opening the camera"):
             self._cam = cls(**settings)
+        self._model_name = type(self._cam).__name__
         self._queue.reset_counters()
 
     def _disconnect(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from drivers.bench import BenchContext
+from drivers.capabilities import PatternReadback
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceDisconnected
 from drivers.phase_table import TWO_PI, PhaseTable
@@ -55,7 +56,7 @@ def convention_table(bit_depth: int, gamma: np.ndarray | None, phase_scaling: fl
     return PhaseTable(gray=gray, bit_depth=bit_depth, record_id="slmsuite-convention")
 
 
-class SlmsuiteSLM(SLM):
+class SlmsuiteSLM(SLM, PatternReadback):
     """Wraps the slmsuite SLM class named by ``model`` (see ``drivers.slmsuite_common.SLM_MODELS``).
 
     ``settings`` are passed to that class's constructor (e.g. ``resolution = [cols, rows]`` and
@@ -72,6 +73,7 @@ class SlmsuiteSLM(SLM):
         self._serial = serial
         self._context = context
         self._slm: Any = None
+        self._model_name = model  # the slmsuite class's name once opened
 
     @property
     def address(self) -> str:
@@ -91,18 +93,19 @@ class SlmsuiteSLM(SLM):
     @property
     def info(self) -> DeviceInfo:
         vendor = self._entry.vendor
-        model = type(self._slm).__name__ if self._slm is not None else self._model
-        return DeviceInfo(driver="slmsuite", vendor=vendor, model=model, serial=self._serial or self.address)
+        return DeviceInfo(driver="slmsuite", vendor=vendor, model=self._model_name, serial=self._serial or self.address)
 
     @property
     def grid(self) -> PixelGrid:
-        slm = self._need()
-        rows, cols = slm.shape
-        return PixelGrid(int(rows), int(cols), float(np.ravel(slm.pitch_um)[0]) * 1e-6)
+        def read() -> PixelGrid:
+            rows, cols = self._slm.shape
+            return PixelGrid(int(rows), int(cols), float(np.ravel(self._slm.pitch_um)[0]) * 1e-6)
+
+        return self._described("grid", read)
 
     @property
     def bit_depth(self) -> int:
-        return int(self._need().bitdepth)
+        return self._described("bit depth", lambda: int(self._slm.bitdepth))
 
     @property
     def wavelength_m(self) -> float:
@@ -128,6 +131,7 @@ class SlmsuiteSLM(SLM):
         cls = load_class(self.name, self._model, self._entry)
         with vendor_errors(self.name, self.address, "opening the SLM"):
             self._slm = cls(**self._settings)
+        self._model_name = type(self._slm).__name__
         try:
             if self._phase_table is None:
                 self.use_slmsuite_gamma()

@@ -11,6 +11,7 @@ import math
 from importlib import resources
 from typing import Any
 
+from drivers.capabilities import FirmwareIdentity
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceBusy, DeviceDisconnected, DeviceError, DeviceNotFound, DeviceTimeout, InvalidSetting
 from drivers.instruments import PowerMeter
@@ -18,7 +19,7 @@ from drivers.instruments import PowerMeter
 SIM_YAML = "visa_power_meter.yaml"
 
 
-class VisaPowerMeter(PowerMeter):
+class VisaPowerMeter(PowerMeter, FirmwareIdentity):
     """SCPI power meter at VISA ``resource`` (e.g. ``USB0::0x1313::0x8072::P2001234::INSTR``)."""
 
     def __init__(self, name: str, resource: str, wavelength_m: float | None = None, timeout_s: float = 2.0,

@@ -51,6 +51,7 @@ class MockShutter(Shutter):
 
     @property
     def beam_open(self) -> bool:
+        self._require_open()
         return self._open
 
 

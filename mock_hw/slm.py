@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from drivers.bench import BenchContext
+from drivers.capabilities import HardwareSequence, PatternReadback
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceError
 from drivers.slm import SLM, PixelGrid, SLMRole
@@ -21,7 +22,7 @@ def optical_table(context: BenchContext) -> SimulatedOpticalTable:
     return context.shared(TABLE_KEY, lambda: SimulatedOpticalTable(context.optics))
 
 
-class MockSLM(SLM):
+class MockSLM(SLM, HardwareSequence, PatternReadback):
     """Simulated SLM.
 
     Fourier role: hidden nonlinear gray→phase response (φ_max ≠ 2π, regional variation), fringing
@@ -58,7 +59,7 @@ class MockSLM(SLM):
         self._context = context
         self._seed = seed
         self._serial = serial or f"SIM-{self.role}-{seed}"
-        self.max_sequence_length = 1 if fourier else 4096
+        self._sequence_length = 1 if fourier else 4096  # an LC phase panel holds one pattern, a DMD many
         if fourier:
             self._truth = draw_fourier_slm_truth(seed, bit_depth, ideal=ideal)
         else:
@@ -93,6 +94,10 @@ class MockSLM(SLM):
     @property
     def settle_time_s(self) -> float:
         return self._settle_s
+
+    @property
+    def max_sequence_length(self) -> int:
+        return self._sequence_length
 
     @property
     def shown_gray(self) -> np.ndarray:

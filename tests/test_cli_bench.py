@@ -36,3 +36,32 @@ def test_bench_check_with_unknown_driver_fails_cleanly(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no camera driver named 'nope'" in result.output
     assert "Traceback" not in result.output
+
+
+SLMSUITE_BENCH = """
+[optics]
+wavelength_m = 532e-9
+
+[input_slm]
+driver = "slmsuite"
+settings = { resolution = [64, 48], pitch_um = [8, 8], wav_um = 0.532 }
+
+[fourier_slm]
+driver = "slmsuite"
+settings = { resolution = [64, 48], pitch_um = [8, 8], wav_um = 0.532 }
+
+[camera]
+driver = "slmsuite"
+settings = { pitch_um = [5, 5] }
+exposure_limits_s = [1e-4, 2.0]
+"""
+
+
+def test_bench_check_on_slmsuite_simulated_slm_and_camera(tmp_path: Path) -> None:
+    """The camera's bit depth is read after the bench is closed: the closed-device contract."""
+    bench_file = tmp_path / "bench.toml"
+    bench_file.write_text(SLMSUITE_BENCH)
+    result = CliRunner().invoke(main, ["bench", "check", "--bench", str(bench_file), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    assert "bench check passed" in result.output and "slmsuite" in result.output
+    assert np.load(tmp_path / "out" / "frame.npy").ndim == 2

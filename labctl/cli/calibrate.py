@@ -8,7 +8,6 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from calibration.errors import CalibrationError
 from calibration.records import load_record
 from calibration.run import SLM_METHODS, calibrate_all
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
@@ -39,10 +38,7 @@ def calibrate_command(what: str, bench_file: Path | None, out: Path, method: str
         def progress(message: str, fraction: float) -> None:
             bar.update(task, description=message, completed=fraction)
 
-        try:
-            paths = calibrate_all(spec, out, progress, kinds=KINDS_OF[what], slm_method=method)
-        except CalibrationError as exc:
-            raise click.ClickException(f"{type(exc).__name__}: {exc}") from exc
+        paths = calibrate_all(spec, out, progress, kinds=KINDS_OF[what], slm_method=method)
         bar.update(task, description="done", completed=1.0)
     for kind, path in paths.items():
         record = load_record(path)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from drivers.camera import Camera
+from drivers.capabilities import firmware
 from drivers.device import Device
 from drivers.errors import DeviceError
 from drivers.instruments import PowerMeter, Shutter
@@ -73,7 +74,7 @@ def devices(bench_file: Path | None) -> None:
             except DeviceError as exc:
                 failed += 1
                 result = f"FAILED: {exc}"
-            table.add_row(role, info.driver, info.vendor, info.model, info.serial, getattr(device, "firmware", ""), result)
+            table.add_row(role, info.driver, info.vendor, info.model, info.serial, firmware(device), result)
     console.print(table)
     if failed:
         raise click.ClickException(f"{failed} device(s) failed the self-test")

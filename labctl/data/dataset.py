@@ -11,6 +11,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
+from labctl.data.errors import DataError
 
 Task = Literal["classification", "segmentation"]
 
@@ -24,9 +25,9 @@ class Split:
 
     def __post_init__(self) -> None:
         if self.images.dtype != torch.uint8 or self.images.ndim != 4:
-            raise ValueError(f"images must be uint8 (N, C, H, W); got {self.images.dtype} {tuple(self.images.shape)}")
+            raise DataError(f"images must be uint8 (N, C, H, W); got {self.images.dtype} {tuple(self.images.shape)}")
         if self.targets.shape[0] != self.images.shape[0]:
-            raise ValueError(f"{self.images.shape[0]} images but {self.targets.shape[0]} targets")
+            raise DataError(f"{self.images.shape[0]} images but {self.targets.shape[0]} targets")
 
     def __len__(self) -> int:
         return self.images.shape[0]

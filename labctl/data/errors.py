@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from drivers.errors import LabctlError
 
-class DataError(ValueError):
+
+class DataError(LabctlError, ValueError):
     """A data set could not be loaded: bad spec, missing or malformed file, inconsistent contents."""
 
 

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from drivers.errors import LabctlError
 
 
-class CaptureCacheError(RuntimeError):
+class CaptureCacheError(LabctlError, RuntimeError):
     """The cache file is unreadable or holds frames of another camera."""
 
 

@@ -10,7 +10,13 @@ from typing import Any
 import h5py
 import numpy as np
 
+from drivers.errors import LabctlError
+
 FORMAT = "labctl-finetune/1"
+
+
+class FineTuneRecordError(LabctlError, ValueError):
+    """A file given as a fine-tuning record is not one."""
 
 
 class FineTuneRecord:
@@ -38,7 +44,7 @@ class FineTuneRecord:
     def read(path: Path) -> dict[str, Any]:
         with h5py.File(path, "r") as h5:
             if h5.attrs.get("format") != FORMAT:
-                raise ValueError(f"{path} is not a labctl fine-tuning record")
+                raise FineTuneRecordError(f"{path} is not a labctl fine-tuning record")
             return {
                 "results": json.loads(h5.attrs["results"]),
                 "twin": json.loads(h5.attrs["twin"]),

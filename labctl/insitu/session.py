@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from drivers.bench import BenchSpec
+from drivers.errors import LabctlError
 from labctl.insitu.backend_ft import BackendFineTuneConfig, accuracy, finetune_validated
 from labctl.insitu.capture_cache import CaptureCache, capture_key
 from labctl.insitu.pat import PATConfig, PhysicsAwareTrainer
@@ -52,7 +53,7 @@ from labctl.training.metrics import evaluate
 STAGES = ("measure", "backend", "twin", "pat", "done")
 
 
-class FineTuneError(RuntimeError):
+class FineTuneError(LabctlError, RuntimeError):
     """The fine-tuning inputs do not fit together (student, masks, data, previous state)."""
 
 

@@ -10,9 +10,10 @@ away from the wanted image (at the corners of the field of view), where no tile 
 from __future__ import annotations
 
 import numpy as np
+from drivers.errors import LabctlError
 
 
-class EncodingError(ValueError):
+class EncodingError(LabctlError, ValueError):
     """The complex mask cannot be encoded (NaN/inf, all zero)."""
 
 

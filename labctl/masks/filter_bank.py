@@ -15,10 +15,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from drivers.errors import LabctlError
 from labctl.models.optical_layout import OpticalLayout
 
 
-class FilterBankError(ValueError):
+class FilterBankError(LabctlError, ValueError):
     """The filter bank does not fit the optical layout (channels, input channels, size)."""
 
 

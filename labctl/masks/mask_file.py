@@ -25,6 +25,7 @@ import h5py
 import numpy as np
 
 from drivers.bench import Bench, OpticsSpec
+from drivers.errors import LabctlError
 from drivers.phase_table import TWO_PI, PhaseTable
 from labctl.models.optical_layout import OpticalLayout
 from labctl.records.checksums import arrays_digest
@@ -37,7 +38,7 @@ _CHECKSUM = "payload_sha256"
 GRAY_TOLERANCE_STEPS = 1
 
 
-class MaskFileError(ValueError):
+class MaskFileError(LabctlError, ValueError):
     """The mask file is unreadable, malformed, or made for another bench."""
 
 

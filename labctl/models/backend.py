@@ -7,15 +7,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from labctl.models.errors import ModelConfigError
 
 
 def check_backend_conv(task: str, channels: int, layers: int) -> None:
     """Refuse a back-end convolution that would be ignored: on a segmentation back end, or layers
     without channels."""
     if channels and task != "classification":
-        raise ValueError(f"a back-end convolution is for classification back ends; this student is for {task}")
+        raise ModelConfigError(f"a back-end convolution is for classification back ends; this student is for {task}")
     if layers != 1 and not channels:
-        raise ValueError(f"{layers} back-end convolution layers need back-end convolution channels (backend_conv > 0)")
+        raise ModelConfigError(f"{layers} back-end convolution layers need back-end convolution channels (backend_conv > 0)")
 
 
 class AveragePool(nn.Module):
@@ -50,11 +51,11 @@ class ClassifierBackEnd(nn.Module):
     ) -> None:
         super().__init__()
         if conv_channels < 0 or conv_layers < 1:
-            raise ValueError(
+            raise ModelConfigError(
                 f"back-end convolution channels must be >= 0 (0: none) and its layers >= 1; got {conv_channels} channels, {conv_layers} layers"
             )
         if conv_channels and linear:
-            raise ValueError("a linear back end has no convolution (its ReLU would make it nonlinear)")
+            raise ModelConfigError("a linear back end has no convolution (its ReLU would make it nonlinear)")
         self.norm = nn.BatchNorm2d(channels)
         self.pool = AveragePool(pool_size)
         self.conv: nn.Module = nn.Identity()

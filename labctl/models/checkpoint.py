@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from drivers.errors import LabctlError
 from labctl.models.config_bounds import ConfigBoundsError, check_config
 from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent
 from labctl.models.student import SCLCStudent, StudentConfig
@@ -28,7 +29,7 @@ VERSION = 1
 KINDS = ("teacher", "sclc", "optics_aware", "linear")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(LabctlError, ValueError):
     """A checkpoint is missing, malformed, or does not match the architecture it claims."""
 
     def __init__(self, path: object, message: str) -> None:
@@ -67,7 +68,7 @@ def build_model(kind: str, config: dict) -> nn.Module:
         return SCLCStudent(StudentConfig(**config))
     if kind == "optics_aware":
         return OpticsAwareStudent(OpticsAwareConfig(**config))
-    raise ValueError(f"unknown model kind {kind!r}; expected one of {KINDS}")
+    raise CheckpointError(f"unknown model kind {kind!r}; expected one of {KINDS}")
 
 
 def sha256_of(path: Path) -> str:

@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from drivers.errors import LabctlError
+
 #: inclusive range of each integer setting a config may hold (any kind of model)
 INT_BOUNDS: dict[str, tuple[int, int]] = {
     "in_channels": (1, 64),
@@ -48,7 +50,7 @@ MEMORY_BUDGET_BYTES = 4 * 2**30
 _OPTICAL_PLANES = 4
 
 
-class ConfigBoundsError(ValueError):
+class ConfigBoundsError(LabctlError, ValueError):
     """Raised with a message; :func:`check_config` callers turn it into a CheckpointError naming the file."""
 
 

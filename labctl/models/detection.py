@@ -6,6 +6,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from labctl.models.errors import ModelConfigError
 
 DetectionMode = Literal["intensity", "field"]
 DETECTION_MODES: tuple[str, ...] = ("intensity", "field")
@@ -19,7 +20,7 @@ class Detector(nn.Module):
     def __init__(self, mode: DetectionMode = "intensity") -> None:
         super().__init__()
         if mode not in DETECTION_MODES:
-            raise ValueError(f"detection must be one of {DETECTION_MODES}; got {mode!r}")
+            raise ModelConfigError(f"detection must be one of {DETECTION_MODES}; got {mode!r}")
         self.mode = mode
 
     def channels(self, field_channels: int) -> int:

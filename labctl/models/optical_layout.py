@@ -14,10 +14,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from drivers.bench import BenchSpec
+from drivers.errors import LabctlError
 from labctl.optics.geometry import CameraPose, FourFGeometry, input_to_camera_affine
 
 
-class LayoutError(ValueError):
+class LayoutError(LabctlError, ValueError):
     """The requested image placement or tile layout does not fit the bench."""
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd, check_backend_conv
+from labctl.models.errors import ModelConfigError
 from labctl.models.optical_layout import OpticalLayout
 from labctl.optics.geometry import CameraPose, input_to_camera_affine
 from labctl.optics.readout import channel_points, read_channels
@@ -65,10 +66,10 @@ def modulator_patch(images: torch.Tensor, layout: OpticalLayout) -> torch.Tensor
     (B, n·s, n·s): each image pixel shown on s × s modulator pixels (s = ``image_scale``). The patch
     sits at (``image_row``, ``image_col``); the rest of the modulator is dark."""
     if images.ndim != 4 or images.shape[1] != 1:
-        raise ValueError(f"the input modulator shows one field: images must be (B, 1, n, n); got {tuple(images.shape)}")
+        raise ModelConfigError(f"the input modulator shows one field: images must be (B, 1, n, n); got {tuple(images.shape)}")
     n, s = layout.image_size, layout.image_scale
     if images.shape[-1] != n or images.shape[-2] != n:
-        raise ValueError(f"the layout holds {n}x{n}-px images; got {images.shape[-2]}x{images.shape[-1]}")
+        raise ModelConfigError(f"the layout holds {n}x{n}-px images; got {images.shape[-2]}x{images.shape[-1]}")
     return images[:, 0].repeat_interleave(s, dim=1).repeat_interleave(s, dim=2)
 
 
@@ -100,11 +101,11 @@ class OpticsAwareStudent(nn.Module):
     def __init__(self, config: OpticsAwareConfig, seed: int = 0) -> None:
         super().__init__()
         if config.in_channels != 1:
-            raise ValueError(f"the optics-aware student shows one field on the input modulator; the data has {config.in_channels} channels")
+            raise ModelConfigError(f"the optics-aware student shows one field on the input modulator; the data has {config.in_channels} channels")
         self.config = config
         self.layout = OpticalLayout.from_dict(config.layout)
         if self.layout.image_size != config.size:
-            raise ValueError(f"layout is for {self.layout.image_size}-px images; config says {config.size}")
+            raise ModelConfigError(f"layout is for {self.layout.image_size}-px images; config says {config.size}")
         self.twin = FourFTwin(self.layout)
         self.phase = nn.Parameter(initial_phase(self.layout, torch.Generator().manual_seed(seed)))
         self.register_buffer("points", channel_points(self.layout, ideal_affine(self.layout), config.oversample), persistent=False)

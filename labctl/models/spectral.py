@@ -17,6 +17,7 @@ import math
 
 import torch
 from torch import nn
+from labctl.models.errors import ModelConfigError
 
 
 def centred_fft2(x: torch.Tensor) -> torch.Tensor:
@@ -31,7 +32,7 @@ def spectral_pool(spectrum: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     """Keep the central ``rows`` × ``cols`` frequencies of a centred spectrum (linear; no ReLU)."""
     r, c = spectrum.shape[-2:]
     if rows > r or cols > c:
-        raise ValueError(f"cannot pool a {r}x{c} spectrum up to {rows}x{cols}")
+        raise ModelConfigError(f"cannot pool a {r}x{c} spectrum up to {rows}x{cols}")
     r0, c0 = r // 2 - rows // 2, c // 2 - cols // 2
     return spectrum[..., r0 : r0 + rows, c0 : c0 + cols]
 
@@ -86,13 +87,13 @@ class SpectralStack(nn.Module):
     def __init__(self, in_channels: int, size: int, channels: list[int], pool: list[int], init_kernel: int = 5) -> None:
         super().__init__()
         if len(channels) != len(pool) or not channels:
-            raise ValueError(f"channels {channels} and pool {pool} must be non-empty and of equal length")
+            raise ModelConfigError(f"channels {channels} and pool {pool} must be non-empty and of equal length")
         self.in_channels, self.size = in_channels, size
         self.pool = list(pool)
         layers, sizes, n, c_in = [], [], size, in_channels
         for c_out, p in zip(channels, pool):
             if p < 1 or n // p < 1:
-                raise ValueError(f"spectral pool factor {p} does not fit a {n}-pixel spectrum")
+                raise ModelConfigError(f"spectral pool factor {p} does not fit a {n}-pixel spectrum")
             layers.append(SpectralConv(c_in, c_out, n, n, init_kernel))
             n //= p
             sizes.append(n)

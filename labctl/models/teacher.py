@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from labctl.models.errors import ModelConfigError
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,7 @@ class TeacherConfig:
 
     def __post_init__(self) -> None:
         if self.depth < 1 or self.width < 1 or self.convs < 1:
-            raise ValueError(f"teacher depth, width and convolutions per block must be >= 1; got {self.depth}, {self.width}, {self.convs}")
+            raise ModelConfigError(f"teacher depth, width and convolutions per block must be >= 1; got {self.depth}, {self.width}, {self.convs}")
 
     def block_channels(self) -> list[int]:
         return [self.width * 2 ** min(i, 2) for i in range(self.depth)]

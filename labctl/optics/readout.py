@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from scipy import sparse
 
 from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.errors import OpticsModelError
 
 #: Sub-samples per image pixel side used by both the twin and the bench readout.
 DEFAULT_OVERSAMPLE = 2
@@ -40,9 +41,9 @@ def channel_points(layout: OpticalLayout, affine: np.ndarray, oversample: int = 
     """
     affine = np.asarray(affine, dtype=np.float64)
     if affine.shape != (2, 3) or not np.all(np.isfinite(affine)):
-        raise ValueError(f"the readout affine must be a finite 2x3 matrix; got shape {affine.shape}")
+        raise OpticsModelError(f"the readout affine must be a finite 2x3 matrix; got shape {affine.shape}")
     if oversample < 1:
-        raise ValueError(f"oversample must be >= 1; got {oversample}")
+        raise OpticsModelError(f"oversample must be >= 1; got {oversample}")
     n, s = layout.image_size, layout.image_scale
     sub = ((np.arange(oversample) + 0.5) / oversample - 0.5) * s  # sub-point offsets within a pixel
     centres = (np.arange(n) * s + (s - 1) / 2)[:, None] + sub[None, :]  # (n, o) modulator px
@@ -67,7 +68,7 @@ def read_channels(frames: torch.Tensor, points: torch.Tensor, oversample: int = 
     b, h, w = frames.shape
     c, big_n = points.shape[0], points.shape[1]
     if big_n % oversample:
-        raise ValueError(f"{big_n} sample points per side is not a multiple of oversample {oversample}")
+        raise OpticsModelError(f"{big_n} sample points per side is not a multiple of oversample {oversample}")
     grid = torch.stack([2 * points[..., 0] / (w - 1) - 1, 2 * points[..., 1] / (h - 1) - 1], dim=-1)
     grid = grid.reshape(1, c * big_n, big_n, 2).to(frames.dtype).expand(b, -1, -1, -1)
     sampled = F.grid_sample(frames[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)
@@ -91,7 +92,7 @@ class ReadoutMatrix:
         h, w = camera_shape
         c, big_n = points.shape[0], points.shape[1]
         if big_n % oversample:
-            raise ValueError(f"{big_n} sample points per side is not a multiple of oversample {oversample}")
+            raise OpticsModelError(f"{big_n} sample points per side is not a multiple of oversample {oversample}")
         n = big_n // oversample
         pts = points.double().numpy()
         x, y = pts[..., 0], pts[..., 1]
@@ -121,6 +122,6 @@ class ReadoutMatrix:
         frames = np.asarray(frames, dtype=np.float32)
         b, h, w = frames.shape
         if (h, w) != self.camera_shape:
-            raise ValueError(f"frames are {h}x{w}; the readout was built for a {self.camera_shape[0]}x{self.camera_shape[1]} camera")
+            raise OpticsModelError(f"frames are {h}x{w}; the readout was built for a {self.camera_shape[0]}x{self.camera_shape[1]} camera")
         c, n = self.shape
         return torch.from_numpy(np.asarray(frames.reshape(b, h * w) @ self._transposed, dtype=np.float32)).reshape(b, c, n, n)

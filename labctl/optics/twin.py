@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.errors import OpticsModelError
 from labctl.optics.geometry import CameraPose, InputSampling
 from labctl.optics.propagation import defocus_phase, fringing_blur, output_intensity, pixel_envelope, pixelated_transmission
 
@@ -51,12 +52,17 @@ class FourFTwin(nn.Module):
         self.phase_scale = nn.Parameter(torch.tensor(1.0), requires_grad=False)
         self.log_gain = nn.Parameter(torch.tensor(0.0), requires_grad=False)
 
+    def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202 - nn.Module's own signature
+        """Move the input sampling (plain tensors, not state) with the module (``.to(device)``)."""
+        self._sampling = InputSampling(fn(self._sampling.ry), fn(self._sampling.rx))
+        return super()._apply(fn, recurse)
+
     # -- parameters -----------------------------------------------------------------------------------
     def fit_parameters(self, names: tuple[str, ...]) -> list[nn.Parameter]:
         """Mark ``names`` (from FREE_PARAMETERS) as fitted; returns them for an optimiser."""
         unknown = set(names) - set(FREE_PARAMETERS)
         if unknown:
-            raise ValueError(f"unknown twin parameter(s) {sorted(unknown)}; free parameters: {FREE_PARAMETERS}")
+            raise OpticsModelError(f"unknown twin parameter(s) {sorted(unknown)}; free parameters: {FREE_PARAMETERS}")
         chosen = []
         for name in FREE_PARAMETERS:
             p = getattr(self, name)
@@ -89,8 +95,9 @@ class FourFTwin(nn.Module):
         """grid_sample grid (1, rows, cols, 2) of camera pixel centres in the output plane (differentiable)."""
         lay = self.layout
         geo = lay.geometry
-        v = (torch.arange(lay.camera_rows, dtype=torch.float64) - (lay.camera_rows - 1) / 2) * lay.camera_pitch_m
-        u = (torch.arange(lay.camera_cols, dtype=torch.float64) - (lay.camera_cols - 1) / 2) * lay.camera_pitch_m
+        device = self.shift.device
+        v = (torch.arange(lay.camera_rows, dtype=torch.float64, device=device) - (lay.camera_rows - 1) / 2) * lay.camera_pitch_m
+        u = (torch.arange(lay.camera_cols, dtype=torch.float64, device=device) - (lay.camera_cols - 1) / 2) * lay.camera_pitch_m
         vv, uu = torch.meshgrid(v, u, indexing="ij")
         c, s = torch.cos(self.rotation), torch.sin(self.rotation)
         k = torch.exp(self.log_scale)
@@ -115,7 +122,7 @@ class FourFTwin(nn.Module):
             r0, c0 = origin
             h, w = amplitude.shape[-2:]
             if r0 < 0 or c0 < 0 or r0 + h > self.layout.input_rows or c0 + w > self.layout.input_cols:
-                raise ValueError(f"a {h}x{w} patch at {origin} leaves the {self.layout.input_rows}x{self.layout.input_cols} modulator")
+                raise OpticsModelError(f"a {h}x{w} patch at {origin} leaves the {self.layout.input_rows}x{self.layout.input_cols} modulator")
             field = self._sampling.ry[:, r0 : r0 + h] @ amplitude @ self._sampling.rx[:, c0 : c0 + w].T
         intensity = output_intensity(field.to(torch.complex64), self.transmission(phase), self._envelope)
         grid = self.camera_grid().expand(intensity.shape[0], -1, -1, -1)

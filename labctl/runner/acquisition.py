@@ -15,6 +15,7 @@ import numpy as np
 
 from drivers.bench import Bench
 from drivers.camera import FrameBatch, TriggerSource
+from drivers.capabilities import readout_s
 from drivers.errors import DeviceDisconnected, DeviceError, DeviceTimeout, InvalidPattern, InvalidSetting, UnsupportedFeature
 from drivers.slm import SLM
 
@@ -60,10 +61,10 @@ class BatchAcquirer:
         """Choose the trigger mode; the Fourier mask is shown (with retries) by the first capture."""
         cam, inp = self.bench.camera, self.bench.input_slm
         self._sequence_length = 1
-        if inp.max_sequence_length > 1:
+        if inp.sequence_limit > 1:
             try:
                 cam.trigger_source = TriggerSource.HARDWARE
-                self._sequence_length = inp.max_sequence_length
+                self._sequence_length = inp.sequence_limit
             except UnsupportedFeature:
                 cam.trigger_source = TriggerSource.SOFTWARE
         else:
@@ -82,8 +83,7 @@ class BatchAcquirer:
 
     def _frame_timeout_s(self) -> float:
         cam = self.bench.camera
-        readout = getattr(cam, "readout_s", 0.0)
-        return 1.0 + 4 * (cam.exposure_s + readout + self.bench.input_slm.settle_time_s)
+        return 1.0 + 4 * (cam.exposure_s + readout_s(cam) + self.bench.input_slm.settle_time_s)
 
     def _capture_once(self, amplitudes: np.ndarray) -> FrameBatch:
         cam, inp = self.bench.camera, self.bench.input_slm
@@ -91,7 +91,7 @@ class BatchAcquirer:
             self._show_mask()
         if self._after_failure:
             # frames of the failed attempt may still be in exposure or readout: let them land, then drop them
-            time.sleep(cam.exposure_s + getattr(cam, "readout_s", 0.0))
+            time.sleep(cam.exposure_s + readout_s(cam))
             self._after_failure = False
         cam.discard_unread()
         lost_before = cam.frames_lost
@@ -125,7 +125,7 @@ class BatchAcquirer:
         parts: list[FrameBatch] = []
         start, chunk = 0, min(self._chunk or n, n)
         failures = 0
-        last_error: Exception | None = None
+        last_error: DeviceError | None = None
         while start < n:
             piece = amplitudes[start : start + chunk]
             index = first_index + start if first_index >= 0 else first_index
@@ -156,7 +156,8 @@ class BatchAcquirer:
                 chunk = max(1, chunk // 2)
             if failures >= self.policy.attempts:
                 raise AcquisitionFailed(
-                    "runner", f"{_what(index)} failed {failures} times in a row; last error: {last_error}"
+                    last_error.device if last_error is not None else self.bench.camera.name,
+                    f"{_what(index)} failed {failures} times in a row; last error: {last_error}",
                 )
             time.sleep(self.policy.backoff_s(failures))
         self._chunk = chunk

@@ -16,13 +16,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from drivers.errors import LabctlError
 from labctl.models.optical_layout import OpticalLayout
 from labctl.models.optics_aware import modulator_patch
 from labctl.optics.readout import DEFAULT_OVERSAMPLE, ReadoutMatrix, channel_points
 from labctl.records.run_record import Column
 
 
-class OpticalInputError(ValueError):
+class OpticalInputError(LabctlError, ValueError):
     """Inputs that the masks were not made for (size, channels, range)."""
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from labctl.training.errors import TrainingSettingsError
 
 
 def _check(T: float, alpha: float) -> None:
     if T <= 0:
-        raise ValueError(f"KD temperature must be > 0; got {T}")
+        raise TrainingSettingsError(f"KD temperature must be > 0; got {T}")
     if not 0.0 <= alpha <= 1.0:
-        raise ValueError(f"KD weight alpha must be within [0, 1]; got {alpha}")
+        raise TrainingSettingsError(f"KD weight alpha must be within [0, 1]; got {alpha}")
 
 
 def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float) -> torch.Tensor:
@@ -32,7 +33,7 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
     ((B, K, H, W) logits, (B, H, W) masks)."""
     _check(T, alpha)
     if student_logits.shape != teacher_logits.shape:
-        raise ValueError(f"student logits {tuple(student_logits.shape)} and teacher logits {tuple(teacher_logits.shape)} differ")
+        raise TrainingSettingsError(f"student logits {tuple(student_logits.shape)} and teacher logits {tuple(teacher_logits.shape)} differ")
     hard = F.cross_entropy(student_logits, labels) if alpha < 1 else student_logits.new_zeros(())
     soft = soft_target_loss(student_logits, teacher_logits, T) if alpha > 0 else student_logits.new_zeros(())
     return alpha * soft + (1 - alpha) * hard
@@ -41,5 +42,5 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, labels: 
 def pixel_kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, masks: torch.Tensor, T: float, alpha: float) -> torch.Tensor:
     """Pixel-wise KD for segmentation: :func:`kd_loss` on (B, K, H, W) logits and (B, H, W) masks."""
     if student_logits.ndim != 4 or masks.ndim != 3:
-        raise ValueError(f"pixel-wise KD needs (B, K, H, W) logits and (B, H, W) masks; got {tuple(student_logits.shape)}, {tuple(masks.shape)}")
+        raise TrainingSettingsError(f"pixel-wise KD needs (B, K, H, W) logits and (B, H, W) masks; got {tuple(student_logits.shape)}, {tuple(masks.shape)}")
     return kd_loss(student_logits, teacher_logits, masks, T, alpha)

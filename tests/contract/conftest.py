@@ -1,8 +1,9 @@
 """Driver fixtures for the generic contract suites: every implementation that can run here.
 
-Each fixture yields an *open* device; the suites only use the interfaces of ``drivers.slm`` and
-``drivers.camera`` (plus ``shown_gray`` for SLMs and ``buffer_size`` for cameras, which every
-implementation has).
+Each fixture yields an *open* device; the suites only use the interfaces of ``drivers.slm``,
+``drivers.camera`` and ``drivers.instruments``, and the capabilities of ``drivers.capabilities``
+that a driver claims (every SLM here claims pattern read-back, which the SLM suite uses to see what
+was shown).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 
 from drivers.bench import BenchContext, BenchSpec, OpticsSpec
 from drivers.camera import Camera
+from drivers.instruments import PowerMeter, Shutter
 from drivers.slm import SLM
 from tests.conftest import bench_toml
 
@@ -85,3 +87,37 @@ def camera(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Camera]:
         video = write_test_video(tmp_path / "source.avi")
         with OpenCVCamera("camera", source=str(video), loop=True) as cam:
             yield cam
+
+
+@pytest.fixture(params=["mock", "serial-sc10", "serial-obis"])
+def shutter(request: pytest.FixtureRequest) -> Iterator[Shutter]:
+    if request.param == "mock":
+        with BenchSpec.from_toml(bench_toml(), source="<contract bench>").open() as bench:
+            yield bench.shutter
+        return
+    from drivers.sim import serial_bus
+
+    serial_bus.unplug_all()
+    if request.param == "serial-sc10":
+        from drivers.serial_shutter import SerialShutter
+
+        device: Shutter = SerialShutter("shutter", "labsim://sc10")
+    else:
+        from drivers.obis_laser import ObisLaser
+
+        device = ObisLaser("shutter", "labsim://obis")
+    with device:
+        yield device
+    serial_bus.unplug_all()
+
+
+@pytest.fixture(params=["mock", "visa-sim"])
+def power_meter(request: pytest.FixtureRequest) -> Iterator[PowerMeter]:
+    if request.param == "mock":
+        with BenchSpec.from_toml(bench_toml() + '\n[power_meter]\ndriver = "mock"\n', source="<contract bench>").open() as bench:
+            yield bench.power_meter
+    else:
+        from drivers.visa_power_meter import VisaPowerMeter
+
+        with VisaPowerMeter("power_meter", "USB0::0x1313::0x8072::P2001234::INSTR", wavelength_m=532e-9, sim=True) as meter:
+            yield meter

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from drivers.camera import Camera
-from drivers.errors import DeviceDisconnected, DeviceTimeout, InvalidSetting, UnsupportedFeature
+from drivers.errors import DeviceBusy, DeviceDisconnected, DeviceTimeout, InvalidSetting, UnsupportedFeature
 
 
 def test_description_is_consistent(camera: Camera) -> None:
@@ -75,19 +75,6 @@ def test_timeouts_must_be_finite_and_positive(camera: Camera, timeout: float) ->
         camera.read_frames(0)
 
 
-def test_full_buffer_drops_the_oldest_unread_frames(camera: Camera) -> None:
-    camera.discard_unread()
-    camera.buffer_size = 2
-    acquired, lost = camera.frames_acquired, camera.frames_lost
-    for _ in range(4):
-        camera.trigger()
-    assert camera.frames_acquired == acquired + 4
-    assert camera.frames_lost == lost + 2
-    batch = camera.read_frames(2, timeout_s=5)
-    assert list(batch.frame_numbers) == [acquired + 2, acquired + 3]
-    assert batch.data.shape == (2, *camera.grid.shape)
-
-
 def test_discard_unread_drops_waiting_frames(camera: Camera) -> None:
     camera.discard_unread()
     camera.trigger()
@@ -110,14 +97,19 @@ def test_trigger_source_is_validated(camera: Camera) -> None:
         camera.trigger_source = "software"
 
 
-def test_closed_camera_refuses_use_and_context_manager_closes(camera: Camera) -> None:
-    with camera:
-        camera.capture(timeout_s=5)
+def test_closed_camera_answers_its_description_but_gives_no_frames(camera: Camera) -> None:
+    info, grid, bit_depth = camera.info, camera.grid, camera.bit_depth
+    with pytest.raises(DeviceBusy, match="already open"):
+        camera.open()
+    camera.close()
     assert not camera.is_open
+    assert (camera.info, camera.grid, camera.bit_depth) == (info, grid, bit_depth)
     with pytest.raises(DeviceDisconnected, match="not open"):
         camera.capture()
     with pytest.raises(DeviceDisconnected):
         camera.exposure_s = camera.exposure_limits_s[0]
-    camera.close()
+    camera.close()  # idempotent
+    with camera:
+        assert camera.capture(timeout_s=5).data.shape == camera.grid.shape
+    assert not camera.is_open
     camera.open()
-    assert camera.capture(timeout_s=5).data.shape == camera.grid.shape

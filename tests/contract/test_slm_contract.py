@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drivers.errors import DeviceDisconnected, InvalidPattern, InvalidSetting, UnsupportedFeature
+from drivers.errors import DeviceBusy, DeviceDisconnected, InvalidPattern, InvalidSetting, UnsupportedFeature
 from drivers.phase_table import PhaseTable
 from drivers.slm import SLM, SLMRole
 
@@ -51,7 +51,7 @@ def test_bad_gray_patterns_are_refused_before_anything_is_shown(slm: SLM, make, 
 
 
 def test_sequence_longer_than_the_device_holds_is_refused(slm: SLM) -> None:
-    stack = np.zeros((slm.max_sequence_length + 1, *slm.grid.shape), dtype=np.uint16)
+    stack = np.zeros((slm.sequence_limit + 1, *slm.grid.shape), dtype=np.uint16)
     with pytest.raises(InvalidPattern, match="sequence"):
         slm.write_gray(stack)
 
@@ -86,13 +86,18 @@ def test_phase_table_must_fit_the_device(slm: SLM) -> None:
     assert slm.phase_table is table
 
 
-def test_closed_device_refuses_writes_and_context_manager_closes(slm: SLM) -> None:
+def test_closed_device_answers_its_description_but_refuses_writes(slm: SLM) -> None:
     pattern = np.zeros(slm.grid.shape, dtype=np.uint16)
-    with slm:
-        slm.write_gray(pattern)
+    info, grid, bit_depth = slm.info, slm.grid, slm.bit_depth
+    with pytest.raises(DeviceBusy, match="already open"):
+        slm.open()
+    slm.close()
     assert not slm.is_open
+    assert (slm.info, slm.grid, slm.bit_depth) == (info, grid, bit_depth)
     with pytest.raises(DeviceDisconnected, match="not open"):
         slm.write_gray(pattern)
     slm.close()  # idempotent
+    with slm:
+        slm.write_gray(pattern)
+    assert not slm.is_open
     slm.open()
-    slm.write_gray(pattern)
