@@ -4,6 +4,7 @@ minutes per model that benchmarks/distillation.py must fit in, estimated in abou
 
     python benchmarks/training_step.py --threads 2
     python benchmarks/training_step.py --size 64 --train-images 50000   # another data shape
+    python benchmarks/training_step.py --device cuda                    # on a GPU (default auto: one where there is one)
 
 Steps are timed inside labctl's own training loop (``fit``, through its progress hook), so they
 include the random shifts, the teacher's forward pass under KD and the optimiser; the first
@@ -32,6 +33,8 @@ import torch  # noqa: E402
 
 from labctl.cli.train import CLASSIFIER_SCLC_SIZE, DEFAULT_TEACHER_CONVS  # noqa: E402
 from labctl.data.dataset import Dataset, Split  # noqa: E402
+from labctl.device import DEVICE_CHOICES, DeviceUnavailable, resolve_device  # noqa: E402
+from labctl.training.distributed import Processes  # noqa: E402
 from labctl.training.loop import TrainSettings, fit  # noqa: E402
 from labctl.training.metrics import evaluate  # noqa: E402
 from labctl.training.train import student_for, teacher_for  # noqa: E402
@@ -51,8 +54,10 @@ def random_dataset(images: int, test_images: int, size: int, classes: int) -> Da
 
 def time_steps(
     model: torch.nn.Module, data: Dataset, batch_size: int, warmup: int, teacher: torch.nn.Module | None = None,
+    device: torch.device = torch.device("cpu"),
 ) -> tuple[list[float], float]:
-    """Seconds of each training step after ``warmup``, and page faults per step over them."""
+    """Seconds of each training step after ``warmup`` on ``device`` (each step ends reading its loss
+    back, so a GPU's queue is included), and page faults per step over them."""
     stamps = [time.perf_counter()]
     faults = [resource.getrusage(resource.RUSAGE_SELF).ru_minflt]
 
@@ -60,7 +65,7 @@ def time_steps(
         stamps.append(time.perf_counter())
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
-    fit(model, data, TrainSettings(epochs=1, batch_size=batch_size, seed=0), teacher, hook)
+    fit(model, data, TrainSettings(epochs=1, batch_size=batch_size, seed=0), teacher, hook, Processes(device=device))
     steps = [b - a for a, b in zip(stamps[warmup:], stamps[warmup + 1 :])]
     return steps, (faults[-1] - faults[warmup]) / max(len(steps), 1)
 
@@ -76,21 +81,26 @@ def main() -> None:
     parser.add_argument("--train-images", type=int, default=60_000, help="training images of the projected run")
     parser.add_argument("--test-images", type=int, default=10_000, help="test images of the projected run (scored every epoch)")
     parser.add_argument("--epochs", type=int, default=12, help="epochs of the projected run (benchmarks/distillation.py's default)")
+    parser.add_argument("--device", default="auto", help=f"torch device, {DEVICE_CHOICES} (auto: a GPU where there is one)")
     args = parser.parse_args()
     if args.steps < 2 or args.warmup < 1:
         parser.error(f"--steps must be >= 2 and --warmup >= 1; got {args.steps}, {args.warmup}")
+    try:
+        device = resolve_device(args.device)
+    except DeviceUnavailable as exc:
+        parser.error(str(exc))
     if args.threads:
         torch.set_num_threads(args.threads)
     data = random_dataset((args.steps + args.warmup) * args.batch_size, 1024, args.size, args.classes)
     teacher = teacher_for(data, width=32, convs=DEFAULT_TEACHER_CONVS)  # benchmarks/distillation.py's teacher
     arch = {k: v for k, v in CLASSIFIER_SCLC_SIZE.items() if k != "channels"}
     students = {name: student_for(data, channels=(int(CLASSIFIER_SCLC_SIZE["channels"]),), **arch) for name in ("student_nokd", "student_kd")}
-    print(f"{torch.get_num_threads()} threads, {args.size} px, batch {args.batch_size}; {args.steps} steps timed per model", flush=True)
-    summary: dict[str, float | int] = {"threads": torch.get_num_threads(), "size": args.size, "batch_size": args.batch_size}
+    print(f"{device}, {torch.get_num_threads()} threads, {args.size} px, batch {args.batch_size}; {args.steps} steps timed per model", flush=True)
+    summary: dict[str, float | int | str] = {"device": str(device), "threads": torch.get_num_threads(), "size": args.size, "batch_size": args.batch_size}
     steps_per_epoch = math.ceil(args.train_images / args.batch_size)
     runs = (("teacher", teacher, None), ("student_nokd", students["student_nokd"], None), ("student_kd", students["student_kd"], teacher))
     for name, model, kd_teacher in runs:
-        steps, faults = time_steps(model, data, args.batch_size, args.warmup, kd_teacher)
+        steps, faults = time_steps(model, data, args.batch_size, args.warmup, kd_teacher, device)
         start = time.perf_counter()
         evaluate(model, data.test, data.task)
         eval_per_image = (time.perf_counter() - start) / len(data.test)

@@ -7,16 +7,18 @@ renders all queued exposures that share a Fourier mask in one vectorised physics
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from drivers.bench import BenchContext
 from drivers.camera import Camera, Frame, FrameBatch, TriggerSource
+from drivers.capabilities import FrameBuffer, ReadoutTime
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceDisconnected, DeviceTimeout
+from drivers.frame_queue import UnreadBuffer
 from drivers.slm import PixelGrid
+from labctl.device import resolve_device
 from mock_hw.faults import FaultPlan
 from mock_hw.optical_table import SimulatedOpticalTable
 from mock_hw.sensor import SensorModel
@@ -39,12 +41,13 @@ class _Exposure:
     end_s: float
 
 
-class MockCamera(Camera):
+class MockCamera(Camera, FrameBuffer, ReadoutTime):
     """Simulated camera with hidden gain, noise, offset, hot pixels, misalignment and defocus.
 
     ``realtime=True`` makes reads wait until the modelled devices would have delivered the frame.
     ``noise=False`` gives the noiseless expectation (still quantised); ``ideal=True`` also removes
-    misalignment and pixel non-uniformity.
+    misalignment and pixel non-uniformity. ``device`` (``auto``, ``cpu``, ``cuda[:N]``): where the
+    whole bench's physics and this sensor run; frames come back to the host as a real camera's do.
     """
 
     def __init__(
@@ -67,8 +70,10 @@ class MockCamera(Camera):
         serial: str | None = None,
         missed_trigger_rate: float = 0.0,
         disconnect_at_frames: list[int] | None = None,
+        device: str = "cpu",
     ) -> None:
         super().__init__(name)
+        self._device = resolve_device(device)
         self._grid = PixelGrid(rows, cols, pitch_m)
         if not 8 <= bit_depth <= 16:
             raise ValueError(f"bit_depth must be 8..16; got {bit_depth}")
@@ -83,11 +88,8 @@ class MockCamera(Camera):
         self._truth = draw_camera_truth(
             seed, rows, cols, pitch_m, bit_depth, ideal=ideal, defocus_m=defocus_m, misalignment=misalignment
         )
-        self._sensor = SensorModel(self._truth.sensor, seed=seed, noise=noise)
-        self.buffer_size = buffer_size
-        self._queue: deque[_Exposure] = deque()
-        self._acquired = 0
-        self._lost = 0
+        self._sensor = SensorModel(self._truth.sensor, seed=seed, noise=noise, device=self._device)
+        self._queue: UnreadBuffer[_Exposure] = UnreadBuffer(name, buffer_size)
         self._busy_until_s = 0.0
         self._table: SimulatedOpticalTable | None = None
         # Faults (off by default): missed triggers lose a frame; a disconnect kills the link until reopened.
@@ -117,16 +119,24 @@ class MockCamera(Camera):
         return (1.0, 16.0)
 
     @property
+    def buffer_size(self) -> int:
+        return self._queue.buffer_size
+
+    @buffer_size.setter
+    def buffer_size(self, size: int) -> None:
+        self._queue.buffer_size = size
+
+    @property
     def readout_s(self) -> float:
         return self._grid.rows * self._line_time_s
 
     @property
     def frames_acquired(self) -> int:
-        return self._acquired
+        return self._queue.acquired
 
     @property
     def frames_lost(self) -> int:
-        return self._lost
+        return self._queue.lost
 
     # -- life cycle ----------------------------------------------------------------------------------
     @property
@@ -138,6 +148,7 @@ class MockCamera(Camera):
         self._busy_until_s = 0.0
         self._table = optical_table(self._context)
         self._table.attach("camera", self)
+        self._table.use_device(self._device)
         self._table.clock.realtime = self._realtime
 
     def _disconnect(self) -> None:
@@ -181,12 +192,8 @@ class MockCamera(Camera):
         end = start + self._exposure_s + self.readout_s
         self._busy_until_s = end
         self._queue.append(
-            _Exposure(input_gray, fourier.shown_gray, table.beam_open, self._exposure_s, self._gain, self._acquired, start, end)
+            _Exposure(input_gray, fourier.shown_gray, table.beam_open, self._exposure_s, self._gain, self._queue.acquired, start, end)
         )
-        self._acquired += 1
-        if len(self._queue) > self.buffer_size:  # lost-frame rule: drop the oldest unread frame
-            self._queue.popleft()
-            self._lost += 1
 
     def _software_trigger(self) -> None:
         table = self._table
@@ -226,7 +233,7 @@ class MockCamera(Camera):
                 f"asked for {n} frame(s), {len(self._queue)} arrived within {timeout_s:g} s "
                 f"(trigger source: {self.trigger_source}; was the camera triggered?)",
             )
-        exposures = [self._queue.popleft() for _ in range(n)]
+        exposures = self._queue.take(n)
         data = np.empty((n, *self._grid.shape), dtype=np.uint16)
         start = 0
         while start < n:

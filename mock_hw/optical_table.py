@@ -1,7 +1,8 @@
 """The simulated optical table: the physical 4f model that mock SLMs, camera and instruments share.
 
 Each mock device attaches itself here when opened; the camera asks the table for the optical power
-on its pixels given what the modulators show. Physics comes from :mod:`labctl.optics` (the same code
+on its pixels given what the modulators show. The physics runs on the torch device the camera names
+(``device`` in its bench-file table); patterns arrive from the host as numpy arrays, as a real SLM's do. Physics comes from :mod:`labctl.optics` (the same code
 the optics-aware student and the digital twin use); the non-idealities come from each device's
 hidden truth.
 """
@@ -40,7 +41,13 @@ class SimulatedOpticalTable:
         self.fourier_slm: MockSLM | None = None
         self.camera: MockCamera | None = None
         self.shutter: MockShutter | None = None
+        self.device = torch.device("cpu")
         self._cache: dict[str, object] = {}
+
+    def use_device(self, device: torch.device) -> None:
+        """Run the physics on ``device`` from now on (the camera's choice)."""
+        self.device = device
+        self._cache.clear()
 
     # -- wiring -----------------------------------------------------------------------------------
     def attach(self, role: str, device: object) -> None:
@@ -90,12 +97,13 @@ class SimulatedOpticalTable:
             power_per_sample = in_truth.laser_power_w * profile / max((profile * aperture**2).sum(), 1e-30)
             pose = c_truth.pose
             envelope = pixel_envelope(geo, float(np.sqrt(f_truth.fill_factor)))
+            d = self.device
             self._cache.update(
-                sampling=sampling,
-                beam=torch.from_numpy(np.sqrt(power_per_sample)).float(),
-                defocus=defocus_phase(geo, pose.defocus_m),
-                envelope=envelope,
-                grid=camera_sample_grid(geo, cam.grid.rows, cam.grid.cols, cam.grid.pitch_m, pose),
+                sampling=InputSampling(sampling.ry.to(d), sampling.rx.to(d)),
+                beam=torch.from_numpy(np.sqrt(power_per_sample)).float().to(d),
+                defocus=defocus_phase(geo, pose.defocus_m).to(d),
+                envelope=envelope.to(d),
+                grid=camera_sample_grid(geo, cam.grid.rows, cam.grid.cols, cam.grid.pitch_m, pose).to(d),
                 area=camera_pixel_area_ratio(geo, cam.grid.pitch_m, pose),
             )
         return self._cache
@@ -105,23 +113,23 @@ class SimulatedOpticalTable:
         s = self._static()
         inp = self._need("input_slm")
         leak = inp._truth.leak_amplitude
-        amp = torch.from_numpy(input_gray.astype(np.float32)) / (inp.levels - 1)
+        amp = torch.from_numpy(input_gray.astype(np.float32)).to(self.device) / (inp.levels - 1)
         amp = leak + (1 - leak) * amp
         return s["sampling"].apply(amp) * s["beam"]  # type: ignore[union-attr,operator]
 
     def fourier_transmission(self, fourier_gray: np.ndarray) -> torch.Tensor:
         s = self._static()
         truth = self._need("fourier_slm")._truth
-        phase = torch.from_numpy(truth.response.phase(fourier_gray)).float()
+        phase = torch.from_numpy(truth.response.phase(fourier_gray)).float().to(self.device)
         phase = fringing_blur(phase, truth.crosstalk_sigma_px)
         return pixelated_transmission(phase + s["defocus"], truth.fill_factor)  # type: ignore[operator]
 
     def camera_power(self, input_gray: np.ndarray, fourier_gray: np.ndarray, beam_open: bool) -> torch.Tensor:
-        """Optical power (W) on each camera pixel: (B, cam_rows, cam_cols)."""
+        """Optical power (W) on each camera pixel: (B, cam_rows, cam_cols), on the table's device."""
         s = self._static()
         cam = self._need("camera")
         if not beam_open:
-            return torch.zeros(input_gray.shape[0], cam.grid.rows, cam.grid.cols)
+            return torch.zeros(input_gray.shape[0], cam.grid.rows, cam.grid.cols, device=self.device)
         with torch.no_grad():
             intensity = output_intensity(
                 self.input_field(input_gray), self.fourier_transmission(fourier_gray), s["envelope"]  # type: ignore[arg-type]

@@ -13,17 +13,19 @@ LIGHT_M_PER_S = 299_792_458.0
 
 
 class SensorModel:
-    """A seeded sensor: the same seed and the same exposures give the same frames."""
+    """A seeded sensor: the same seed and the same exposures give the same frames (on one device:
+    a GPU draws other noise than the CPU from the same seed)."""
 
-    def __init__(self, truth: SensorTruth, seed: int, noise: bool = True) -> None:
+    def __init__(self, truth: SensorTruth, seed: int, noise: bool = True, device: torch.device = torch.device("cpu")) -> None:
         self.truth = truth
         self.noise = noise
-        self._gen = torch.Generator().manual_seed(int(seed))
-        self._prnu = torch.from_numpy(truth.prnu).float()
-        self._dark = torch.from_numpy(truth.dark_current_map).float() * truth.dark_current_e_per_s
+        self._gen = torch.Generator(device=device).manual_seed(int(seed))
+        self._prnu = torch.from_numpy(truth.prnu).float().to(device)
+        self._dark = torch.from_numpy(truth.dark_current_map).float().to(device) * truth.dark_current_e_per_s
 
     def expose(self, power_w: torch.Tensor, exposure_s: float, wavelength_m: float, gain: float = 1.0) -> np.ndarray:
-        """``power_w``: (B, H, W) optical power on each pixel → (B, H, W) uint16 frames."""
+        """``power_w``: (B, H, W) optical power on each pixel, on the sensor's device → (B, H, W) uint16
+        frames on the host, where a camera delivers them."""
         t = self.truth
         photon_j = PLANCK_J_S * LIGHT_M_PER_S / wavelength_m
         electrons = power_w * (exposure_s / photon_j) * t.quantum_efficiency * self._prnu + self._dark * exposure_s
@@ -33,6 +35,6 @@ class SensorModel:
         k = t.gain_dn_per_e * gain
         dn = electrons * k + t.dark_offset_dn
         if self.noise:
-            dn = dn + torch.randn(dn.shape, generator=self._gen) * (t.read_noise_e * k)
+            dn = dn + torch.randn(dn.shape, generator=self._gen, device=dn.device) * (t.read_noise_e * k)
         dn = torch.clamp(torch.round(dn), 0, 2**t.bit_depth - 1)
-        return dn.to(torch.int32).numpy().astype(np.uint16)
+        return dn.to(torch.int32).cpu().numpy().astype(np.uint16)

@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 
 from labctl.cli.common import clean_errors
+from labctl.cli.device_option import device_option
 from labctl.data.spec import SPEC_HELP
 
 
@@ -18,8 +19,9 @@ from labctl.data.spec import SPEC_HELP
 @click.option("--data", "data_spec", default=None, help=f"Data set ({SPEC_HELP}); default: the one it was trained on.")
 @click.option("--batch-size", type=click.IntRange(1), default=256, show_default=True)
 @click.option("--resize", is_flag=True, help="Scale stored images (idx, cifar10) of another size to the model's.")
+@device_option("the model")
 @clean_errors
-def evaluate_command(checkpoint: Path, data_spec: str | None, batch_size: int, resize: bool) -> None:
+def evaluate_command(checkpoint: Path, data_spec: str | None, batch_size: int, resize: bool, device) -> None:
     """Evaluate CHECKPOINT (model.pt, model.json or the training run's folder) on the test split."""
     from labctl.data.fit import load_for_model
     from labctl.models.checkpoint import load_checkpoint
@@ -28,7 +30,7 @@ def evaluate_command(checkpoint: Path, data_spec: str | None, batch_size: int, r
     loaded = load_checkpoint(checkpoint)
     spec = data_spec or loaded.meta.get("data") or "digits"
     data = load_for_model(spec, loaded.config, f"model {loaded.path}", loaded.meta.get("data"), resize)
-    metrics = evaluate(loaded.model, data.test, data.task, batch_size)
+    metrics = evaluate(loaded.model.to(device), data.test, data.task, batch_size)
     Console().print(f"{loaded.kind} model {loaded.path} on {spec} ({len(data.test)} test images): "
                     + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     click.echo(json.dumps(metrics))

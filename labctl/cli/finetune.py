@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
+from labctl.cli.device_option import device_option
 
 
 @click.command("finetune")
@@ -28,23 +29,25 @@ from labctl.cli.common import bench_option, clean_errors, load_bench_spec
 @click.option("--resume", is_flag=True, help="Continue an interrupted fine-tuning in --out.")
 @click.option("--seed", default=0, show_default=True)
 @click.option("--resize", is_flag=True, help="Resize the data's images to the size the masks were made for.")
+@device_option("the simulated bench's physics (a real bench computes in its optics; the fine-tuning itself runs on the CPU)")
 @clean_errors
 def finetune_command(
     bench_file: Path | None, masks_file: Path, student: Path | None, teacher: Path | None, data_spec: str, out: Path,
-    fraction: float, epochs: int, heldout: int | None, backend_only: bool, resume: bool, seed: int, resize: bool,
+    fraction: float, epochs: int, heldout: int | None, backend_only: bool, resume: bool, seed: int, resize: bool, device,
 ) -> None:
     """Fine-tune on the bench: back end on captured frames, then the mask by physics-aware training.
 
     Writes DIR/student (checkpoint), DIR/masks.h5, DIR/finetune.h5 (record) and DIR/finetune.png
     (accuracy against bench frames). Last line: JSON with the accuracies and bench frames used.
     """
+    from labctl.bench_device import simulated_on
     from labctl.data import load_dataset
     from labctl.insitu.pat import PATConfig
     from labctl.insitu.session import FineTuneOptions, FineTuneSession
     from labctl.masks.mask_file import MaskFile
 
     console = Console()
-    spec = load_bench_spec(bench_file)
+    spec = simulated_on(load_bench_spec(bench_file), device)
     layout = MaskFile.load(masks_file).layout
     data = load_dataset(data_spec, size=layout.image_size if resize else None)
     options = FineTuneOptions(fraction=fraction, heldout=heldout, physics_aware=not backend_only, seed=seed,

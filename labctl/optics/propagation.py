@@ -55,7 +55,7 @@ def fringing_blur(phase: torch.Tensor, sigma_px: float) -> torch.Tensor:
     if sigma_px <= 0:
         return phase
     radius = max(1, int(np.ceil(3 * sigma_px)))
-    t = torch.arange(-radius, radius + 1, dtype=phase.dtype)
+    t = torch.arange(-radius, radius + 1, dtype=phase.dtype, device=phase.device)
     k = torch.exp(-0.5 * (t / sigma_px) ** 2)
     k = k / k.sum()
     lead = phase.shape[:-2]

@@ -5,9 +5,10 @@ a folded inference copy; the test metric is measured after every epoch."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -16,8 +17,11 @@ from labctl.data.dataset import Dataset, Split
 from labctl.models.spectral import SpectralConv
 from labctl.training.allocator import retain_freed_memory
 from labctl.training.augment import random_shift
+from labctl.training.errors import TrainingSettingsError
+from labctl.training.distributed import Processes, data_parallel, synced_copy
 from labctl.training.kd import kd_loss
-from labctl.training.metrics import evaluate
+from labctl.training.metrics import evaluate, evaluation_counts, metrics_from_counts, model_device
+from labctl.training.resume import TrainStateFile
 from labctl.training.teacher_inference import inference_copy
 
 #: called after each batch with (epoch, batches done in the epoch, batches per epoch, running loss)
@@ -47,7 +51,7 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0 or self.spectral_lr_scale <= 0:
-            raise ValueError(
+            raise TrainingSettingsError(
                 f"epochs, batch size, learning rate and spectral learning-rate scale must be positive; "
                 f"got {self.epochs}, {self.batch_size}, {self.lr}, {self.spectral_lr_scale}"
             )
@@ -85,7 +89,8 @@ def recalibrate_batchnorm(model: nn.Module, split: Split, batch_size: int, max_i
     """Re-estimate BatchNorm running statistics with the final weights of the epoch (a cumulative
     average over up to ``max_images`` training images). The usual running average lags the weights
     when they move fast (short, high-learning-rate runs), which can leave an eval-mode network
-    predicting one class although it trains well."""
+    predicting one class although it trains well. Runs on the model's device; with synced
+    BatchNorms (several processes) each process passes its share and the average is over all."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
@@ -94,9 +99,10 @@ def recalibrate_batchnorm(model: nn.Module, split: Split, batch_size: int, max_i
         m.reset_running_stats()
         m.momentum = None  # cumulative average
     model.train()
+    device = model_device(model)
     seen = 0
     for x, _ in split.batches(batch_size):
-        model(x)
+        model(x.to(device))
         seen += len(x)
         if seen >= max_images:
             break
@@ -105,41 +111,97 @@ def recalibrate_batchnorm(model: nn.Module, split: Split, batch_size: int, max_i
     model.eval()
 
 
+def _generator_seed(seed: int, rank: int) -> int:
+    """Rank 0 draws from ``seed`` itself (a world of one trains as it always has); other ranks from
+    independent streams, so that their augmentations differ."""
+    return seed if rank == 0 else int(np.random.SeedSequence([seed, rank]).generate_state(1)[0])
+
+
+def _epoch_batches(
+    train: Split, epoch: int, settings: TrainSettings, processes: Processes, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One process's batches for ``epoch``: all of ``train``, reshuffled by ``generator``, in a world
+    of one; else this rank's DistributedSampler shard, ``batch_size / processes`` at a time, so that
+    one step still sees ``batch_size`` images in all."""
+    if not processes.distributed:
+        return train.batches(settings.batch_size, shuffle=True, generator=generator)
+    local_batch = -(-settings.batch_size // processes.world_size)
+    return train.subset(processes.shard_order(len(train), epoch, settings.seed)).batches(local_batch)
+
+
+def _recalibrate(module: nn.Module, train: Split, settings: TrainSettings, processes: Processes, max_images: int = 2048) -> None:
+    """:func:`recalibrate_batchnorm` over the first ``max_images`` training images, shared out
+    evenly among the processes (their synced BatchNorms average over all of them)."""
+    if not processes.distributed:
+        recalibrate_batchnorm(module, train, settings.batch_size, max_images)
+        return
+    shard = train.subset(processes.shard_order(min(max_images, len(train)), 0, settings.seed, shuffle=False))
+    recalibrate_batchnorm(module, shard, -(-settings.batch_size // processes.world_size), len(shard))
+
+
+def _evaluate(module: nn.Module, test: Split, task: str, processes: Processes) -> dict[str, float]:
+    """Test metrics; with several processes each counts its own slice of the test split."""
+    if not processes.distributed:
+        return evaluate(module, test, task)
+    part = test.subset(torch.arange(processes.rank, len(test), processes.world_size))
+    return metrics_from_counts(processes.sum(evaluation_counts(module, part, task)), task)
+
+
 def fit(
     model: nn.Module,
     data: Dataset,
     settings: TrainSettings,
     teacher: nn.Module | None = None,
     progress: ProgressHook | None = None,
+    processes: Processes = Processes(),
+    state_file: TrainStateFile | None = None,
 ) -> list[dict]:
-    """Train ``model`` in place; with ``teacher``, by KD (temperature/alpha from ``settings``).
-    Returns the per-epoch history: epoch, loss, seconds and the test metrics.
+    """Train ``model`` in place on ``processes.device``; with ``teacher``, by KD (temperature/alpha
+    from ``settings``). Returns the per-epoch history: epoch, loss, seconds and the test metrics.
+
+    With several processes (``torchrun``), each trains a DistributedDataParallel replica on its shard
+    of every epoch, BatchNorm statistics synced, the teacher's KD logits computed for its own
+    batches; ``model`` gets the trained weights at the end. With ``state_file``, rank 0 saves the
+    training state after every epoch, and a resuming run starts after the last saved epoch.
 
     Tunes the process's allocator to keep freed tensor memory (:func:`retain_freed_memory`)."""
     retain_freed_memory()
     torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
+    generator = torch.Generator().manual_seed(_generator_seed(settings.seed, processes.rank))
     train = data.train
     if settings.train_limit is not None:
         train = train.subset(torch.arange(min(settings.train_limit, len(train))))
-    steps = -(-len(train) // settings.batch_size)
-    groups = parameter_groups(model, settings)
+    shard = -(-len(train) // processes.world_size)  # each process's share (DistributedSampler evens them out)
+    steps = -(-shard // -(-settings.batch_size // processes.world_size))
+    model.to(processes.device)
+    module = synced_copy(model, processes)
+    groups = parameter_groups(module, settings)
     optimiser = torch.optim.AdamW(groups, lr=settings.lr, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, [g["lr"] for g in groups], total_steps=steps * settings.epochs, pct_start=0.15)
+    history: list[dict] = []
+    saved = state_file.load() if state_file is not None else None
+    if saved is not None:
+        module.load_state_dict(saved["model"])
+        optimiser.load_state_dict(saved["optimiser"])
+        schedule.load_state_dict(saved["schedule"])
+        generator.set_state(saved["generators"][processes.rank])
+        history = list(saved["history"])
+    net = data_parallel(module, processes)
     if teacher is not None:
-        teacher = inference_copy(teacher)
-    history = []
-    for epoch in range(1, settings.epochs + 1):
-        model.train()
+        teacher = inference_copy(teacher).to(processes.device)
+    device = processes.device
+    for epoch in range(len(history) + 1, settings.epochs + 1):
+        net.train()
         start, total, seen = time.perf_counter(), 0.0, 0
-        for step, (x, y) in enumerate(train.batches(settings.batch_size, shuffle=True, generator=generator), 1):
+        for step, (x, y) in enumerate(_epoch_batches(train, epoch, settings, processes, generator), 1):
             x, y = random_shift(x, y, settings.max_shift, generator)
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             lam, partner = 1.0, None
             if settings.mixup > 0 and data.task == "classification":
                 lam = float(torch.distributions.Beta(settings.mixup, settings.mixup).sample())
-                partner = torch.randperm(len(x), generator=generator)
+                partner = torch.randperm(len(x), generator=generator).to(device)
                 x = lam * x + (1 - lam) * x[partner]
-            logits = model(x)
+            logits = net(x)
             if teacher is None:
                 loss = _mixed(lambda t: F.cross_entropy(logits, t), y, lam, partner)
             else:
@@ -154,8 +216,19 @@ def fit(
             seen += len(x)
             if progress is not None:
                 progress(epoch, step, steps, total / seen)
-        recalibrate_batchnorm(model, train, settings.batch_size)
-        metrics = evaluate(model, data.test, data.task)
+        if processes.distributed:
+            total, seen = processes.sum(torch.tensor([total, seen], dtype=torch.float64)).tolist()
+        _recalibrate(module, train, settings, processes)
+        metrics = _evaluate(module, data.test, data.task, processes)
         history.append({"epoch": epoch, "loss": total / max(seen, 1), "seconds": time.perf_counter() - start, **metrics})
+        if state_file is not None:
+            generators = processes.gather(generator.get_state())
+            if processes.is_main:
+                state_file.save({
+                    "model": {k: v.detach().cpu() for k, v in module.state_dict().items()}, "optimiser": optimiser.state_dict(),
+                    "schedule": schedule.state_dict(), "generators": generators, "history": history,
+                })
+    if module is not model:
+        model.load_state_dict(module.state_dict())
     model.eval()
     return history
