@@ -20,6 +20,7 @@ another writer — is a :class:`RunRecordError` naming the file and the part at 
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 import zlib
@@ -45,7 +46,7 @@ _RAW_ATTRS = ("format", "created_unix_s", "columns", _ATTRS_SUM)
 #: datasets in /results that are not columns
 _BOOKKEEPING = ("done", "row_crc", "frame_crc")
 #: an HDF5 read of a damaged file raises any of these
-_READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError)
+_READ_ERRORS = (OSError, KeyError, ValueError, TypeError, RuntimeError, UnicodeDecodeError, AttributeError)
 
 __all__ = ["Column", "FORMAT", "RecordLockedError", "RunRecord", "RunRecordError"]
 
@@ -85,9 +86,9 @@ class RunRecord:
         lock.acquire()
         try:
             h5 = h5py.File(path, "x")  # O_EXCL: never truncates a file created since the check above
-        except (FileExistsError, OSError) as exc:
+        except OSError as exc:
             lock.release()
-            if path.exists():
+            if exc.errno == errno.EEXIST or path.exists():
                 raise RunRecordError(f"{path} exists; use --resume to continue it or choose another --out") from None
             raise RunRecordError(f"cannot create {path}: {exc}") from None
         try:
