@@ -43,7 +43,8 @@ def one_seed(data, args, seed: int, work: Path) -> dict:
     from labctl.insitu.pat import PATConfig
     from labctl.insitu.session import FineTuneOptions, FineTuneSession
     from labctl.masks.export import export_masks
-    from labctl.models.optical_layout import OpticalLayout
+    from labctl.models.bench_layout import layout_for_bench
+    from labctl.optics.layout import OpticalLayout
     from labctl.training.loop import TrainSettings
     from labctl.training.train import train_student, train_teacher
 
@@ -51,7 +52,7 @@ def one_seed(data, args, seed: int, work: Path) -> dict:
     nominal = BenchSpec.default()
     limit = args.train_limit
     teacher = train_teacher(data, TrainSettings(epochs=args.teacher_epochs, seed=seed, train_limit=limit), work / "teacher")
-    layout = OpticalLayout.for_bench(nominal, data.size, args.channels)
+    layout = layout_for_bench(nominal, data.size, args.channels)
     student = train_student(data, teacher.model, TrainSettings(epochs=args.student_epochs, seed=seed, train_limit=limit),
                             kind="optics_aware", out_dir=work / "student", teacher_path=teacher.path, layout=layout)
     print(f"seed {seed}: teacher {teacher.metrics}, optics-aware student (twin) {student.metrics}", flush=True)

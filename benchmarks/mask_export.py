@@ -28,7 +28,8 @@ from labctl.data import load_dataset
 def main() -> None:
     from calibration.run import calibrate_all
     from labctl.masks.export import export_masks
-    from labctl.models.optical_layout import OpticalLayout
+    from labctl.models.bench_layout import layout_for_bench
+    from labctl.optics.layout import OpticalLayout
     from labctl.records.report import build_report
     from labctl.runner.session import RunOptions, run_masks
     from labctl.training.loop import TrainSettings
@@ -51,7 +52,7 @@ def main() -> None:
         teacher = train_teacher(data, settings, work / "teacher")
         sclc = train_student(data, teacher.model, settings, kind="sclc", out_dir=work / "sclc", teacher_path=teacher.path,
                              channels=(args.channels,))
-        layout = OpticalLayout.for_bench(BenchSpec.default(), data.size, args.channels)
+        layout = layout_for_bench(BenchSpec.default(), data.size, args.channels)
         optics = train_student(data, teacher.model, settings, kind="optics_aware", out_dir=work / "optics",
                                teacher_path=teacher.path, layout=layout)
         result["sclc_digital"] = sclc.metrics["accuracy"]

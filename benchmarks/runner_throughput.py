@@ -27,12 +27,14 @@ import torch
 from drivers.bench import BenchSpec
 from drivers.capabilities import readout_s
 from labctl.models.backend import ClassifierBackEnd
-from labctl.models.optical_layout import OpticalLayout
+from labctl.models.bench_layout import layout_for_bench
+from labctl.optics.layout import OpticalLayout
 from labctl.records.run_record import Column, RunRecord
 from labctl.runner.acquisition import BatchAcquirer
 from labctl.models.optics_aware import ideal_affine
 from labctl.runner.loop import METADATA_COLUMNS, run_inputs
-from labctl.runner.optical_inference import OpticalInference, modulator_amplitudes
+from labctl.runner.optical_inference import OpticalInference
+from labctl.optics.layout import modulator_amplitudes
 
 IMAGE = 28
 CHANNELS = 16
@@ -95,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     images = inputs(args.frames)
     virtual = bench_spec(False, 1e-3)
-    layout = OpticalLayout.for_bench(virtual, IMAGE, CHANNELS)
+    layout = layout_for_bench(virtual, IMAGE, CHANNELS)
     amplitudes = modulator_amplitudes(images, layout)
     mask = np.random.default_rng(1).integers(0, 256, (layout.fourier_rows, layout.fourier_cols)).astype(np.uint16)
     with tempfile.TemporaryDirectory() as tmp:

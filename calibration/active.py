@@ -28,8 +28,9 @@ class ActiveCalibration:
     registration: CalibrationRecord | None = None
 
 
-def active_records(spec: BenchSpec, bench: Bench | None = None, force: bool = False) -> ActiveCalibration:
-    """Load the records named in the bench file's [calibration] table.
+def active_records(spec: BenchSpec, bench: Bench | None = None, force: bool = False,
+                   kinds: tuple[str, ...] = KINDS) -> ActiveCalibration:
+    """Load the records of ``kinds`` named in the bench file's [calibration] table.
 
     With an open ``bench``, each record's device identity is checked against the device it belongs
     to (CalibrationMismatch unless ``force``); the wavelength is always checked against [optics].
@@ -39,6 +40,8 @@ def active_records(spec: BenchSpec, bench: Bench | None = None, force: bool = Fa
         raise CalibrationRecordError(f"bench file {spec.source}: unknown [calibration] key(s) {sorted(unknown)}; expected {list(KINDS)}")
     active = ActiveCalibration()
     for kind, path in spec.calibration.items():
+        if kind not in kinds:
+            continue
         device = bench.devices[ROLE_OF_KIND[kind]].info if bench is not None else None
         record = load_record(path, device=device, wavelength_m=spec.optics.wavelength_m, force=force, kind=kind)
         setattr(active, kind, record)
@@ -64,11 +67,3 @@ def apply_phase_table(bench: Bench, record: CalibrationRecord, force: bool = Fal
     if why and not force:
         raise CalibrationMismatch(f"SLM phase record {record.id} was {why}; recalibrate, or force it")
     slm.phase_table = phase_table_from_record(record)
-
-
-def apply_active_phase_table(bench: Bench) -> None:
-    """Called when a bench opens: apply the bench file's active slm_phase record, if it names one."""
-    path = bench.spec.calibration.get("slm_phase")
-    if path:
-        record = load_record(path, device=bench.fourier_slm.info, wavelength_m=bench.spec.optics.wavelength_m, kind="slm_phase")
-        bench.fourier_slm.phase_table = phase_table_from_record(record)

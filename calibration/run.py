@@ -19,6 +19,7 @@ from calibration.plots import plot_record
 from calibration.records import KINDS, CalibrationRecord
 from calibration.registration import RegistrationSettings, measure_registration
 from calibration.slm_interferometric import InterferometricSettings, measure_phase_response_interferometric
+from calibration.session import open_session
 from calibration.slm_phase import PhaseSweepSettings, measure_phase_response
 from drivers.bench import Bench, BenchSpec
 
@@ -106,7 +107,8 @@ def calibrate_all(spec: BenchSpec, out_dir: str | Path, progress: Progress | Non
     out.mkdir(parents=True, exist_ok=True)
     report = progress or no_progress
     paths: dict[str, Path] = {}
-    with spec.open() as bench:
+    with open_session(spec, kinds=("slm_phase",)) as session:
+        bench = session.bench
         for i, kind in enumerate(kinds):
             def sub(message: str, fraction: float, i: int = i, kind: str = kind) -> None:
                 report(f"{kind}: {message}", (i + min(max(fraction, 0.0), 1.0)) / len(kinds))

@@ -160,7 +160,10 @@ class BenchSpec:
         return cls(source=source, name=name, optics=optics, devices=devices, calibration=calibration, raw=raw)
 
     def open(self) -> Bench:
-        """Build and open every device; on failure, close those already opened and re-raise."""
+        """Build and open every device; on failure, close those already opened and re-raise.
+
+        The devices come up uncalibrated: ``calibration.session.open_session`` opens a bench and
+        applies its active calibration records."""
         context = BenchContext(optics=self.optics)
         bench = Bench(spec=self, context=context)
         try:
@@ -171,11 +174,6 @@ class BenchSpec:
             # Open in a fixed order: modulators first, so a camera can find the light path.
             for device in bench.devices.values():
                 device.open()
-            if self.calibration.get("slm_phase"):
-                # An active phase record makes write_phase calibrated (device and wavelength checked).
-                from calibration.active import apply_active_phase_table  # calibration builds on drivers
-
-                apply_active_phase_table(bench)
         except BaseException:
             bench.close()
             raise

@@ -6,6 +6,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from calibration.active import active_records
+from calibration.session import open_session
 from drivers.bench import BenchSpec
 from labctl.cli import main
 from tests.conftest import bench_toml
@@ -22,9 +23,11 @@ def test_calibrate_all_writes_records_plots_and_a_bench_file(tmp_path) -> None:
         assert len(list(out.glob(f"{kind}-*.json"))) == 1 and len(list(out.glob(f"{kind}-*.png"))) == 1
         assert (out / "raw" / f"{kind}.npz").is_file()
     spec = BenchSpec.from_file(out / "bench.toml")
-    with spec.open() as bench:
+    with open_session(spec) as session:
+        bench = session.bench
         active = active_records(spec, bench)
         assert bench.fourier_slm.phase_table.record_id == active.slm_phase.id
+        assert session.correct_frames is not None and session.input_to_camera.shape == (2, 3)
         assert active.camera is not None and active.registration is not None
         assert np.asarray(active.registration.params["input_to_camera"]).shape == (2, 3)
 

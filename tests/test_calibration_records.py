@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from calibration.active import active_records, phase_table_from_record
+from calibration.session import open_session
 from calibration.errors import CalibrationMismatch, CalibrationRecordError
 from calibration.records import CalibrationRecord, load_record
 from calibration.run import write_bench_file
@@ -67,7 +68,10 @@ def test_bench_file_activates_the_phase_table_and_refuses_a_foreign_one(tmp_path
     bench_file = write_bench_file(BenchSpec.from_file(src), tmp_path / "out" / "bench.toml", {"slm_phase": good})
     assert "[calibration]" in bench_file.read_text()
     spec = BenchSpec.from_file(bench_file)
-    with spec.open() as bench:
+    with spec.open() as bench:  # the devices alone come up uncalibrated
+        assert bench.fourier_slm.phase_table.record_id == "linear"
+    with open_session(spec) as session:
+        bench = session.bench
         assert bench.fourier_slm.phase_table.record_id == load_record(good).id
         bench.fourier_slm.write_phase(np.full(bench.fourier_slm.grid.shape, np.pi))
         assert int(bench.fourier_slm.shown_gray[0, 0]) == 100  # table: 2π·k/1024 → 200·k/1024
@@ -76,4 +80,5 @@ def test_bench_file_activates_the_phase_table_and_refuses_a_foreign_one(tmp_path
     foreign = _phase_record(DeviceInfo("mock", "labctl", "SimPhaseSLM", "OTHER")).save(tmp_path / "foreign")
     bad_file = write_bench_file(BenchSpec.from_file(src), tmp_path / "bad" / "bench.toml", {"slm_phase": foreign})
     with pytest.raises(CalibrationMismatch, match="another device"):
-        BenchSpec.from_file(bad_file).open()
+        with open_session(BenchSpec.from_file(bad_file)):
+            pass

@@ -11,7 +11,8 @@ import pytest
 from drivers.bench import BenchSpec
 from labctl.masks.encoding import EncodingError, double_phase
 from labctl.masks.mask_file import MaskFile, MaskFileError
-from labctl.models.optical_layout import OpticalLayout
+from labctl.models.bench_layout import layout_for_bench
+from labctl.optics.layout import OpticalLayout
 from tests.conftest import bench_toml
 
 
@@ -41,7 +42,7 @@ def test_double_phase_refuses_bad_masks(bad, message) -> None:
 
 def _layout() -> OpticalLayout:
     spec = BenchSpec.from_toml(bench_toml())
-    return OpticalLayout.for_bench(spec, 16, 4)
+    return layout_for_bench(spec, 16, 4)
 
 
 def _mask(layout: OpticalLayout, **changes) -> MaskFile:

@@ -10,7 +10,8 @@ import torch
 
 from drivers.bench import BenchSpec
 from labctl.models.checkpoint import load_checkpoint, save_checkpoint
-from labctl.models.optical_layout import OpticalLayout
+from labctl.models.bench_layout import layout_for_bench
+from labctl.optics.layout import OpticalLayout
 from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent, initial_phase, quantise_phase
 from tests.conftest import bench_toml
 
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.fixture(scope="module")
 def layout() -> OpticalLayout:
-    return OpticalLayout.for_bench(BenchSpec.from_toml(bench_toml(ideal=True, noise=False)), 12, 4)
+    return layout_for_bench(BenchSpec.from_toml(bench_toml(ideal=True, noise=False)), 12, 4)
 
 
 def _student(layout: OpticalLayout) -> OpticsAwareStudent:

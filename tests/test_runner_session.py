@@ -18,9 +18,10 @@ from labctl.cli import main
 from labctl.data import load_dataset
 from labctl.masks.export import export_masks
 from labctl.masks.mask_file import MaskFile, MaskFileError
-from labctl.models.optical_layout import OpticalLayout
+from labctl.models.bench_layout import layout_for_bench
+from labctl.optics.layout import OpticalLayout
 from labctl.records.run_record import RunRecord, RunRecordError
-from labctl.runner.optical_inference import OpticalInputError
+from labctl.optics.layout import OpticalInputError
 from labctl.runner.session import RunOptions, run_masks
 from labctl.training.loop import TrainSettings
 from labctl.training.train import train_student
@@ -38,7 +39,7 @@ def trained(tmp_path_factory) -> dict:
     bench_file.write_text(bench_toml(ideal=True, noise=False))
     spec = BenchSpec.from_file(bench_file)
     data = load_dataset("digits", size=SIZE)
-    layout = OpticalLayout.for_bench(spec, SIZE, 4)
+    layout = layout_for_bench(spec, SIZE, 4)
     settings = TrainSettings(epochs=3, batch_size=64, lr=1e-2, train_limit=600)
     optics = train_student(data, None, settings, kind="optics_aware", out_dir=root / "optics", layout=layout)
     sclc = train_student(data, None, TrainSettings(epochs=1, train_limit=200), kind="sclc", out_dir=root / "sclc", channels=(4,))

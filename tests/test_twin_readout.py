@@ -10,13 +10,14 @@ import torch.nn.functional as F
 
 from drivers.bench import BenchSpec
 from labctl.masks.filter_bank import FilterBankError, fourier_mask
-from labctl.models.optical_layout import OpticalLayout
+from labctl.models.bench_layout import layout_for_bench
+from labctl.optics.layout import OpticalLayout
 from labctl.models.spectral import apply_filter_bank, kernel_spectrum
 from labctl.optics.propagation import output_intensity
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin
 from labctl.models.optics_aware import ideal_affine
-from labctl.runner.optical_inference import modulator_amplitudes
+from labctl.optics.layout import modulator_amplitudes
 from mock_hw.truth import reveal_truth
 from tests.conftest import bench_toml
 
@@ -38,7 +39,7 @@ def test_twin_with_the_bench_pose_reproduces_the_simulated_frames(misaligned: bo
     if misaligned:
         text = text.replace("ideal = true\nnoise", "ideal = false\nnoise")
     spec = BenchSpec.from_toml(text)
-    layout = OpticalLayout.for_bench(spec, 16, 4)
+    layout = layout_for_bench(spec, 16, 4)
     rng = np.random.default_rng(0)
     amp = rng.random((2, layout.input_rows, layout.input_cols))
     phase = rng.uniform(0, 2 * np.pi, (layout.fourier_rows, layout.fourier_cols))
@@ -53,7 +54,7 @@ def test_twin_with_the_bench_pose_reproduces_the_simulated_frames(misaligned: bo
 def test_tiled_filter_bank_reads_back_as_the_digital_convolution() -> None:
     spec = BenchSpec.from_toml(bench_toml(ideal=True, noise=False))
     n, channels = 16, 4
-    layout = OpticalLayout.for_bench(spec, n, channels)
+    layout = layout_for_bench(spec, n, channels)
     torch.manual_seed(0)
     kernels = torch.randn(channels, 1, 3, 3)
     bank = kernel_spectrum(kernels, n, n).to(torch.complex64)
@@ -81,7 +82,7 @@ def _complex_mask_frames(twin: FourFTwin, amp: torch.Tensor, mask: torch.Tensor)
 
 
 def test_filter_bank_that_does_not_fit_the_layout_is_refused() -> None:
-    layout = OpticalLayout.for_bench(BenchSpec.from_toml(bench_toml()), 16, 4)
+    layout = layout_for_bench(BenchSpec.from_toml(bench_toml()), 16, 4)
     with pytest.raises(FilterBankError, match="one input field"):
         fourier_mask(torch.zeros(4, 3, 16, 16, dtype=torch.complex64), layout)
     with pytest.raises(FilterBankError, match="layout has 4 tiles"):
@@ -91,7 +92,7 @@ def test_filter_bank_that_does_not_fit_the_layout_is_refused() -> None:
 
 
 def test_twin_on_a_patch_equals_the_twin_on_the_whole_modulator() -> None:
-    layout = OpticalLayout.for_bench(BenchSpec.from_toml(bench_toml()), 16, 4)
+    layout = layout_for_bench(BenchSpec.from_toml(bench_toml()), 16, 4)
     twin = FourFTwin(layout)
     patch = torch.rand(2, 20, 24)
     full = torch.zeros(2, layout.input_rows, layout.input_cols)

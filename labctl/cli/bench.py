@@ -9,6 +9,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from calibration.session import open_session
 from drivers.bench import Bench
 from drivers.slm import SLM
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
@@ -52,7 +53,8 @@ def check(bench_file: Path | None, out: Path) -> None:
     """Open every device, write a test pattern, capture a frame, print a device table, save a PNG."""
     console = Console()
     spec = load_bench_spec(bench_file)
-    with spec.open() as b:
+    with open_session(spec, kinds=("slm_phase",)) as session:
+        b = session.bench
         console.print(device_table(b))
         b.input_slm.write_amplitude(resolution_target(*b.input_slm.grid.shape))
         b.fourier_slm.write_phase(np.zeros(b.fourier_slm.grid.shape))

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from calibration.session import open_session
 from drivers.bench import BenchSpec
 from drivers.errors import LabctlError
 from labctl.insitu.backend_ft import BackendFineTuneConfig, accuracy, finetune_validated
@@ -46,7 +47,8 @@ from labctl.optics.twin import FourFTwin
 from labctl.records.provenance import sha256_file, software_provenance
 from labctl.runner.acquisition import BatchAcquirer, RetryPolicy
 from labctl.runner.bench_calibration import BenchCalibration
-from labctl.runner.optical_inference import ChannelScale, OpticalInference, images_of, modulator_amplitudes
+from labctl.runner.optical_inference import ChannelScale, OpticalInference
+from labctl.optics.layout import images_of, modulator_amplitudes
 from labctl.runner.session import calibrate_readout, readout_oversample, student_for_masks
 from labctl.training.metrics import evaluate
 
@@ -212,12 +214,12 @@ class FineTuneSession:
         if "back_end" in state:
             model.back.load_state_dict(state["back_end"])
         phase = torch.as_tensor(state.get("phase", self.masks.phase_rad)).float()
-        with warnings.catch_warnings(record=True) as caught, self.spec.open() as bench, \
-                CaptureCache(self.out / "captures.h5", bench.camera.grid.shape) as self.cache:
+        with warnings.catch_warnings(record=True) as caught, open_session(self.spec) as session, \
+                CaptureCache(self.out / "captures.h5", session.bench.camera.grid.shape) as self.cache:
             warnings.simplefilter("always")
-            self.bench = bench
+            self.bench = bench = session.bench
             self.masks.check_bench(bench, self.spec.optics)
-            calib = BenchCalibration.for_bench(self.spec, bench, self.layout)
+            calib = BenchCalibration.for_session(session, self.layout)
             for w in caught:
                 self.log(f"warning: {w.message}")
             state.setdefault("events", [])
@@ -352,8 +354,8 @@ class FineTuneSession:
         ckpt = save_checkpoint(self.out / "student", model, meta)
         new_ckpt = load_checkpoint(ckpt)
         phase_np = np.mod(phase.numpy().astype(np.float64), 2 * np.pi)
-        with self.spec.open() as bench:
-            table = bench.fourier_slm.phase_table
+        with open_session(self.spec, kinds=("slm_phase",)) as session:
+            table = session.bench.fourier_slm.phase_table
             gray = table.gray_for_phase(phase_np)
         masks_out = self.out / "masks.h5"
         if masks_out.exists():

@@ -19,13 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from calibration.session import open_session
 from drivers.bench import BenchSpec
 from labctl.masks.encoding import double_phase
 from labctl.masks.filter_bank import fourier_mask
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.masks.optimise import PhaseOptimisation, optimise_phase
+from labctl.models.bench_layout import layout_on
 from labctl.models.checkpoint import LoadedCheckpoint, load_checkpoint
-from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.layout import OpticalLayout, images_of, modulator_amplitudes
 from labctl.records.provenance import software_provenance
 
 
@@ -53,7 +55,8 @@ def export_masks(
     if out.exists() and not overwrite:
         raise MaskFileError(f"{out} exists; choose another --out (mask files are never overwritten)")
     student = load_checkpoint(checkpoint)
-    with spec.open() as bench:
+    with open_session(spec, kinds=("slm_phase",)) as session:
+        bench = session.bench
         slm = bench.fourier_slm
         slm_info = {
             "identity": slm.info.as_dict(), "rows": slm.grid.rows, "cols": slm.grid.cols,
@@ -63,7 +66,7 @@ def export_masks(
         if student.kind == "optics_aware":
             layout, phase, method, extra = _optics_aware(student)
         elif student.kind == "sclc":
-            layout = OpticalLayout.for_bench(spec, _image_size(student), student.model.front.out_channels)
+            layout = layout_on(bench, _image_size(student), student.model.front.out_channels)
             layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation)
         else:
             raise MaskFileError(
@@ -113,7 +116,6 @@ def _collapsed(
         return layout, phase, "sclc-double-phase", extra
     from labctl.data import load_dataset
     from labctl.models.optics_aware import ideal_affine
-    from labctl.runner.optical_inference import images_of, modulator_amplitudes
 
     data = data if data is not None else load_dataset(student.meta.get("data", "digits"), size=layout.image_size)
     images, _ = images_of(data.train, 256)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from drivers.errors import LabctlError
-from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.layout import OpticalLayout
 
 
 class FilterBankError(LabctlError, ValueError):

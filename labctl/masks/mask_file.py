@@ -27,7 +27,7 @@ import numpy as np
 from drivers.bench import Bench, OpticsSpec
 from drivers.errors import LabctlError
 from drivers.phase_table import TWO_PI, PhaseTable
-from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.layout import OpticalLayout
 from labctl.records.checksums import arrays_digest
 
 FORMAT = "labctl-masks/1"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.layout import OpticalLayout
 from labctl.models.spectral import apply_filter_bank
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin

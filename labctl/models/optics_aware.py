@@ -21,8 +21,8 @@ from torch import nn
 
 from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd, check_backend_conv
 from labctl.models.errors import ModelConfigError
-from labctl.models.optical_layout import OpticalLayout
 from labctl.optics.geometry import CameraPose, input_to_camera_affine
+from labctl.optics.layout import OpticalLayout, modulator_patch
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin
 
@@ -59,18 +59,6 @@ def ideal_affine(layout: OpticalLayout) -> np.ndarray:
         layout.geometry, layout.input_rows, layout.input_cols, layout.input_pitch_m,
         layout.camera_rows, layout.camera_cols, layout.camera_pitch_m, CameraPose(),
     )
-
-
-def modulator_patch(images: torch.Tensor, layout: OpticalLayout) -> torch.Tensor:
-    """Images (B, 1, n, n) in [0, 1] → the input-modulator amplitudes of the image's patch
-    (B, n·s, n·s): each image pixel shown on s × s modulator pixels (s = ``image_scale``). The patch
-    sits at (``image_row``, ``image_col``); the rest of the modulator is dark."""
-    if images.ndim != 4 or images.shape[1] != 1:
-        raise ModelConfigError(f"the input modulator shows one field: images must be (B, 1, n, n); got {tuple(images.shape)}")
-    n, s = layout.image_size, layout.image_scale
-    if images.shape[-1] != n or images.shape[-2] != n:
-        raise ModelConfigError(f"the layout holds {n}x{n}-px images; got {images.shape[-2]}x{images.shape[-1]}")
-    return images[:, 0].repeat_interleave(s, dim=1).repeat_interleave(s, dim=2)
 
 
 def quantise_phase(phase: torch.Tensor, bit_depth: int) -> torch.Tensor:

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from scipy import sparse
 
-from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.layout import OpticalLayout
 from labctl.optics.errors import OpticsModelError
 
 #: Sub-samples per image pixel side used by both the twin and the bench readout.

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.layout import OpticalLayout
 from labctl.optics.errors import OpticsModelError
 from labctl.optics.geometry import CameraPose, InputSampling
 from labctl.optics.propagation import defocus_phase, fringing_blur, output_intensity, pixel_envelope, pixelated_transmission

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from drivers.bench import Bench, BenchSpec
-from labctl.models.optical_layout import OpticalLayout
+from calibration.session import BenchSession
 from labctl.models.optics_aware import ideal_affine
+from labctl.optics.layout import OpticalLayout
 
 
 class MissingCalibrationWarning(UserWarning):
@@ -29,35 +29,24 @@ class BenchCalibration:
     missing: list[str] = field(default_factory=list)
 
     @classmethod
-    def for_bench(cls, spec: BenchSpec, bench: Bench, layout: OpticalLayout, warn: bool = True) -> BenchCalibration:
-        from calibration.active import active_records
-        from calibration.camera_response import CameraCorrection
-        from calibration.registration import Registration
-
-        active = active_records(spec, bench)
+    def for_session(cls, session: BenchSession, layout: OpticalLayout, warn: bool = True) -> BenchCalibration:
+        """The open session's calibration, with the nominal geometry where it has no registration."""
         missing = []
-        if active.registration is not None:
-            affine = np.asarray(Registration.from_record(active.registration).input_to_camera, dtype=np.float64)
-        else:
+        affine = session.input_to_camera
+        if affine is None:
             affine = ideal_affine(layout)
             missing.append("registration")
-        correct = None
-        if active.camera is not None:
-            correct = CameraCorrection.from_record(active.camera).apply
-        else:
+        if session.correct_frames is None:
             missing.append("camera")
-        if bench.fourier_slm.phase_table.record_id == "linear":
+        ids = session.record_ids
+        if ids["slm_phase"] == "linear":
             missing.append("slm")
-        ids = {
-            "slm_phase": bench.fourier_slm.phase_table.record_id,
-            "camera": active.camera.id if active.camera is not None else None,
-            "registration": active.registration.id if active.registration is not None else None,
-        }
+        source = session.spec.source
         if missing and warn:
             warnings.warn(
-                f"bench {spec.source} has no {', '.join(missing)} calibration; using nominal values "
-                f"(run `labctl calibrate {'all' if len(missing) > 1 else missing[0]} --bench {spec.source} --out DIR`)",
+                f"bench {source} has no {', '.join(missing)} calibration; using nominal values "
+                f"(run `labctl calibrate {'all' if len(missing) > 1 else missing[0]} --bench {source} --out DIR`)",
                 MissingCalibrationWarning,
                 stacklevel=2,
             )
-        return cls(affine, correct, ids, missing)
+        return cls(affine, session.correct_frames, ids, missing)

@@ -16,42 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from drivers.errors import LabctlError
-from labctl.models.optical_layout import OpticalLayout
-from labctl.models.optics_aware import modulator_patch
+from labctl.optics.layout import OpticalLayout
 from labctl.optics.readout import DEFAULT_OVERSAMPLE, ReadoutMatrix, channel_points
 from labctl.records.run_record import Column
-
-
-class OpticalInputError(LabctlError, ValueError):
-    """Inputs that the masks were not made for (size, channels, range)."""
-
-
-def images_of(split, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(images float32 in [0, 1] (N, C, n, n), targets) of a data split."""
-    n = len(split) if limit is None else min(limit, len(split))
-    images = split.images[:n].float().numpy() / 255.0
-    return images.astype(np.float32), split.targets[:n].numpy()
-
-
-def modulator_amplitudes(images: np.ndarray, layout: OpticalLayout) -> np.ndarray:
-    """Images (B, 1, n, n) or (B, n, n) in [0, 1] → input-modulator amplitudes (B, rows, cols)."""
-    images = np.asarray(images, dtype=np.float32)
-    if images.ndim == 4:
-        if images.shape[1] != 1:
-            raise OpticalInputError(
-                f"the input modulator shows one field; images have {images.shape[1]} channels (use grayscale data)"
-            )
-        images = images[:, 0]
-    n = layout.image_size
-    if images.shape[-2:] != (n, n):
-        raise OpticalInputError(f"masks were made for {n}x{n}-px images; the data has {images.shape[-2]}x{images.shape[-1]}")
-    if not np.all(np.isfinite(images)) or images.min() < 0 or images.max() > 1:
-        raise OpticalInputError("image values must be finite and within [0, 1] to be shown as amplitudes")
-    patch = modulator_patch(torch.from_numpy(images[:, None]), layout).numpy()
-    out = np.zeros((images.shape[0], layout.input_rows, layout.input_cols), dtype=np.float32)
-    out[:, layout.image_row : layout.image_row + patch.shape[1], layout.image_col : layout.image_col + patch.shape[2]] = patch
-    return out
 
 
 @dataclass

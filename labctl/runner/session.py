@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from calibration.session import open_session
 from drivers.bench import Bench, BenchSpec
 from labctl.data.fit import check_fits_model, check_test_split
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.models.checkpoint import LoadedCheckpoint, load_checkpoint
+from labctl.optics.layout import OpticalInputError, images_of, modulator_amplitudes
 from labctl.optics.readout import DEFAULT_OVERSAMPLE
 from labctl.records.provenance import sha256_file, software_provenance
 from labctl.records.run_record import Column, RunRecord, RunRecordError
@@ -29,14 +31,7 @@ from labctl.runner.acquisition import BatchAcquirer, RetryPolicy
 from labctl.runner.bench_calibration import BenchCalibration
 from labctl.runner.exposure import auto_exposure
 from labctl.runner.loop import METADATA_COLUMNS, RunSummary, run_inputs
-from labctl.runner.optical_inference import (
-    ChannelScale,
-    OpticalInference,
-    OpticalInputError,
-    fit_channel_scale,
-    images_of,
-    modulator_amplitudes,
-)
+from labctl.runner.optical_inference import ChannelScale, OpticalInference, fit_channel_scale
 
 
 @dataclass
@@ -98,9 +93,10 @@ def run_masks(
     if not resume and out.exists():
         raise RunRecordError(f"{out} exists; use --resume to continue it or choose another --out")
 
-    with spec.open() as bench:
+    with open_session(spec) as session:
+        bench = session.bench
         masks.check_bench(bench, spec.optics)
-        calib = BenchCalibration.for_bench(spec, bench, layout)
+        calib = BenchCalibration.for_session(session, layout)
         identity = _identity(spec, bench, masks_path, student, calib, data.spec)
         processor = OpticalInference(
             student.model.back, layout, calib.affine, data.task, data.num_classes, correct=calib.correct_frames,

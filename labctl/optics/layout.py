@@ -1,9 +1,9 @@
 """Where things sit on the bench for the optics-aware student: the 4f geometry, the image's place
 on the input modulator, and the camera tiles that hold the output channels.
 
-The numbers come from a bench (by default the embedded simulated one, ``BenchSpec.default()``), and
-the layout is stored in the student's checkpoint so that its phase mask can be sent to that bench
-and its tiles cropped from camera frames.
+The numbers come from a bench's devices (:func:`labctl.models.bench_layout.layout_for_bench`), and
+the layout is stored in the student's checkpoint and mask file so that its phase mask can be sent to
+that bench and its tiles cropped from camera frames. Nothing here touches a device.
 """
 
 from __future__ import annotations
@@ -12,14 +12,18 @@ import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
+import torch
 
-from drivers.bench import BenchSpec
 from drivers.errors import LabctlError
 from labctl.optics.geometry import CameraPose, FourFGeometry, input_to_camera_affine
 
 
 class LayoutError(LabctlError, ValueError):
     """The requested image placement or tile layout does not fit the bench."""
+
+
+class OpticalInputError(LabctlError, ValueError):
+    """Images that cannot be shown on the input modulator under a layout (channels, size, range)."""
 
 
 @dataclass(frozen=True)
@@ -92,20 +96,6 @@ class OpticalLayout:
         return cls(**{**d, "tiles": tuple(tuple(t) for t in d["tiles"])})
 
     @classmethod
-    def for_bench(cls, spec: BenchSpec, image_size: int, channels: int, margin_px: int = 4, image_scale: int | None = None) -> OpticalLayout:
-        """Read the device geometry from ``spec`` (opening its devices) and lay out ``channels`` tiles."""
-        with spec.open() as bench:
-            fourier, inp, cam = bench.fourier_slm, bench.input_slm, bench.camera
-            numbers = dict(
-                wavelength_m=spec.optics.wavelength_m, f1_m=spec.optics.f1_m, f2_m=spec.optics.f2_m,
-                fourier_rows=fourier.grid.rows, fourier_cols=fourier.grid.cols, fourier_pitch_m=fourier.grid.pitch_m,
-                fourier_bit_depth=fourier.bit_depth,
-                input_rows=inp.grid.rows, input_cols=inp.grid.cols, input_pitch_m=inp.grid.pitch_m,
-                camera_rows=cam.grid.rows, camera_cols=cam.grid.cols, camera_pitch_m=cam.grid.pitch_m,
-            )
-        return cls.tiled(numbers, image_size, channels, margin_px, image_scale, bench=spec.source)
-
-    @classmethod
     def tiled(
         cls, numbers: dict, image_size: int, channels: int, margin_px: int = 4, image_scale: int | None = None, bench: str = ""
     ) -> OpticalLayout:
@@ -137,3 +127,42 @@ class OpticalLayout:
             image_row=(numbers["input_rows"] - side) // 2, image_col=(numbers["input_cols"] - side) // 2,
             tile_size=tile, tiles=tiles, bench=bench,
         )
+
+
+def modulator_patch(images: torch.Tensor, layout: OpticalLayout) -> torch.Tensor:
+    """Images (B, 1, n, n) in [0, 1] → the input-modulator amplitudes of the image's patch
+    (B, n·s, n·s): each image pixel shown on s × s modulator pixels (s = ``image_scale``). The patch
+    sits at (``image_row``, ``image_col``); the rest of the modulator is dark."""
+    if images.ndim != 4 or images.shape[1] != 1:
+        raise OpticalInputError(f"the input modulator shows one field: images must be (B, 1, n, n); got {tuple(images.shape)}")
+    n, s = layout.image_size, layout.image_scale
+    if images.shape[-1] != n or images.shape[-2] != n:
+        raise OpticalInputError(f"the layout holds {n}x{n}-px images; got {images.shape[-2]}x{images.shape[-1]}")
+    return images[:, 0].repeat_interleave(s, dim=1).repeat_interleave(s, dim=2)
+
+
+def images_of(split, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(images float32 in [0, 1] (N, C, n, n), targets) of a data split."""
+    n = len(split) if limit is None else min(limit, len(split))
+    images = split.images[:n].float().numpy() / 255.0
+    return images.astype(np.float32), split.targets[:n].numpy()
+
+
+def modulator_amplitudes(images: np.ndarray, layout: OpticalLayout) -> np.ndarray:
+    """Images (B, 1, n, n) or (B, n, n) in [0, 1] → input-modulator amplitudes (B, rows, cols)."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 4:
+        if images.shape[1] != 1:
+            raise OpticalInputError(
+                f"the input modulator shows one field; images have {images.shape[1]} channels (use grayscale data)"
+            )
+        images = images[:, 0]
+    n = layout.image_size
+    if images.shape[-2:] != (n, n):
+        raise OpticalInputError(f"masks were made for {n}x{n}-px images; the data has {images.shape[-2]}x{images.shape[-1]}")
+    if not np.all(np.isfinite(images)) or images.min() < 0 or images.max() > 1:
+        raise OpticalInputError("image values must be finite and within [0, 1] to be shown as amplitudes")
+    patch = modulator_patch(torch.from_numpy(images[:, None]), layout).numpy()
+    out = np.zeros((images.shape[0], layout.input_rows, layout.input_cols), dtype=np.float32)
+    out[:, layout.image_row : layout.image_row + patch.shape[1], layout.image_col : layout.image_col + patch.shape[2]] = patch
+    return out
