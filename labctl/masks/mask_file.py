@@ -112,8 +112,10 @@ class MaskFile:
         except OSError as exc:
             raise MaskFileError(f"{path} is not a readable HDF5 file: {exc}") from None
         except (KeyError, json.JSONDecodeError, TypeError, ValueError, UnicodeDecodeError) as exc:
-            if isinstance(exc, MaskFileError):
-                raise
+            if isinstance(exc, MaskFileError):  # the content checks of __post_init__ do not know the file
+                if str(path) in str(exc):
+                    raise
+                raise MaskFileError(f"{path}: {exc}") from None
             raise MaskFileError(f"{path} is incomplete or malformed: {type(exc).__name__}: {exc}") from None
         if stored != arrays_digest([phase, gray], attrs):
             raise MaskFileError(
