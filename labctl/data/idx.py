@@ -67,10 +67,10 @@ def _split(directory: Path, prefix: str) -> Split:
     labels = read_idx(label_path, 1)
     if images.shape[0] == 0 or images.shape[1] == 0:
         raise DataFileError(image_path, f"holds no image pixels (the header says shape {images.shape})")
-    if images.shape[0] != labels.shape[0]:
-        raise DataFileError(label_path, f"{labels.shape[0]} labels but {image_path.name} holds {images.shape[0]} images")
     if images.shape[1] != images.shape[2]:
         raise DataFileError(image_path, f"images are {images.shape[1]}x{images.shape[2]}; labctl expects square images")
+    if images.shape[0] != labels.shape[0]:
+        raise DataFileError(label_path, f"{labels.shape[0]} labels but {image_path.name} holds {images.shape[0]} images")
     return Split(torch.from_numpy(images.copy())[:, None], torch.from_numpy(labels.astype(np.int64)))
 
 
