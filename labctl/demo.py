@@ -28,6 +28,7 @@ class DemoSettings:
     train_limit: int | None = None  # first N training images (None: all)
     test_limit: int | None = None  # first N test images through the bench (None: all)
     seed: int = 0
+    device: str = "cpu"  # torch device for training and the simulated bench's physics (a resolved --device)
 
 
 def run_demo(
@@ -38,14 +39,22 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the demo; returns the summary also written to ``out/summary.json``."""
+    import torch
+
     from calibration.run import calibrate_all
+    from labctl.bench_device import simulated_on
     from labctl.masks.export import export_masks
-    from labctl.models.optical_layout import OpticalLayout
+    from labctl.models.bench_layout import layout_for_bench
+    from labctl.optics.layout import OpticalLayout
     from labctl.records.report import build_report
     from labctl.runner.session import RunOptions, run_masks
+    from labctl.training.distributed import Processes
     from labctl.training.loop import TrainSettings
     from labctl.training.train import train_student, train_teacher
 
+    device = torch.device(settings.device)
+    on_device = Processes(device=device)
+    spec = simulated_on(spec, device)
     out = Path(out)
     if (out / "summary.json").exists():
         raise FileExistsError(f"{out} already holds a demo (summary.json); choose another --out")
@@ -59,7 +68,7 @@ def run_demo(
     base = TrainSettings(epochs=settings.teacher_epochs, seed=settings.seed, train_limit=settings.train_limit)
     t0 = time.perf_counter()
     log(f"data {data.describe()}")
-    teacher = train_teacher(data, base, out / "teacher")
+    teacher = train_teacher(data, base, out / "teacher", processes=on_device)
     stage("teacher", t0)
     log(f"teacher: {teacher.metrics} ({timings['teacher']} s)")
     students = {}
@@ -68,23 +77,23 @@ def run_demo(
         result = train_student(
             data, teacher.model if kd else None, TrainSettings(epochs=settings.student_epochs, seed=settings.seed,
                                                                train_limit=settings.train_limit),
-            kind="sclc", out_dir=out / name, teacher_path=teacher.path if kd else None,
+            kind="sclc", out_dir=out / name, teacher_path=teacher.path if kd else None, processes=on_device,
         )
         students[name] = result
         stage(name, t0)
         log(f"SCLC student {'with' if kd else 'without'} KD: {result.metrics} ({timings[name]} s)")
     t0 = time.perf_counter()
-    layout = OpticalLayout.for_bench(spec, data.size, settings.channels)
+    layout = layout_for_bench(spec, data.size, settings.channels)
     optical = train_student(
         data, teacher.model, TrainSettings(epochs=settings.optics_epochs, seed=settings.seed, train_limit=settings.train_limit),
-        kind="optics_aware", out_dir=out / "optics_aware", teacher_path=teacher.path, layout=layout,
+        kind="optics_aware", out_dir=out / "optics_aware", teacher_path=teacher.path, processes=on_device, layout=layout,
     )
     stage("optics_aware", t0)
     log(f"optics-aware student (KD, digital twin): {optical.metrics} ({timings['optics_aware']} s)")
 
     t0 = time.perf_counter()
     calibrate_all(spec, out / "calibration")
-    calibrated = BenchSpec.from_file(out / "calibration" / "bench.toml")
+    calibrated = simulated_on(BenchSpec.from_file(out / "calibration" / "bench.toml"), device)
     stage("calibration", t0)
     log(f"bench calibrated: {out / 'calibration' / 'bench.toml'} ({timings['calibration']} s)")
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "training_step.py"
 
 
@@ -21,6 +23,7 @@ def test_reports_step_times_and_projects_the_run_from_them() -> None:
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert (summary["threads"], summary["size"], summary["batch_size"]) == (1, 16, 8)
+    assert summary["device"] == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto
     for name in ("teacher", "student_nokd", "student_kd"):
         assert summary[f"step_ms_{name}"] > 0 and summary[f"eval_us_per_image_{name}"] > 0
         assert 0 <= summary[f"page_faults_per_step_{name}"] < 10_000  # a count; this run's buffers are too small to test reuse (test_training_allocator does)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from labctl.cli import main
 from labctl.cli.train import DEFAULT_TEACHER_CONVS
-from labctl.models.efficiency import backend_flops, conv_stack_flops, sclc_fft_flops
+from labctl.models.efficiency import EfficiencyRow, backend_flops, conv_stack_flops, crossover_size, sclc_fft_flops
 from labctl.models.teacher import TeacherConfig
 
 
@@ -60,3 +61,27 @@ def test_cli_table_plot_and_json(tmp_path) -> None:
     assert json.loads((tmp_path / "4" / "efficiency.json").read_text())["rows"][0]["backend_gflop"] != one_gflop
     ignored = CliRunner().invoke(main, ["efficiency", "--sizes", "16", "--backend-conv-layers", "2", "--out", str(tmp_path / "5")])
     assert ignored.exit_code != 0 and "--backend-conv-layers needs a back-end convolution" in ignored.output
+
+
+def _row(size: int, wins: bool) -> EfficiencyRow:
+    return EfficiencyRow(size, 0.0, 0.0, 0.0, 2.0 if wins else 1.0, 0.1, 1.0, 1.1, 1.0, wins)
+
+
+def test_crossover_is_where_optics_wins_from_then_on() -> None:
+    assert crossover_size([_row(32, False), _row(64, True), _row(128, False), _row(256, True), _row(512, True)]) == 256
+    assert crossover_size([_row(32, True), _row(64, True)]) == 32
+    assert crossover_size([_row(32, True), _row(64, False)]) is None
+
+
+def test_frame_rate_from_the_bench_and_device_in_the_json(tmp_path) -> None:
+    args = ["efficiency", "--sizes", "16,32", "--channels", "4", "--teacher-width", "4", "--device", "cpu", "--out", str(tmp_path)]
+    result = CliRunner().invoke(main, [*args, "--embedded-bench"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "efficiency.json").read_text())
+    # the embedded bench: input modulator settles in 0.1 ms, the camera exposes 1 ms and reads 240 lines of 10 us
+    assert summary["rate_hz"] == pytest.approx(1 / (1e-4 + 1e-3 + 240 * 10e-6))
+    assert (summary["device"], summary["rate_source"]) == ("cpu", "embedded simulated bench")
+    assert summary["crossover_px"] == crossover_size([EfficiencyRow(**r) for r in summary["rows"]])
+    assert json.loads(result.output.strip().splitlines()[-1])["device"] == "cpu"
+    both = CliRunner().invoke(main, [*args, "--embedded-bench", "--rate", "100"])
+    assert both.exit_code != 0 and "give one" in both.output

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
+from labctl.cli.device_option import device_option
 
 
 @click.command("demo")
@@ -22,8 +23,11 @@ from labctl.cli.common import bench_option, clean_errors, load_bench_spec
 @click.option("--train-limit", default=None, type=click.IntRange(1), help="Train on the first N images only.")
 @click.option("--test-limit", default=None, type=click.IntRange(1), help="Run the first N test images through the bench.")
 @click.option("--seed", default=0, show_default=True)
+@device_option("training and the simulated bench's physics")
 @clean_errors
-def demo_command(bench_file: Path | None, data_spec: str, out: Path | None, train_limit: int | None, test_limit: int | None, seed: int) -> None:
+def demo_command(
+    bench_file: Path | None, data_spec: str, out: Path | None, train_limit: int | None, test_limit: int | None, seed: int, device,
+) -> None:
     """Distil, calibrate, export and run on the bench; print teacher / students / optical results.
 
     Writes everything (checkpoints, calibration records, masks, run records) under --out, and
@@ -45,7 +49,7 @@ def demo_command(bench_file: Path | None, data_spec: str, out: Path | None, trai
         test_limit = 1000
         console.print(f"[yellow]{data.spec}: running the first {test_limit} test images through the bench "
                       "(--test-limit to change)[/yellow]")
-    settings = DemoSettings(train_limit=train_limit, test_limit=test_limit, seed=seed)
+    settings = DemoSettings(train_limit=train_limit, test_limit=test_limit, seed=seed, device=str(device))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)  # the uncalibrated run warns by design
         summary = run_demo(spec, data, out, settings, log=console.print)

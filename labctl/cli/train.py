@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
+from labctl.cli.device_option import device_option
 from labctl.data.spec import SPEC_HELP
 
 DEFAULT_EPOCHS = 15
@@ -61,6 +62,8 @@ def _common(fn: Callable) -> Callable:
         click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True, help="Peak learning rate (one-cycle)."),
         click.option("--train-limit", type=click.IntRange(1), default=None, help="Train on the first N training images only."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder for model.pt, model.json, curves.png."),
+        click.option("--resume", is_flag=True, help="Continue an interrupted run in --out from its last finished epoch."),
+        device_option("training (under torchrun, cuda means each process's own GPU)"),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -68,7 +71,11 @@ def _common(fn: Callable) -> Callable:
 
 
 @contextmanager
-def _progress_bar(label: str, epochs: int) -> Iterator[Callable[[int, int, int, float], None]]:
+def _progress_bar(label: str, epochs: int, shown: bool = True) -> Iterator[Callable[[int, int, int, float], None] | None]:
+    """A progress bar's hook; none (and no bar) where ``shown`` is false: the ranks other than 0."""
+    if not shown:
+        yield None
+        return
     console = Console(stderr=True)
     with Progress(
         TextColumn(f"[bold]{label}"), TextColumn("epoch {task.fields[epoch]}/{task.fields[epochs]}"), BarColumn(),
@@ -81,6 +88,14 @@ def _progress_bar(label: str, epochs: int) -> Iterator[Callable[[int, int, int, 
             progress.update(task, total=steps * epochs, completed=(epoch - 1) * steps + step, epoch=epoch, loss=loss)
 
         yield hook
+
+
+def _processes(device):  # noqa: ANN202 - a labctl.training.distributed.Processes
+    """This process's place in the training (a world of one unless started by torchrun); the process
+    group lives as long as the command."""
+    from labctl.training.distributed import training_processes
+
+    return click.get_current_context().with_resource(training_processes(device))
 
 
 def _report(result, out: Path) -> None:
@@ -105,20 +120,23 @@ def train_group() -> None:
 @clean_errors
 def train_teacher_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None,
-    out: Path, width: int, depth: int, convs: int,
+    out: Path, resume: bool, device, width: int, depth: int, convs: int,
 ) -> None:
     """Train the nonlinear teacher: a CNN (classification) or a small U-Net (segmentation)."""
     from labctl.data import load_dataset
     from labctl.training.loop import TrainSettings
     from labctl.training.train import train_teacher
 
+    processes = _processes(device)
     data = load_dataset(data_spec, size)
-    Console(stderr=True).print(data.describe())
+    if processes.is_main:
+        Console(stderr=True).print(data.describe())
     settings = TrainSettings(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, train_limit=train_limit)
     arch = {"width": width} if data.task == "segmentation" else {"width": width, "depth": depth, "convs": convs}
-    with _progress_bar("teacher", epochs) as hook:
-        result = train_teacher(data, settings, out, hook, **arch)
-    _report(result, out)
+    with _progress_bar("teacher", epochs, processes.is_main) as hook:
+        result = train_teacher(data, settings, out, hook, processes, resume, **arch)
+    if processes.is_main:
+        _report(result, out)
 
 
 def _parse_ints(text: str, what: str) -> tuple[int, ...]:
@@ -168,14 +186,15 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 @clean_errors
 def train_student_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
-    teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool, all_linear: bool,
+    resume: bool, device, teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool, all_linear: bool,
     channels: str | None, pool: str | None, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
     backend_conv: int | None, backend_conv_layers: int | None, bench_file: Path | None,
 ) -> None:
     """Train a student: by KD from --teacher, or with --no-kd on labels alone."""
     from labctl.data import load_dataset
     from labctl.models.checkpoint import CheckpointError, load_checkpoint
-    from labctl.models.optical_layout import OpticalLayout
+    from labctl.models.bench_layout import layout_for_bench
+    from labctl.optics.layout import OpticalLayout
     from labctl.training.loop import TrainSettings
     from labctl.training.train import train_student
 
@@ -192,8 +211,10 @@ def train_student_command(
             raise CheckpointError(loaded.path, f"is a {loaded.kind!r} checkpoint; --teacher needs one from `labctl train teacher`")
         teacher = loaded.model
         size = size or loaded.config.size
+    processes = _processes(device)
     data = load_dataset(data_spec, size)
-    Console(stderr=True).print(data.describe())
+    if processes.is_main:
+        Console(stderr=True).print(data.describe())
     if teacher is not None:
         tc = teacher.config
         if (tc.task, tc.in_channels, tc.size, tc.num_classes) != (data.task, data.channels, data.size, data.num_classes):
@@ -215,12 +236,15 @@ def train_student_command(
             arch["pool"] = _parse_ints(pool, "--pool")
     elif kind == "optics_aware":
         n_channels = _parse_ints(channels, "--channels")[-1]
-        arch["layout"] = OpticalLayout.for_bench(load_bench_spec(bench_file), data.size, n_channels)
+        arch["layout"] = layout_for_bench(load_bench_spec(bench_file), data.size, n_channels)
     settings = TrainSettings(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, train_limit=train_limit,
         kd_temperature=kd_temperature, kd_alpha=kd_alpha, spectral_lr_scale=spectral_lr_scale,
     )
     label = f"{kind} student" + (" (KD)" if teacher is not None else "")
-    with _progress_bar(label, epochs) as hook:
-        result = train_student(data, teacher, settings, kind, out, hook, teacher_path if teacher is not None else None, **arch)
-    _report(result, out)
+    with _progress_bar(label, epochs, processes.is_main) as hook:
+        result = train_student(
+            data, teacher, settings, kind, out, hook, teacher_path if teacher is not None else None, processes, resume, **arch
+        )
+    if processes.is_main:
+        _report(result, out)

@@ -38,7 +38,7 @@ class GlooSyncBatchNorm(_BatchNorm):
         mean = totals[:c] / n
         var = (totals[c : 2 * c] / n - mean.square()).clamp_min(0)
         if self.track_running_stats:
-            self._update_running_stats(mean.detach(), var.detach(), float(n))
+            self._update_running_stats(mean.detach(), var.detach(), float(n.detach()))
         shape = (1, c) + (1,) * (input.dim() - 2)
         out = (input - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:

@@ -13,12 +13,15 @@ from torch import nn
 
 from labctl.data.dataset import Dataset
 from labctl.models.checkpoint import save_checkpoint
-from labctl.models.optical_layout import OpticalLayout
+from labctl.optics.layout import OpticalLayout
 from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent
 from labctl.models.student import SCLCStudent, StudentConfig, all_linear_config
 from labctl.models.teacher import TeacherCNN, TeacherConfig, UNetConfig, UNetTeacher
 from labctl.training.curves import save_curves
+from labctl.training.errors import TrainingSettingsError
+from labctl.training.distributed import Processes
 from labctl.training.loop import ProgressHook, TrainSettings, fit
+from labctl.training.resume import ResumeError, TrainStateFile
 
 StudentKind = Literal["sclc", "linear", "optics_aware"]
 CURVES_NAME = "curves.png"
@@ -54,22 +57,22 @@ def student_for(
     seed: int = 0,
 ) -> nn.Module:
     """An SCLC student, the all-linear baseline, or an optics-aware student (``layout`` required:
-    :meth:`OpticalLayout.for_bench`) for ``data``."""
+    :func:`labctl.models.bench_layout.layout_for_bench`) for ``data``."""
     torch.manual_seed(seed)
     if kind == "linear":
         if backend_conv or backend_conv_layers != 1:
-            raise ValueError("the all-linear baseline has no back-end convolution (its ReLU would make it nonlinear)")
+            raise TrainingSettingsError("the all-linear baseline has no back-end convolution (its ReLU would make it nonlinear)")
         return SCLCStudent(all_linear_config(data.task, data.channels, data.size, data.num_classes))
     if kind == "optics_aware":
         if layout is None:
-            raise ValueError("an optics-aware student needs an OpticalLayout (OpticalLayout.for_bench(spec, size, channels))")
+            raise TrainingSettingsError("an optics-aware student needs an OpticalLayout (layout_for_bench(spec, size, channels))")
         config = OpticsAwareConfig(
             data.task, data.channels, data.size, data.num_classes, layout=layout.to_dict(), hidden=hidden, backend_pool=backend_pool,
             backend_conv=backend_conv, backend_conv_layers=backend_conv_layers,
         )
         return OpticsAwareStudent(config, seed=seed)
     if kind != "sclc":
-        raise ValueError(f"unknown student kind {kind!r}; expected sclc, linear or optics_aware")
+        raise TrainingSettingsError(f"unknown student kind {kind!r}; expected sclc, linear or optics_aware")
     pool = tuple(pool) if pool is not None else (1,) * len(channels)
     config = StudentConfig(
         data.task, data.channels, data.size, data.num_classes, channels=list(channels), pool=list(pool),
@@ -77,6 +80,14 @@ def student_for(
         backend_conv_layers=backend_conv_layers,
     )
     return SCLCStudent(config)
+
+
+def _identity(model: nn.Module, data: Dataset, settings: TrainSettings, teacher: nn.Module | None, meta: dict | None, processes: Processes) -> dict:
+    """What a resumed run must share with the one that saved the state."""
+    return {
+        "model": type(model).__name__, "config": asdict(model.config), "data": data.spec, "image_size": data.size,
+        "settings": asdict(settings), "kd": teacher is not None, "meta": dict(meta or {}), "processes": processes.world_size,
+    }
 
 
 def run_training(
@@ -87,12 +98,21 @@ def run_training(
     out_dir: str | Path | None = None,
     meta: dict | None = None,
     progress: ProgressHook | None = None,
+    processes: Processes = Processes(),
+    resume: bool = False,
 ) -> TrainResult:
-    """Train ``model`` (by KD when ``teacher`` is given) and save it to ``out_dir`` if given."""
-    history = fit(model, data, settings, teacher, progress)
+    """Train ``model`` (by KD when ``teacher`` is given) on ``processes.device`` and save it to
+    ``out_dir`` if given (rank 0 alone, when several processes train). With ``out_dir`` the training
+    state is saved after every epoch, and ``resume`` continues from the last saved epoch."""
+    if resume and out_dir is None:
+        raise ResumeError("resuming needs the run folder the training state was saved in (out_dir)")
+    state_file = None
+    if out_dir is not None:
+        state_file = TrainStateFile.in_folder(out_dir, _identity(model, data, settings, teacher, meta, processes), resume)
+    history = fit(model, data, settings, teacher, progress, processes, state_file)
     metrics = {k: v for k, v in history[-1].items() if k not in ("epoch", "loss", "seconds")}
     path = None
-    if out_dir is not None:
+    if out_dir is not None and processes.is_main:
         doc = {
             "data": data.spec, "task": data.task, "image_size": data.size, "num_classes": data.num_classes,
             "metrics": metrics, "training": asdict(settings), "kd": teacher is not None, "history": history, **(meta or {}),
@@ -102,16 +122,18 @@ def run_training(
         path = save_checkpoint(out_dir, model, doc)
         title = f"{type(model).__name__} on {data.spec}" + (" (KD)" if teacher is not None else "")
         save_curves(history, path.parent / CURVES_NAME, title)
+        assert state_file is not None
+        state_file.remove()
     return TrainResult(model, metrics, history, path)
 
 
 def train_teacher(
     data: Dataset, settings: TrainSettings = TrainSettings(), out_dir: str | Path | None = None,
-    progress: ProgressHook | None = None, **arch: int,
+    progress: ProgressHook | None = None, processes: Processes = Processes(), resume: bool = False, **arch: int,
 ) -> TrainResult:
     """Train a nonlinear teacher on ``data``; ``arch``: depth, width, hidden, convs (see :func:`teacher_for`)."""
     model = teacher_for(data, seed=settings.seed, **arch)
-    return run_training(model, data, settings, None, out_dir, progress=progress)
+    return run_training(model, data, settings, None, out_dir, progress=progress, processes=processes, resume=resume)
 
 
 def train_student(
@@ -122,10 +144,12 @@ def train_student(
     out_dir: str | Path | None = None,
     progress: ProgressHook | None = None,
     teacher_path: str | Path | None = None,
+    processes: Processes = Processes(),
+    resume: bool = False,
     **arch,
 ) -> TrainResult:
     """Train a student; by KD from ``teacher`` when one is given, else on the labels alone (the
     no-KD and all-linear baselines). ``arch``: see :func:`student_for`."""
     model = student_for(data, kind, seed=settings.seed, **arch)
     meta = {"teacher": str(teacher_path) if teacher_path else None}
-    return run_training(model, data, settings, teacher, out_dir, meta, progress)
+    return run_training(model, data, settings, teacher, out_dir, meta, progress, processes, resume)
