@@ -127,8 +127,13 @@ def check_config(kind: str, config: dict[str, Any]) -> None:
     check_bounds(config)
     try:
         needed = estimate_bytes(kind, config)
-    except (TypeError, ValueError, KeyError, RuntimeError):
-        return  # not a valid config: the build that follows names the problem
+    except (TypeError, ValueError, KeyError):
+        return  # not a valid config (fails before allocating): the build that follows names the problem
+    except RuntimeError as exc:  # PyTorch cannot even size a tensor this large
+        raise ConfigBoundsError(
+            f"the {kind} model this config describes is too large to count ({exc}); the budget is "
+            f"{_human(MEMORY_BUDGET_BYTES)} ({__name__}.MEMORY_BUDGET_BYTES); refused before allocating it"
+        ) from None
     if needed > MEMORY_BUDGET_BYTES:
         raise ConfigBoundsError(
             f"the {kind} model this config describes needs about {_human(needed)} for its weights"
