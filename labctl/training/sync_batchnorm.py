@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 import torch.distributed as dist
-import torch.distributed.nn.functional as dist_fn
+import torch.distributed._functional_collectives as funcol
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
@@ -33,7 +33,8 @@ class GlooSyncBatchNorm(_BatchNorm):
         c = input.shape[1]
         dims = [0, *range(2, input.dim())]
         count = input.new_full((1,), input.numel() // max(c, 1))
-        totals = dist_fn.all_reduce(torch.cat([input.sum(dims), input.square().sum(dims), count]))
+        # torch's differentiable all-reduce: the backward pass sums the gradients over processes too
+        totals = funcol.all_reduce(torch.cat([input.sum(dims), input.square().sum(dims), count]), "sum", dist.group.WORLD)
         n = totals[-1]
         mean = totals[:c] / n
         var = (totals[c : 2 * c] / n - mean.square()).clamp_min(0)
