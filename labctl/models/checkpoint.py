@@ -68,7 +68,7 @@ def build_model(kind: str, config: dict) -> nn.Module:
         return SCLCStudent(StudentConfig(**config))
     if kind == "optics_aware":
         return OpticsAwareStudent(OpticsAwareConfig(**config))
-    raise CheckpointError(f"unknown model kind {kind!r}; expected one of {KINDS}")
+    raise CheckpointError("model config", f"unknown model kind {kind!r}; expected one of {KINDS}")
 
 
 def sha256_of(path: Path) -> str:
