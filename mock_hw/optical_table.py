@@ -1,10 +1,10 @@
 """The simulated optical table: the physical 4f model that mock SLMs, camera and instruments share.
 
 Each mock device attaches itself here when opened; the camera asks the table for the optical power
-on its pixels given what the modulators show. The physics runs on the torch device the camera names
-(``device`` in its bench-file table); patterns arrive from the host as numpy arrays, as a real SLM's do. Physics comes from :mod:`labctl.optics` (the same code
+on its pixels given what the modulators show. Physics comes from :mod:`labctl.optics` (the same code
 the optics-aware student and the digital twin use); the non-idealities come from each device's
-hidden truth.
+hidden truth. The physics runs on the torch device the camera names (``device`` in its bench-file
+table); patterns arrive from the host as numpy arrays, as a real SLM's do.
 """
 
 from __future__ import annotations

@@ -6,6 +6,7 @@ import json
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -13,6 +14,9 @@ from rich.table import Table
 
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
 from labctl.cli.device_option import device_option
+
+if TYPE_CHECKING:  # torch is imported when a command runs, not for --help
+    import torch
 
 
 @click.command("demo")
@@ -26,7 +30,8 @@ from labctl.cli.device_option import device_option
 @device_option("training and the simulated bench's physics")
 @clean_errors
 def demo_command(
-    bench_file: Path | None, data_spec: str, out: Path | None, train_limit: int | None, test_limit: int | None, seed: int, device,
+    bench_file: Path | None, data_spec: str, out: Path | None, train_limit: int | None, test_limit: int | None, seed: int,
+    device: torch.device,
 ) -> None:
     """Distil, calibrate, export and run on the bench; print teacher / students / optical results.
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -14,6 +15,9 @@ from rich.table import Table
 from labctl.cli.common import clean_errors, load_bench_spec
 from labctl.cli.device_option import device_option
 from labctl.cli.train import DEFAULT_TEACHER_CONVS
+
+if TYPE_CHECKING:  # torch is imported when a command runs, not for --help
+    import torch
 
 
 @click.command("efficiency")
@@ -41,7 +45,8 @@ from labctl.cli.train import DEFAULT_TEACHER_CONVS
 @clean_errors
 def efficiency_command(
     sizes: str, rate_hz: float | None, bench_file: Path | None, embedded_bench: bool, channels: int, teacher_width: int, teacher_depth: int,
-    teacher_convs: int, hidden: int, backend_pool: int, backend_conv: int, backend_conv_layers: int, threads: int, device, out: Path,
+    teacher_convs: int, hidden: int, backend_pool: int, backend_conv: int, backend_conv_layers: int, threads: int, device: torch.device,
+    out: Path,
 ) -> None:
     """Where does the optical hybrid beat the nonlinear CNN on this CPU or GPU?
 
@@ -84,7 +89,9 @@ def efficiency_command(
     out.mkdir(parents=True, exist_ok=True)
     plot_efficiency(rows, out / "efficiency.png", rate_hz, str(device))
     crossover = crossover_size(rows)
-    summary = {"device": str(device), "rate_hz": rate_hz, "rate_source": rate_source, "crossover_px": crossover, "rows": [r.as_dict() for r in rows]}
+    summary = {
+        "device": str(device), "rate_hz": rate_hz, "rate_source": rate_source, "crossover_px": crossover, "rows": [r.as_dict() for r in rows],
+    }
     (out / "efficiency.json").write_text(json.dumps(summary, indent=2))
     console.print(f"optical front end wins from {crossover} px" if crossover else "optical front end does not win at the largest size")
     console.print(f"saved {out / 'efficiency.png'} and {out / 'efficiency.json'}")

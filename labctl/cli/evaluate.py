@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -12,6 +13,9 @@ from rich.console import Console
 from labctl.cli.common import clean_errors
 from labctl.cli.device_option import device_option
 from labctl.data.spec import SPEC_HELP
+
+if TYPE_CHECKING:  # torch is imported when a command runs, not for --help
+    import torch
 
 
 @click.command("evaluate")
@@ -21,7 +25,7 @@ from labctl.data.spec import SPEC_HELP
 @click.option("--resize", is_flag=True, help="Scale stored images (idx, cifar10) of another size to the model's.")
 @device_option("the model")
 @clean_errors
-def evaluate_command(checkpoint: Path, data_spec: str | None, batch_size: int, resize: bool, device) -> None:
+def evaluate_command(checkpoint: Path, data_spec: str | None, batch_size: int, resize: bool, device: torch.device) -> None:
     """Evaluate CHECKPOINT (model.pt, model.json or the training run's folder) on the test split."""
     from labctl.data.fit import load_for_model
     from labctl.models.checkpoint import load_checkpoint

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
 from labctl.cli.device_option import device_option
+
+if TYPE_CHECKING:  # torch is imported when a command runs, not for --help
+    import torch
 
 
 @click.command("finetune")
@@ -33,7 +37,7 @@ from labctl.cli.device_option import device_option
 @clean_errors
 def finetune_command(
     bench_file: Path | None, masks_file: Path, student: Path | None, teacher: Path | None, data_spec: str, out: Path,
-    fraction: float, epochs: int, heldout: int | None, backend_only: bool, resume: bool, seed: int, resize: bool, device,
+    fraction: float, epochs: int, heldout: int | None, backend_only: bool, resume: bool, seed: int, resize: bool, device: torch.device,
 ) -> None:
     """Fine-tune on the bench: back end on captured frames, then the mask by physics-aware training.
 

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
@@ -15,6 +16,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
 from labctl.cli.device_option import device_option
 from labctl.data.spec import SPEC_HELP
+
+if TYPE_CHECKING:  # torch is imported when a command runs, not for --help
+    import torch
+
+    from labctl.training.distributed import Processes
 
 DEFAULT_EPOCHS = 15
 #: the KD and spectral-filter defaults of labctl.training.loop.TrainSettings (repeated so that
@@ -90,7 +96,7 @@ def _progress_bar(label: str, epochs: int, shown: bool = True) -> Iterator[Calla
         yield hook
 
 
-def _processes(device):  # noqa: ANN202 - a labctl.training.distributed.Processes
+def _processes(device: torch.device) -> Processes:
     """This process's place in the training (a world of one unless started by torchrun); the process
     group lives as long as the command."""
     from labctl.training.distributed import training_processes
@@ -120,7 +126,7 @@ def train_group() -> None:
 @clean_errors
 def train_teacher_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None,
-    out: Path, resume: bool, device, width: int, depth: int, convs: int,
+    out: Path, resume: bool, device: torch.device, width: int, depth: int, convs: int,
 ) -> None:
     """Train the nonlinear teacher: a CNN (classification) or a small U-Net (segmentation)."""
     from labctl.data import load_dataset
@@ -186,7 +192,8 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 @clean_errors
 def train_student_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
-    resume: bool, device, teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool, all_linear: bool,
+    resume: bool, device: torch.device, teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool,
+    all_linear: bool,
     channels: str | None, pool: str | None, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
     backend_conv: int | None, backend_conv_layers: int | None, bench_file: Path | None,
 ) -> None:

@@ -82,7 +82,9 @@ def student_for(
     return SCLCStudent(config)
 
 
-def _identity(model: nn.Module, data: Dataset, settings: TrainSettings, teacher: nn.Module | None, meta: dict | None, processes: Processes) -> dict:
+def _identity(
+    model: nn.Module, data: Dataset, settings: TrainSettings, teacher: nn.Module | None, meta: dict | None, processes: Processes,
+) -> dict:
     """What a resumed run must share with the one that saved the state."""
     return {
         "model": type(model).__name__, "config": asdict(model.config), "data": data.spec, "image_size": data.size,
