@@ -8,13 +8,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from calibration.errors import CalibrationMismatch, CalibrationRecordError
 from calibration.records import KINDS, CalibrationRecord, load_record
 from drivers.bench import Bench, BenchSpec
+from drivers.device import DeviceInfo
 from drivers.phase_table import PhaseTable
 
 #: which bench role each kind of record belongs to
@@ -23,9 +24,24 @@ ROLE_OF_KIND = {"slm_phase": "fourier_slm", "camera": "camera", "registration": 
 
 @dataclass
 class ActiveCalibration:
-    slm_phase: CalibrationRecord | None = None
-    camera: CalibrationRecord | None = None
-    registration: CalibrationRecord | None = None
+    """The active record of each kind the bench file names (a kind it does not name is absent)."""
+
+    by_kind: dict[str, CalibrationRecord] = field(default_factory=dict)
+
+    def of_kind(self, kind: str) -> CalibrationRecord | None:
+        return self.by_kind.get(kind)
+
+    @property
+    def slm_phase(self) -> CalibrationRecord | None:
+        return self.of_kind("slm_phase")
+
+    @property
+    def camera(self) -> CalibrationRecord | None:
+        return self.of_kind("camera")
+
+    @property
+    def registration(self) -> CalibrationRecord | None:
+        return self.of_kind("registration")
 
 
 def active_records(spec: BenchSpec, bench: Bench | None = None, force: bool = False,
@@ -43,9 +59,18 @@ def active_records(spec: BenchSpec, bench: Bench | None = None, force: bool = Fa
         if kind not in kinds:
             continue
         device = bench.devices[ROLE_OF_KIND[kind]].info if bench is not None else None
-        record = load_record(path, device=device, wavelength_m=spec.optics.wavelength_m, force=force, kind=kind)
-        setattr(active, kind, record)
+        active.by_kind[kind] = load_record(path, device=device, wavelength_m=spec.optics.wavelength_m, force=force, kind=kind)
     return active
+
+
+def active_phase_table(spec: BenchSpec, slm: DeviceInfo, bit_depth: int) -> PhaseTable:
+    """The phase table the bench file makes active for the Fourier SLM ``slm`` (identity and
+    wavelength checked), or the linear one of ``bit_depth`` bits when it names none; reads the
+    record only, opens no device."""
+    path = spec.calibration.get("slm_phase")
+    if not path:
+        return PhaseTable.linear(bit_depth)
+    return phase_table_from_record(load_record(path, device=slm, wavelength_m=spec.optics.wavelength_m, kind="slm_phase"))
 
 
 def phase_table_from_record(record: CalibrationRecord) -> PhaseTable:

@@ -22,11 +22,14 @@ from calibration.slm_interferometric import InterferometricSettings, measure_pha
 from calibration.session import open_session
 from calibration.slm_phase import PhaseSweepSettings, measure_phase_response
 from drivers.bench import Bench, BenchSpec
+from drivers.description import BenchDescription
 
 Progress = Callable[[str, float], None]
 
 
-def _save(record: CalibrationRecord, out_dir: Path) -> Path:
+def _save(record: CalibrationRecord, out_dir: Path, bench: Bench) -> Path:
+    """Write the record (with the description of the bench it was measured on) and its plot."""
+    record.params["bench"] = BenchDescription.of(bench).to_dict()
     path = record.save(out_dir)
     plot_record(record, path.with_suffix(".png"))
     return path
@@ -56,7 +59,7 @@ def calibrate_slm(bench: Bench, out_dir: str | Path, progress: Progress | None =
         kind="slm_phase", device=slm.info, wavelength_m=bench.spec.optics.wavelength_m,
         method=SLM_METHODS[method], params={"method": method, **cal.params}, residuals=cal.residuals, arrays=cal.arrays,
     )
-    path = _save(record, out)
+    path = _save(record, out, bench)
     apply_phase_table(bench, record)
     return path
 
@@ -72,7 +75,7 @@ def calibrate_camera(bench: Bench, out_dir: str | Path, progress: Progress | Non
         method="EMVA 1288: photon transfer (frame pairs, exposure sweep), dark frames, flat field",
         params=res.params, residuals=res.residuals, arrays=res.arrays,
     )
-    return _save(record, out)
+    return _save(record, out, bench)
 
 
 def calibrate_registration(bench: Bench, out_dir: str | Path, progress: Progress | None = None,
@@ -88,7 +91,7 @@ def calibrate_registration(bench: Bench, out_dir: str | Path, progress: Progress
     )
     record.params["input_slm"] = bench.input_slm.info.as_dict()
     record.params["fourier_slm"] = bench.fourier_slm.info.as_dict()
-    return _save(record, out)
+    return _save(record, out, bench)
 
 
 CALIBRATIONS: dict[str, Callable[..., Path]] = {

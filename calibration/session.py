@@ -1,6 +1,7 @@
 """The bench session: the one place that opens the devices of a bench file and applies the
 calibration records its ``[calibration]`` table names as active — the phase table on the Fourier
-SLM, the camera correction and the registration for whoever reads frames.
+SLM, the camera correction and the registration for whoever reads frames — and that takes the
+bench's description (:mod:`drivers.description`), saved beside the bench file.
 
 Devices open in the bench file's role order (modulators first, then the camera, then instruments);
 each record's device identity and wavelength are checked against the open devices before anything
@@ -15,11 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.active import ActiveCalibration, active_records, phase_table_from_record
+from calibration.active import ActiveCalibration, active_phase_table, active_records, phase_table_from_record
 from calibration.camera_response import CameraCorrection
 from calibration.records import KINDS
 from calibration.registration import Registration
 from drivers.bench import Bench, BenchSpec
+from drivers.description import BenchDescription, BenchDescriptionError, description_path
+from drivers.phase_table import PhaseTable
 
 
 @dataclass(frozen=True)
@@ -33,21 +36,28 @@ class BenchSession:
     correct_frames: Callable[[np.ndarray], np.ndarray] | None
     #: 2x3 affine, input-modulator px (col, row) → camera px (col, row) (None: no registration record)
     input_to_camera: np.ndarray | None
+    description: BenchDescription
 
     @property
     def record_ids(self) -> dict[str, str | None]:
         """Id of each kind's active record; the phase table's id ("linear" when uncalibrated)."""
-        ids: dict[str, str | None] = {kind: getattr(self.records, kind).id if getattr(self.records, kind) else None for kind in KINDS}
-        ids["slm_phase"] = self.bench.fourier_slm.phase_table.record_id
-        return ids
+        return dict(self.description.calibration)
+
+
+def _record_ids(active: ActiveCalibration, table: PhaseTable) -> dict[str, str | None]:
+    ids: dict[str, str | None] = {kind: record.id if (record := active.of_kind(kind)) else None for kind in KINDS}
+    ids["slm_phase"] = table.record_id
+    return ids
 
 
 @contextmanager
 def open_session(spec: BenchSpec, kinds: tuple[str, ...] = KINDS, force: bool = False) -> Iterator[BenchSession]:
     """Open the bench of ``spec`` and apply its active records of ``kinds``; close it on the way out.
 
-    A calibration run passes ``kinds=("slm_phase",)``: it measures the camera and the registration
-    anew, so records of a replaced camera must not stop it."""
+    The bench's description is saved beside its bench file whenever it differs from the saved one
+    (first open, a device replaced, another calibration). A calibration run passes
+    ``kinds=("slm_phase",)``: it measures the camera and the registration anew, so records of a
+    replaced camera must not stop it."""
     with spec.open() as bench:
         active = active_records(spec, bench, force=force, kinds=kinds)
         if active.slm_phase is not None:
@@ -55,4 +65,39 @@ def open_session(spec: BenchSpec, kinds: tuple[str, ...] = KINDS, force: bool = 
         correct = CameraCorrection.from_record(active.camera).apply if active.camera is not None else None
         affine = (np.asarray(Registration.from_record(active.registration).input_to_camera, dtype=np.float64)
                   if active.registration is not None else None)
-        yield BenchSession(spec, bench, active, correct, affine)
+        description = BenchDescription.of(bench, _record_ids(active, bench.fourier_slm.phase_table))
+        if kinds == KINDS:
+            _save_beside(spec, description)
+        yield BenchSession(spec, bench, active, correct, affine, description)
+
+
+def _save_beside(spec: BenchSpec, description: BenchDescription) -> None:
+    if spec.file is None:
+        return  # an embedded or in-memory bench: nowhere to keep it
+    path = description_path(spec.file)
+    try:
+        if BenchDescription.load(path) == description:
+            return
+    except BenchDescriptionError:
+        pass  # none yet, or unreadable: write it anew
+    description.save(path)
+
+
+def describe(spec: BenchSpec) -> BenchDescription:
+    """The bench's description without opening it when one taken from this bench file is saved
+    beside it; otherwise the bench is opened once (which saves it)."""
+    if spec.file is not None:
+        try:
+            saved = BenchDescription.load(description_path(spec.file))
+        except BenchDescriptionError:
+            saved = None
+        if saved is not None and saved.describes(spec):
+            return saved
+    with open_session(spec) as session:
+        return session.description
+
+
+def phase_table_for(spec: BenchSpec, description: BenchDescription) -> PhaseTable:
+    """The active phase table of ``spec``'s Fourier SLM, from its record (checked against the SLM the
+    description names) — no device opened."""
+    return active_phase_table(spec, description.devices["fourier_slm"].identity, description.devices["fourier_slm"].bit_depth)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import inspect
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 from types import TracebackType
@@ -98,6 +98,7 @@ class BenchSpec:
     devices: dict[str, DeviceSpec]
     calibration: dict[str, str]
     raw: dict[str, Any]
+    file: Path | None = None  # the bench file, when it was read from one
 
     @classmethod
     def from_file(cls, path: str | Path) -> BenchSpec:
@@ -106,7 +107,7 @@ class BenchSpec:
             text = path.read_text()
         except OSError as exc:
             raise BenchFileError(str(path), f"cannot read: {exc.strerror or exc}") from None
-        return cls.from_toml(text, source=str(path), base_dir=path.parent)
+        return replace(cls.from_toml(text, source=str(path), base_dir=path.parent), file=path)
 
     @classmethod
     def default(cls) -> BenchSpec:

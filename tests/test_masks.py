@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from drivers.bench import BenchSpec
+from drivers.description import BenchDescription
 from labctl.masks.encoding import EncodingError, double_phase
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.models.bench_layout import layout_for_bench
@@ -95,18 +96,18 @@ def test_mask_for_another_bench_is_refused_before_showing(edit, message) -> None
     m = _mask(_layout())
     spec = BenchSpec.from_toml(bench_toml())
     with spec.open() as bench:
-        m.check_bench(bench, spec.optics)  # made for this bench: fine
+        m.check_bench(BenchDescription.of(bench), bench.fourier_slm.phase_table)  # made for this bench: fine
     other = BenchSpec.from_toml(edit(bench_toml()))
     with other.open() as bench:
         with pytest.raises(MaskFileError, match=message):
-            m.check_bench(bench, other.optics)
+            m.check_bench(BenchDescription.of(bench), bench.fourier_slm.phase_table)
         assert bench.fourier_slm.frame_count == 0 and bench.input_slm.frame_count == 0
 
 
 def test_mask_made_with_another_phase_table_is_refused(small_bench) -> None:
     m = _mask(_layout(), calibration={"slm_phase": "cal-123"})
     with pytest.raises(MaskFileError, match="phase table 'cal-123'"):
-        m.check_bench(small_bench, BenchSpec.from_toml(bench_toml()).optics)
+        m.check_bench(BenchDescription.of(small_bench), small_bench.fourier_slm.phase_table)
 
 
 def test_unreadable_mask_file_is_named(tmp_path: Path) -> None:

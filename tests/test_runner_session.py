@@ -162,3 +162,20 @@ def test_finetune_measures_improves_and_resumes_after_a_crash(trained, tmp_path:
     record = FineTuneRecord.read(out / "finetune.h5")
     assert [h["stage"] for h in record["history"]][:2] == ["before", "backend"]
     assert record["results"]["bench_frames"] == result.bench_frames
+
+
+def test_export_reads_the_saved_bench_description_and_opens_no_device(trained, tmp_path: Path, monkeypatch) -> None:
+    from drivers.description import BenchDescription, description_path
+    from drivers.phase_table import PhaseTable
+
+    saved = description_path(trained["bench_file"])
+    assert saved.is_file(), "the fixture's layout opened the bench once, which saves its description beside the file"
+
+    def no_hardware(self):
+        raise AssertionError(f"{self.source} was opened")
+
+    monkeypatch.setattr(BenchSpec, "open", no_hardware)
+    masks = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "dp.h5", encoding="double-phase")
+    described = BenchDescription.from_dict(masks.extra["bench_description"])
+    assert described == BenchDescription.load(saved) and described.devices["camera"].identity.driver == "mock"
+    masks.check_bench(described, PhaseTable.linear(described.devices["fourier_slm"].bit_depth))  # linear: no record

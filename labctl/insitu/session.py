@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from calibration.session import open_session
+from calibration.session import describe, open_session, phase_table_for
 from drivers.bench import BenchSpec
 from drivers.errors import LabctlError
 from labctl.insitu.backend_ft import BackendFineTuneConfig, accuracy, finetune_validated
@@ -218,7 +218,7 @@ class FineTuneSession:
                 CaptureCache(self.out / "captures.h5", session.bench.camera.grid.shape) as self.cache:
             warnings.simplefilter("always")
             self.bench = bench = session.bench
-            self.masks.check_bench(bench, self.spec.optics)
+            self.masks.check_bench(session.description, bench.fourier_slm.phase_table)
             calib = BenchCalibration.for_session(session, self.layout)
             for w in caught:
                 self.log(f"warning: {w.message}")
@@ -354,9 +354,8 @@ class FineTuneSession:
         ckpt = save_checkpoint(self.out / "student", model, meta)
         new_ckpt = load_checkpoint(ckpt)
         phase_np = np.mod(phase.numpy().astype(np.float64), 2 * np.pi)
-        with open_session(self.spec, kinds=("slm_phase",)) as session:
-            table = session.bench.fourier_slm.phase_table
-            gray = table.gray_for_phase(phase_np)
+        table = phase_table_for(self.spec, describe(self.spec))
+        gray = table.gray_for_phase(phase_np)
         masks_out = self.out / "masks.h5"
         if masks_out.exists():
             masks_out.unlink()  # written by this run's previous attempt: the state file owns it

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from calibration.session import open_session
+from calibration.session import describe, phase_table_for
 from drivers.bench import BenchSpec
 from labctl.masks.encoding import double_phase
 from labctl.masks.filter_bank import fourier_mask
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.masks.optimise import PhaseOptimisation, optimise_phase
-from labctl.models.bench_layout import layout_on
+from labctl.models.bench_layout import layout_for
 from labctl.models.checkpoint import LoadedCheckpoint, load_checkpoint
 from labctl.optics.layout import OpticalLayout, images_of, modulator_amplitudes
 from labctl.records.provenance import software_provenance
@@ -55,34 +55,32 @@ def export_masks(
     if out.exists() and not overwrite:
         raise MaskFileError(f"{out} exists; choose another --out (mask files are never overwritten)")
     student = load_checkpoint(checkpoint)
-    with open_session(spec, kinds=("slm_phase",)) as session:
-        bench = session.bench
-        slm = bench.fourier_slm
-        slm_info = {
-            "identity": slm.info.as_dict(), "rows": slm.grid.rows, "cols": slm.grid.cols,
-            "pitch_m": slm.grid.pitch_m, "bit_depth": slm.bit_depth,
-        }
-        table = slm.phase_table
-        if student.kind == "optics_aware":
-            layout, phase, method, extra = _optics_aware(student)
-        elif student.kind == "sclc":
-            layout = layout_on(bench, _image_size(student), student.model.front.out_channels)
-            layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation)
-        else:
-            raise MaskFileError(
-                f"{student.path} is a {student.kind!r} model; only SCLC and optics-aware students have optical masks"
-            )
-        masks = MaskFile(
-            phase_rad=phase,
-            gray=table.gray_for_phase(phase),
-            method=method,
-            layout=layout,
-            model={"kind": student.kind, "checkpoint": str(Path(student.path).resolve()), "sha256": student.sha256},
-            slm=slm_info,
-            calibration={"slm_phase": table.record_id},
-            extra=extra | {"provenance": software_provenance(), "bench_file": str(spec.source)},
+    description = describe(spec)  # opens the bench only if it was never described
+    fourier = description.devices["fourier_slm"]
+    slm_info = {"identity": fourier.identity.as_dict(), "rows": fourier.rows, "cols": fourier.cols,
+                "pitch_m": fourier.pitch_m, "bit_depth": fourier.bit_depth}
+    table = phase_table_for(spec, description)
+    if student.kind == "optics_aware":
+        layout, phase, method, extra = _optics_aware(student)
+    elif student.kind == "sclc":
+        layout = layout_for(description, _image_size(student), student.model.front.out_channels)
+        layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation)
+    else:
+        raise MaskFileError(
+            f"{student.path} is a {student.kind!r} model; only SCLC and optics-aware students have optical masks"
         )
-        masks.check_bench(bench, spec.optics)
+    masks = MaskFile(
+        phase_rad=phase,
+        gray=table.gray_for_phase(phase),
+        method=method,
+        layout=layout,
+        model={"kind": student.kind, "checkpoint": str(Path(student.path).resolve()), "sha256": student.sha256},
+        slm=slm_info,
+        calibration={"slm_phase": table.record_id},
+        extra=extra | {"provenance": software_provenance(), "bench_file": str(spec.source),
+                       "bench_description": description.to_dict()},
+    )
+    masks.check_bench(description, table)
     masks.save(out, overwrite=overwrite)
     return masks
 

@@ -9,7 +9,7 @@ One HDF5 file per export::
                       Fourier SLM's identity, the calibration ids in force, provenance
 
 A SHA-256 over the arrays and attributes (attr ``payload_sha256``) is verified on load. Before anything
-is shown, :meth:`MaskFile.check_bench` compares the file against the open bench: SLM geometry, bit
+is shown, :meth:`MaskFile.check_bench` compares the file against the bench's description: SLM geometry, bit
 depth, wavelength, the phase table it was made with, and that the gray levels are the phase pattern
 through that table (:meth:`MaskFile.check_gray`).
 """
@@ -24,7 +24,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from drivers.bench import Bench, OpticsSpec
+from drivers.description import BenchDescription
 from drivers.errors import LabctlError
 from drivers.phase_table import TWO_PI, PhaseTable
 from labctl.optics.layout import OpticalLayout
@@ -125,38 +125,39 @@ class MaskFile:
         return masks
 
     # -- checks against the bench ---------------------------------------------------------------------
-    def check_bench(self, bench: Bench, optics: OpticsSpec) -> None:
-        """Raise MaskFileError unless this mask was made for this bench: Fourier SLM (geometry, bit
-        depth, phase table), input modulator and camera geometry, wavelength and focal lengths."""
+    def check_bench(self, bench: BenchDescription, table: PhaseTable) -> None:
+        """Raise MaskFileError unless this mask was made for the bench ``bench`` describes, whose
+        Fourier SLM uses ``table``: Fourier SLM (geometry, bit depth, phase table), input modulator
+        and camera geometry, wavelength and focal lengths. Reads the description only: no device."""
         lay = self.layout
         problems = []
-        slm = bench.fourier_slm
-        for what, device, rows, cols, pitch in (
-            ("Fourier SLM", slm, lay.fourier_rows, lay.fourier_cols, lay.fourier_pitch_m),
-            ("input modulator", bench.input_slm, lay.input_rows, lay.input_cols, lay.input_pitch_m),
-            ("camera", bench.camera, lay.camera_rows, lay.camera_cols, lay.camera_pitch_m),
+        fourier = bench.devices["fourier_slm"]
+        for what, role, rows, cols, pitch in (
+            ("Fourier SLM", "fourier_slm", lay.fourier_rows, lay.fourier_cols, lay.fourier_pitch_m),
+            ("input modulator", "input_slm", lay.input_rows, lay.input_cols, lay.input_pitch_m),
+            ("camera", "camera", lay.camera_rows, lay.camera_cols, lay.camera_pitch_m),
         ):
-            grid = device.grid
+            grid = bench.devices[role].grid
             if (grid.rows, grid.cols) != (rows, cols) or not np.isclose(grid.pitch_m, pitch, rtol=1e-6):
                 problems.append(
                     f"{what} is {grid.rows}x{grid.cols} @ {grid.pitch_m:g} m, mask made for {rows}x{cols} @ {pitch:g} m"
                 )
-        if slm.bit_depth != lay.fourier_bit_depth:
-            problems.append(f"Fourier SLM is {slm.bit_depth}-bit, mask is {lay.fourier_bit_depth}-bit")
+        if fourier.bit_depth != lay.fourier_bit_depth:
+            problems.append(f"Fourier SLM is {fourier.bit_depth}-bit, mask is {lay.fourier_bit_depth}-bit")
+        optics = bench.optics
         for name, bench_value, mask_value in (
             ("wavelength", optics.wavelength_m, lay.wavelength_m), ("f1", optics.f1_m, lay.f1_m), ("f2", optics.f2_m, lay.f2_m)
         ):
             if not np.isclose(bench_value, mask_value, rtol=1e-6):
                 problems.append(f"bench {name} {bench_value:g} m, mask made for {mask_value:g} m")
-        table_id = slm.phase_table.record_id
-        if table_id != self.calibration.get("slm_phase", "linear"):
+        if table.record_id != self.calibration.get("slm_phase", "linear"):
             problems.append(
                 f"mask gray levels were made with phase table {self.calibration.get('slm_phase')!r}, "
-                f"the SLM now uses {table_id!r} (export the masks again for this calibration)"
+                f"the SLM now uses {table.record_id!r} (export the masks again for this calibration)"
             )
         if problems:
             raise MaskFileError(f"{self._name()} does not fit the bench: " + "; ".join(problems))
-        self.check_gray(slm.phase_table)
+        self.check_gray(table)
 
     def check_gray(self, table: PhaseTable) -> None:
         """Raise MaskFileError unless the gray levels are the phase pattern through ``table`` (the

@@ -95,7 +95,7 @@ def run_masks(
 
     with open_session(spec) as session:
         bench = session.bench
-        masks.check_bench(bench, spec.optics)
+        masks.check_bench(session.description, bench.fourier_slm.phase_table)
         calib = BenchCalibration.for_session(session, layout)
         identity = _identity(spec, bench, masks_path, student, calib, data.spec)
         processor = OpticalInference(
