@@ -26,7 +26,8 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path) -
     masks = export_masks(checkpoint, spec, out)
     lay = masks.layout
     Console().print(
-        f"{masks.method}: {len(lay.tiles)} channel tile(s) of {lay.tile_size} camera px, image {lay.image_size} px "
+        f"{masks.method}: {lay.channels} channel(s) on {len(lay.tiles)} tile(s) of {lay.tile_size} camera px "
+        f"({masks.frames_per_input} mask(s) and camera frame(s) per input), image {lay.image_size} px "
         f"x{lay.image_scale} on the input modulator; phase table {masks.calibration['slm_phase']!r}; saved {out}"
     )
 
@@ -59,6 +60,7 @@ def run_command(
     masks = MaskFile.load(masks_file)
     data = load_dataset(data_spec, size=masks.layout.image_size if resize else None)
     options = RunOptions(batch_size=batch_size, limit=limit, save_frames=save_frames, exposure_s=exposure_s)
+    frames_per_input = masks.frames_per_input
     stop = threading.Event()
     with Progress(
         TextColumn("[bold]run"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -74,7 +76,7 @@ def run_command(
             now = time.perf_counter()
             clock.setdefault("t0", (now, done))
             t0, d0 = clock["t0"]
-            rate = f"{(done - d0) / (now - t0):.0f} frames/s" if now > t0 and done > d0 else ""
+            rate = f"{(done - d0) / (now - t0):.0f} inputs/s" if now > t0 and done > d0 else ""
             progress.update(task, completed=done, total=total, rate=rate)
 
         summary, path = run_masks(spec, masks_file, data, out, options=options, resume=resume, student_path=student,
@@ -82,7 +84,8 @@ def run_command(
     state = "interrupted (continue with --resume)" if summary.interrupted else "complete"
     console.print(
         f"run {state}: {summary.processed} input(s) this time, {summary.skipped_done} already done, "
-        f"{summary.faults} fault(s) recovered, {summary.frames_per_s:.1f} frames/s; record {path}"
+        f"{summary.faults} fault(s) recovered, {summary.frames_per_s:.1f} inputs/s "
+        f"({summary.frames_per_s * frames_per_input:.1f} camera frames/s, {frames_per_input} per input); record {path}"
     )
     console.print(f"next: labctl report {path}")
     if summary.interrupted:

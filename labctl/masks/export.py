@@ -22,7 +22,7 @@ import torch
 from calibration.session import describe, phase_table_for
 from drivers.bench import BenchSpec
 from labctl.masks.encoding import double_phase
-from labctl.masks.filter_bank import fourier_mask
+from labctl.masks.filter_bank import fourier_masks
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.masks.optimise import PhaseOptimisation, optimise_phase
 from labctl.models.bench_layout import layout_for
@@ -107,17 +107,30 @@ def _collapsed(
         )
     with torch.no_grad():
         bank = front.collapse()
-    complex_mask = fourier_mask(bank, layout)
-    phase, peak = double_phase(complex_mask)
-    extra: dict = {"encoding": "double-phase", "amplitude_scale": peak}
+    encoded = [double_phase(mask) for mask in fourier_masks(bank, layout)]
+    phases = [phase for phase, _ in encoded]
+    extra: dict = {"encoding": "double-phase", "amplitude_scale": [peak for _, peak in encoded]}
     if encoding == "double-phase":
-        return layout, phase, "sclc-double-phase", extra
+        return layout, _as_file_shape(phases), "sclc-double-phase", extra
     from labctl.data import load_dataset
     from labctl.models.optics_aware import ideal_affine
 
     data = data if data is not None else load_dataset(student.meta.get("data", "digits"), size=layout.image_size)
     images, _ = images_of(data.train, 256)
     amplitudes = torch.from_numpy(modulator_amplitudes(images, layout))
-    phase, summary = optimise_phase(phase, bank, layout, torch.from_numpy(images), amplitudes, ideal_affine(layout), optimisation)
+    summaries = []
+    for g in range(layout.channel_groups):
+        group_bank = bank[list(layout.group_channels(g))]
+        phases[g], summary = optimise_phase(phases[g], group_bank, layout, torch.from_numpy(images), amplitudes,
+                                            ideal_affine(layout), optimisation)
+        summaries.append(summary)
+    # one figure per file: the readout match averaged over the groups (each weighs its channels)
+    weights = [len(layout.group_channels(g)) for g in range(layout.channel_groups)]
+    summary = {key: float(np.average([s[key] for s in summaries], weights=weights)) for key in summaries[0]}
     extra |= {"encoding": "optimised", "optimisation": vars(optimisation), **summary}
-    return layout, phase, "sclc-optimised", extra
+    return layout, _as_file_shape(phases), "sclc-optimised", extra
+
+
+def _as_file_shape(phases: list[np.ndarray]) -> np.ndarray:
+    """(rows, cols) for one mask, (groups, rows, cols) for multiplexed channel groups."""
+    return phases[0] if len(phases) == 1 else np.stack(phases)

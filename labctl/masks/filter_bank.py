@@ -36,9 +36,10 @@ def _dtft_matrix(nu: np.ndarray, n: int) -> np.ndarray:
 
 
 def fourier_mask(bank: torch.Tensor, layout: OpticalLayout) -> np.ndarray:
-    """Complex Fourier-plane mask (fourier_rows, fourier_cols) applying ``bank`` (C, 1, n, n).
+    """Complex Fourier-plane mask (fourier_rows, fourier_cols) applying ``bank`` (C, 1, n, n), C at
+    most the tiles of one frame.
 
-    Channel ``c`` of the output appears on ``layout.tiles[c]``. Amplitudes are the filters' own
+    Channel ``c`` of the output appears on ``layout.tiles[c]``; tiles past C stay dark. Amplitudes are the filters' own
     (not normalised); :func:`labctl.masks.encoding.double_phase` makes it phase only.
     """
     if bank.ndim != 4 or bank.shape[1] != 1:
@@ -48,8 +49,8 @@ def fourier_mask(bank: torch.Tensor, layout: OpticalLayout) -> np.ndarray:
     channels, _, n, n2 = bank.shape
     if n != n2 or n != layout.image_size:
         raise FilterBankError(f"filters of {n}x{n2} do not match the layout's {layout.image_size}-px image")
-    if channels != len(layout.tiles):
-        raise FilterBankError(f"{channels} filter channels but the layout has {len(layout.tiles)} tiles")
+    if channels > len(layout.tiles):
+        raise FilterBankError(f"{channels} filter channels but the layout has {len(layout.tiles)} tiles per frame")
     geo = layout.geometry
     y_f, x_f = geo.fourier_coords_m()
     per_image_px = layout.image_scale * layout.input_pitch_m / (layout.wavelength_m * layout.f1_m)
@@ -62,3 +63,11 @@ def fourier_mask(bank: torch.Tensor, layout: OpticalLayout) -> np.ndarray:
         ramp = np.exp(2j * np.pi * (ky * y_f + kx * x_f))
         mask += (e_rows @ kernel @ e_cols.T) * ramp
     return mask
+
+
+def fourier_masks(bank: torch.Tensor, layout: OpticalLayout) -> list[np.ndarray]:
+    """One complex mask per channel group of ``layout`` (a multiplexed layout shows its channels as
+    several masks, each on its own camera frame)."""
+    if bank.shape[0] != layout.channels:
+        raise FilterBankError(f"{bank.shape[0]} filter channels but the layout is for {layout.channels}")
+    return [fourier_mask(bank[list(layout.group_channels(g))], layout) for g in range(layout.channel_groups)]

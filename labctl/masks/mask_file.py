@@ -2,8 +2,9 @@
 
 One HDF5 file per export::
 
-    /phase_rad        (rows, cols) float32, the phase pattern in [0, 2π)
-    /gray             (rows, cols) uint16, that phase through the active phase table
+    /phase_rad        (rows, cols) float32, the phase pattern in [0, 2π); (groups, rows, cols) when the
+                      channels are multiplexed (one mask and camera frame per channel group)
+    /gray             the same shape, uint16: that phase through the active phase table
     attrs             format, method, model (kind, checkpoint path and SHA-256), layout (SLM and
                       camera geometry, wavelength, focal lengths, image placement, tiles), the
                       Fourier SLM's identity, the calibration ids in force, provenance
@@ -57,16 +58,28 @@ class MaskFile:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise MaskFileError(f"unknown mask method {self.method!r}; known: {', '.join(METHODS)}")
+        groups = self.layout.channel_groups
+        panel = (self.layout.fourier_rows, self.layout.fourier_cols)
+        expected = panel if groups == 1 else (groups, *panel)
         for name, arr in (("phase_rad", self.phase_rad), ("gray", self.gray)):
-            if np.asarray(arr).shape != (self.layout.fourier_rows, self.layout.fourier_cols):
+            if np.asarray(arr).shape != expected:
                 raise MaskFileError(
-                    f"{name} has shape {np.asarray(arr).shape}; the layout's Fourier SLM is "
-                    f"{self.layout.fourier_rows}x{self.layout.fourier_cols}"
+                    f"{name} has shape {np.asarray(arr).shape}; the layout's {self.layout.channels} channels in "
+                    f"{groups} frame(s) on a {panel[0]}x{panel[1]} Fourier SLM need {expected}"
                 )
         if not np.all(np.isfinite(self.phase_rad)):
             raise MaskFileError("the phase pattern holds NaN or inf")
         if self.gray.dtype.kind not in "ui" or self.gray.min() < 0 or self.gray.max() >= 2**self.layout.fourier_bit_depth:
             raise MaskFileError(f"gray levels outside 0..{2**self.layout.fourier_bit_depth - 1} or not integers")
+
+    @property
+    def frames_per_input(self) -> int:
+        """Masks shown (and camera frames taken) per input: one per channel group."""
+        return self.layout.channel_groups
+
+    def group_gray(self) -> np.ndarray:
+        """The gray levels as one mask per channel group, (groups, rows, cols)."""
+        return self.gray if self.gray.ndim == 3 else self.gray[None]
 
     # -- disk --------------------------------------------------------------------------------------
     def save(self, path: str | Path, overwrite: bool = False) -> Path:

@@ -55,9 +55,11 @@ def optimise_phase(
     config: PhaseOptimisation = PhaseOptimisation(),
     on_step: Callable[[int, float], None] = lambda step, loss: None,
 ) -> tuple[np.ndarray, dict[str, float]]:
-    """Refined phase in [0, 2π) and a summary (readout match before and after, on ``images``)."""
+    """Refined phase in [0, 2π) and a summary (readout match before and after, on ``images``).
+
+    ``bank`` holds the channels of one mask (at most one frame's tiles; tiles past them stay unread)."""
     twin = FourFTwin(layout)
-    points = channel_points(layout, affine)
+    points = channel_points(layout, affine)[: bank.shape[0]]
     with torch.no_grad():
         target = apply_filter_bank(images, bank).abs().square()
     phase = torch.tensor(initial_phase, dtype=torch.float32, requires_grad=True)

@@ -50,7 +50,8 @@ class OpticsAwareConfig:
 
     @property
     def channels(self) -> int:
-        return len(self.layout["tiles"])
+        """Output channels in all (a layout stored before multiplexing has one per tile)."""
+        return int(self.layout.get("channels") or len(self.layout["tiles"]))
 
 
 def ideal_affine(layout: OpticalLayout) -> np.ndarray:
@@ -71,13 +72,14 @@ def quantise_phase(phase: torch.Tensor, bit_depth: int) -> torch.Tensor:
     return wrapped + (rounded - wrapped).detach()
 
 
-def initial_phase(layout: OpticalLayout, generator: torch.Generator, jitter_rad: float = 0.3) -> torch.Tensor:
+def initial_phase(layout: OpticalLayout, generator: torch.Generator, jitter_rad: float = 0.3, tiles: int | None = None) -> torch.Tensor:
     """Phase of the sum of the channel ramps (each steering a copy of the image to its tile), with
-    random per-channel offsets and a little per-pixel jitter so that the channels start different."""
+    random per-channel offsets and a little per-pixel jitter so that the channels start different.
+    ``tiles``: steer to the first ``tiles`` tiles only (a multiplexed layout's last, partial group)."""
     geo = layout.geometry
     y, x = (torch.from_numpy(a) for a in geo.fourier_coords_m())
     field_sum = torch.zeros(geo.rows, geo.cols, dtype=torch.complex128)
-    for sy, sx in layout.tile_shifts_m():
+    for sy, sx in layout.tile_shifts_m()[:tiles]:
         ky, kx = geo.ramp_frequency_for_shift(sy, sx)
         offset = float(torch.rand((), generator=generator, dtype=torch.float64)) * 2 * math.pi
         field_sum = field_sum + torch.exp(1j * (2 * math.pi * (ky * y + kx * x) + offset))
@@ -95,7 +97,10 @@ class OpticsAwareStudent(nn.Module):
         if self.layout.image_size != config.size:
             raise ModelConfigError(f"layout is for {self.layout.image_size}-px images; config says {config.size}")
         self.twin = FourFTwin(self.layout)
-        self.phase = nn.Parameter(initial_phase(self.layout, torch.Generator().manual_seed(seed)))
+        generator = torch.Generator().manual_seed(seed)
+        groups = [initial_phase(self.layout, generator, tiles=len(self.layout.group_channels(g))) for g in range(self.layout.channel_groups)]
+        # one mask (rows, cols), or one per channel group (groups, rows, cols) when the channels are multiplexed
+        self.phase = nn.Parameter(groups[0] if len(groups) == 1 else torch.stack(groups))
         self.register_buffer("points", channel_points(self.layout, ideal_affine(self.layout), config.oversample), persistent=False)
         c = config.channels
         if config.task == "classification":
@@ -107,17 +112,28 @@ class OpticsAwareStudent(nn.Module):
             self.back = SegmentationBackEnd(c, config.num_classes, config.hidden, config.size, config.linear_backend)
 
     def phase_mask(self) -> torch.Tensor:
-        """(fourier_rows, fourier_cols) radians in [0, 2π), quantised to the SLM's bit depth."""
+        """(fourier_rows, fourier_cols) radians in [0, 2π), quantised to the SLM's bit depth; one per
+        channel group, (groups, rows, cols), when the channels are multiplexed."""
         return quantise_phase(self.phase, self.layout.fourier_bit_depth)
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
-        """Simulated camera frames (B, cam_rows, cam_cols), relative intensity, for images (B, 1, n, n)."""
+        """Simulated camera frames (B, cam_rows, cam_cols), relative intensity, for images (B, 1, n, n);
+        (B, groups, cam_rows, cam_cols) when the channels are multiplexed."""
         origin = (self.layout.image_row, self.layout.image_col)
-        return self.twin(modulator_patch(x, self.layout), self.phase_mask(), origin)
+        patch, masks = modulator_patch(x, self.layout), self.phase_mask()
+        if masks.ndim == 2:
+            return self.twin(patch, masks, origin)
+        return torch.stack([self.twin(patch, mask, origin) for mask in masks], dim=1)
 
     def detected(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, n, n) intensities read from the channel tiles of the simulated frame."""
-        return read_channels(self.frames(x), self.points, self.config.oversample)
+        """(B, C, n, n) intensities read from the channel tiles of the simulated frame(s)."""
+        frames = self.frames(x)
+        if frames.ndim == 3:
+            return read_channels(frames, self.points, self.config.oversample)
+        return torch.cat([
+            read_channels(frames[:, g], self.points, self.config.oversample)[:, : len(self.layout.group_channels(g))]
+            for g in range(self.layout.channel_groups)
+        ], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.back(self.detected(x))

@@ -46,11 +46,20 @@ class OpticalLayout:
     image_row: int  # top-left modulator pixel of the image
     image_col: int
     tile_size: int  # camera pixels per tile side
-    tiles: tuple[tuple[int, int], ...]  # top-left camera pixel (row, col) of each channel's tile
+    tiles: tuple[tuple[int, int], ...]  # top-left camera pixel (row, col) of each channel's tile in one frame
     bench: str = ""  # where the numbers came from
+    #: output channels in all; more than the tiles of one frame when they are multiplexed: channel
+    #: group g (channels g·T … g·T + T − 1, T tiles per frame) is its own Fourier mask and camera frame
+    channels: int = 0  # 0: one channel per tile, one frame
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tiles", tuple(tuple(int(v) for v in t) for t in self.tiles))
+        if not self.tiles:
+            raise LayoutError("a layout needs at least one channel tile")
+        if self.channels == 0:
+            object.__setattr__(self, "channels", len(self.tiles))
+        if self.channels < len(self.tiles):
+            raise LayoutError(f"{self.channels} channel(s) but {len(self.tiles)} tiles per frame; a tile would stay unused")
         side = self.image_size * self.image_scale
         if self.image_row < 0 or self.image_col < 0 or self.image_row + side > self.input_rows or self.image_col + side > self.input_cols:
             raise LayoutError(
@@ -60,6 +69,16 @@ class OpticalLayout:
         for r, c in self.tiles:
             if r < 0 or c < 0 or r + self.tile_size > self.camera_rows or c + self.tile_size > self.camera_cols:
                 raise LayoutError(f"tile at camera ({r}, {c}) of {self.tile_size} px leaves the {self.camera_rows}x{self.camera_cols} camera")
+
+    @property
+    def channel_groups(self) -> int:
+        """Fourier masks (and camera frames) one input costs: the channels in groups of one frame's tiles."""
+        return -(-self.channels // len(self.tiles))
+
+    def group_channels(self, group: int) -> range:
+        """The output channels shown by mask ``group``."""
+        per_frame = len(self.tiles)
+        return range(group * per_frame, min(self.channels, (group + 1) * per_frame))
 
     @property
     def geometry(self) -> FourFGeometry:
@@ -99,33 +118,46 @@ class OpticalLayout:
     def tiled(
         cls, numbers: dict, image_size: int, channels: int, margin_px: int = 4, image_scale: int | None = None, bench: str = ""
     ) -> OpticalLayout:
-        """A grid of ``channels`` equal tiles over the camera and the image centred on the modulator,
-        as large (integer ``image_scale``) as lets its footprint plus ``margin_px`` fit a tile."""
+        """A grid of equal tiles over the camera and the image centred on the modulator, as large
+        (integer ``image_scale``) as lets its footprint plus ``margin_px`` fit a tile.
+
+        All ``channels`` share one camera frame where their tiles fit; otherwise the channels are
+        multiplexed: the most tiles per frame that still hold the image at ``image_scale`` (at least
+        1x when it is not given), each group of channels shown as its own mask and frame."""
         if channels < 1:
             raise LayoutError(f"need at least one channel; got {channels}")
-        n_cols = math.ceil(math.sqrt(channels))
-        n_rows = math.ceil(channels / n_cols)
-        pitch = min(numbers["camera_rows"] // n_rows, numbers["camera_cols"] // n_cols)
         mag = numbers["f2_m"] / numbers["f1_m"]
         px_per_image_px = numbers["input_pitch_m"] * mag / numbers["camera_pitch_m"]
-        if image_scale is None:
-            fit_camera = (pitch - 2 * margin_px) / (image_size * px_per_image_px)
-            fit_modulator = min(numbers["input_rows"], numbers["input_cols"]) / image_size
-            image_scale = int(min(fit_camera, fit_modulator))
-            if image_scale < 1:
-                raise LayoutError(
-                    f"{channels} tiles of {pitch} camera px cannot hold a {image_size}-px image "
-                    f"({image_size * px_per_image_px:.0f} camera px at 1x) plus {margin_px} px margins; use fewer channels or smaller images"
-                )
-        tile = min(pitch, int(math.ceil(image_size * image_scale * px_per_image_px)) + 2 * margin_px)
-        side = image_size * image_scale
+        fit_modulator = min(numbers["input_rows"], numbers["input_cols"]) // image_size
+        if fit_modulator < 1 or (image_scale is not None and image_scale > fit_modulator):
+            raise LayoutError(
+                f"a {image_size}-px image at {image_scale or 1}x does not fit the {numbers['input_rows']}x{numbers['input_cols']} "
+                "input modulator; use smaller images"
+            )
+        for per_frame in range(channels, 0, -1):
+            n_cols = math.ceil(math.sqrt(per_frame))
+            n_rows = math.ceil(per_frame / n_cols)
+            pitch = min(numbers["camera_rows"] // n_rows, numbers["camera_cols"] // n_cols)
+            fit_camera = int((pitch - 2 * margin_px) / (image_size * px_per_image_px))
+            scale = min(fit_camera, fit_modulator) if image_scale is None else image_scale
+            if scale >= 1 and fit_camera >= scale:
+                break
+        else:
+            need = int(math.ceil(image_size * (image_scale or 1) * px_per_image_px)) + 2 * margin_px
+            raise LayoutError(
+                f"not even one channel fits: a {image_size}-px image at {image_scale or 1}x covers "
+                f"{image_size * (image_scale or 1) * px_per_image_px:.0f} camera px, {need} px with {margin_px} px margins, "
+                f"and the camera is {numbers['camera_rows']}x{numbers['camera_cols']} px; use smaller images or a larger camera"
+            )
+        tile = min(pitch, int(math.ceil(image_size * scale * px_per_image_px)) + 2 * margin_px)
+        side = image_size * scale
         top = (numbers["camera_rows"] - n_rows * pitch) // 2 + (pitch - tile) // 2
         left = (numbers["camera_cols"] - n_cols * pitch) // 2 + (pitch - tile) // 2
-        tiles = tuple((top + (k // n_cols) * pitch, left + (k % n_cols) * pitch) for k in range(channels))
+        tiles = tuple((top + (k // n_cols) * pitch, left + (k % n_cols) * pitch) for k in range(per_frame))
         return cls(
-            **numbers, image_size=image_size, image_scale=image_scale,
+            **numbers, image_size=image_size, image_scale=scale,
             image_row=(numbers["input_rows"] - side) // 2, image_col=(numbers["input_cols"] - side) // 2,
-            tile_size=tile, tiles=tiles, bench=bench,
+            tile_size=tile, tiles=tiles, bench=bench, channels=channels,
         )
 
 

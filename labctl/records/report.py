@@ -28,11 +28,15 @@ class RunReport:
     wall_frames_per_s: float | None
     faults: dict[str, int]
     provenance: dict[str, Any] = field(default_factory=dict)
+    frames_per_input: int = 1  # camera frames (and masks shown) per input: one per channel group
 
     def summary(self) -> dict[str, Any]:
+        per_input = self.frames_per_input
         return {
             "inputs": self.inputs, "done": self.done, **self.metrics,
             "camera_frames_per_s": self.camera_frames_per_s, "wall_frames_per_s": self.wall_frames_per_s,
+            "frames_per_input": per_input,
+            "wall_inputs_per_s": self.wall_frames_per_s / per_input if self.wall_frames_per_s is not None else None,
             "faults": sum(self.faults.values()),
         }
 
@@ -64,6 +68,7 @@ def build_report(path: str | Path) -> RunReport:
         stamps = rec.column("timestamp_s")[done]
         events = rec.events()
         summary = rec.attr("last_summary")
+        per_input = int(rec.attr("frames_per_input") or 1)  # records from before multiplexing: one frame
         provenance = {k: rec.attr(k) for k in ("bench_file", "devices", "calibration", "mask_file", "model_checkpoint", "data", "method")}
         logits_classes = rec.column("logits").shape[1] if task == "classification" else 0
     metrics: dict[str, float] = {}
@@ -77,10 +82,11 @@ def build_report(path: str | Path) -> RunReport:
             metrics.update(segmentation_scores(labels, preds))
     camera_rate = None
     if stamps.size > 1 and np.ptp(stamps) > 0:
-        camera_rate = float((stamps.size - 1) / np.ptp(stamps))
-    wall_rate = float(summary["frames_per_s"]) if summary else None
+        camera_rate = float((stamps.size - 1) / np.ptp(stamps)) * per_input  # the stamps are one per input
+    wall_rate = float(summary["frames_per_s"]) * per_input if summary else None  # the runner counts inputs
     faults = Counter(e["kind"] for e in events if e["kind"] not in NOT_FAULTS)
-    return RunReport(Path(path), task, int(done.size), int(done.sum()), metrics, confusion, camera_rate, wall_rate, dict(faults), provenance)
+    return RunReport(Path(path), task, int(done.size), int(done.sum()), metrics, confusion, camera_rate, wall_rate, dict(faults),
+                     provenance, per_input)
 
 
 def save_confusion_png(confusion: np.ndarray, path: Path, title: str) -> Path:

@@ -172,7 +172,7 @@ class RunRecord:
         """Stored frames, each checked against its CRC-32 (a frame never stored reads as zeros)."""
         frames = self._read("frames", index)
         crcs = np.atleast_1d(self._read("results/frame_crc", index))
-        stack = frames.reshape(-1, *frames.shape[-2:])
+        stack = frames.reshape(-1, *self._h5["frames"].shape[1:])  # one row per input (a frame, or one per channel group)
         written = crcs != 0
         if written.any():
             bad = np.flatnonzero(row_crcs([stack[written]]) != crcs[written])

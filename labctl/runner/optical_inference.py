@@ -77,11 +77,18 @@ class OpticalInference:
             self.columns = [Column("prediction", (n, n), "u1")]
 
     def readout(self, frames: np.ndarray) -> torch.Tensor:
-        """Corrected frames read at the channel points: (B, C, n, n), in DN (before scaling)."""
+        """Corrected frames read at the channel points: (B, C, n, n), in DN (before scaling).
+
+        ``frames``: (B, H, W), or (B, groups, H, W) for multiplexed channels (one frame per channel
+        group, each read at the same tiles; the groups' channels follow one another)."""
         frames = np.asarray(frames, dtype=np.float32)
         if self.correct is not None:
             frames = self.correct(frames)
-        return self._read(frames)
+        if frames.ndim == 3:
+            return self._read(frames)
+        b, groups = frames.shape[:2]
+        read = self._read(frames.reshape(b * groups, *frames.shape[2:]))
+        return read.reshape(b, groups * read.shape[1], *read.shape[2:])[:, : self.layout.channels]
 
     def __call__(self, frames: np.ndarray) -> dict[str, np.ndarray]:
         readout = self.readout(frames)
