@@ -26,6 +26,7 @@ are optional. Devices that share a physical model (the simulated bench) find eac
 from __future__ import annotations
 
 import inspect
+import stat
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -37,6 +38,7 @@ from drivers.camera import Camera
 from drivers.device import Device
 from drivers.errors import BenchFileError
 from drivers.instruments import PowerMeter, Shutter
+from drivers.limits import FOCAL_LENGTH_RANGE_M, WAVELENGTH_RANGE_M, OutOfRange, finite, non_finite_entries
 from drivers.registry import DeviceKind, UnknownDriver, driver_class
 from drivers.slm import SLM, SLMRole
 
@@ -50,6 +52,8 @@ ROLES: dict[str, tuple[DeviceKind, bool, SLMRole | None]] = {
 }
 #: tables that are not devices
 OTHER_TABLES = {"optics", "calibration", "bench"}
+#: the largest bench file read (a bench file is a few hundred bytes)
+MAX_BENCH_FILE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,14 @@ class OpticsSpec:
     f2_m: float = 0.05
 
     def __post_init__(self) -> None:
-        for key in ("wavelength_m", "f1_m", "f2_m"):
+        for key, (lo, hi) in (("wavelength_m", WAVELENGTH_RANGE_M), ("f1_m", FOCAL_LENGTH_RANGE_M), ("f2_m", FOCAL_LENGTH_RANGE_M)):
             value = getattr(self, key)
-            if not (isinstance(value, (int, float)) and value > 0):
-                raise ValueError(f"[optics] {key} must be a positive number of metres; got {value!r}")
+            try:
+                finite(key, value, lo, hi)
+            except OutOfRange:
+                raise OutOfRange(
+                    f"[optics] {key} must be a positive finite number of metres in [{lo:g}, {hi:g}]; got {value!r}"
+                ) from None
 
 
 @dataclass
@@ -102,11 +110,23 @@ class BenchSpec:
 
     @classmethod
     def from_file(cls, path: str | Path) -> BenchSpec:
+        """Read a bench file: a regular file of at most :data:`MAX_BENCH_FILE_BYTES`, UTF-8 TOML."""
         path = Path(path)
         try:
-            text = path.read_text()
+            if not stat.S_ISREG(path.stat().st_mode):  # before opening: a FIFO would block the open
+                raise BenchFileError(str(path), "not a regular file")
+            with path.open("rb") as f:
+                data = f.read(MAX_BENCH_FILE_BYTES + 1)
         except OSError as exc:
             raise BenchFileError(str(path), f"cannot read: {exc.strerror or exc}") from None
+        if len(data) > MAX_BENCH_FILE_BYTES:
+            raise BenchFileError(str(path), f"larger than the {MAX_BENCH_FILE_BYTES} bytes a bench file may have")
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise BenchFileError(
+                str(path), f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+            ) from None
         return replace(cls.from_toml(text, source=str(path), base_dir=path.parent), file=path)
 
     @classmethod
@@ -150,13 +170,9 @@ class BenchSpec:
             except UnknownDriver as exc:
                 raise BenchFileError(source, f"[{role}] {exc}") from None
             _check_arguments(source, role, cls_, args)
+            _check_finite(source, role, args)
             devices[role] = DeviceSpec(role, driver, args)
-        calibration = raw.get("calibration", {})
-        if base_dir is not None:
-            calibration = {
-                k: str((base_dir / v).resolve()) if isinstance(v, str) and not Path(v).is_absolute() else v
-                for k, v in calibration.items()
-            }
+        calibration = _calibration_paths(source, raw.get("calibration", {}), base_dir)
         name = str(raw.get("bench", {}).get("name", Path(source).stem if base_dir else "mock"))
         return cls(source=source, name=name, optics=optics, devices=devices, calibration=calibration, raw=raw)
 
@@ -201,6 +217,37 @@ def _check_arguments(source: str, role: str, cls: type, args: dict[str, Any]) ->
     ]
     if missing:
         raise BenchFileError(source, f"[{role}] driver {cls.__name__} needs argument(s) {missing}")
+
+
+def _check_finite(source: str, role: str, args: dict[str, Any]) -> None:
+    """Every number of a device table is finite (TOML reads ``inf`` and ``nan``)."""
+    bad = [entry for key, value in args.items() for entry in non_finite_entries(key, value)]
+    if bad:
+        raise BenchFileError(source, f"[{role}] {', '.join(bad)}: every number must be finite")
+
+
+def _calibration_paths(source: str, table: Any, base_dir: Path | None) -> dict[str, str]:
+    """The [calibration] table's record paths; a relative one is resolved against the bench file's
+    folder (the working directory for a bench given as text) and may not leave it, by ``..`` or by
+    a link. An absolute path is the operator's explicit choice (``calibrate`` writes records kept
+    from another folder that way) and is taken as written."""
+    if not isinstance(table, dict):
+        raise BenchFileError(source, "[calibration] must be a table of kind = \"record path\"")
+    folder = (base_dir if base_dir is not None else Path.cwd()).resolve()
+    paths: dict[str, str] = {}
+    for kind, value in table.items():
+        if not isinstance(value, str) or not value or "\0" in value:
+            raise BenchFileError(source, f"[calibration] {kind} = {value!r} is not a path")
+        if Path(value).is_absolute():
+            paths[kind] = value
+            continue
+        resolved = (folder / value).resolve()
+        if not resolved.is_relative_to(folder):
+            raise BenchFileError(
+                source, f"[calibration] {kind} = {value!r} leads outside the bench file's folder {folder} (to {resolved})"
+            )
+        paths[kind] = str(resolved) if base_dir is not None else value
+    return paths
 
 
 def _instantiate(source: str, cls: type, role: str, slm_role: SLMRole | None, context: BenchContext, args: dict[str, Any]) -> Device:

@@ -15,6 +15,9 @@ import numpy as np
 from drivers.capabilities import HardwareSequence
 from drivers.device import Device
 from drivers.errors import InvalidPattern, UnsupportedFeature
+from drivers.limits import (
+    GRID_BYTES_PER_PIXEL, GRID_MEMORY_BUDGET_BYTES, MAX_GRID_SIDE, PITCH_RANGE_M, finite, integer, within_budget,
+)
 from drivers.phase_table import PhaseTable
 
 
@@ -38,8 +41,16 @@ class PixelGrid:
         return (self.rows, self.cols)
 
     def __post_init__(self) -> None:
-        if self.rows <= 0 or self.cols <= 0 or not (self.pitch_m > 0):
-            raise ValueError(f"invalid pixel grid {self.rows}x{self.cols} at pitch {self.pitch_m} m")
+        """Refuse a grid out of the documented ranges (:mod:`drivers.limits`), before any device
+        allocates a pattern or frame of its size."""
+        integer("rows", self.rows, 1, MAX_GRID_SIDE)
+        integer("cols", self.cols, 1, MAX_GRID_SIDE)
+        finite("pitch_m", self.pitch_m, *PITCH_RANGE_M, " m")
+        within_budget(
+            f"a {self.rows}x{self.cols} pixel grid (rows x cols, {GRID_BYTES_PER_PIXEL} bytes per pixel)",
+            self.rows * self.cols * GRID_BYTES_PER_PIXEL, GRID_MEMORY_BUDGET_BYTES,
+            "drivers.limits.GRID_MEMORY_BUDGET_BYTES",
+        )
 
 
 class SLM(Device):
