@@ -17,16 +17,15 @@ from drivers.capabilities import FrameBuffer, ReadoutTime
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceDisconnected, DeviceTimeout
 from drivers.frame_queue import UnreadBuffer
+from drivers.limits import finite, integer, integers
 from drivers.slm import PixelGrid
 from labctl.device import resolve_device
+from mock_hw import budget
 from mock_hw.faults import FaultPlan
 from mock_hw.optical_table import SimulatedOpticalTable
 from mock_hw.sensor import SensorModel
 from mock_hw.slm import optical_table
 from mock_hw.truth import draw_camera_truth
-
-#: frames per physics call; bounds memory at large batches
-_RENDER_CHUNK = 128
 
 
 @dataclass(frozen=True)
@@ -73,13 +72,17 @@ class MockCamera(Camera, FrameBuffer, ReadoutTime):
         device: str = "cpu",
     ) -> None:
         super().__init__(name)
-        self._device = resolve_device(device)
         self._grid = PixelGrid(rows, cols, pitch_m)
-        if not 8 <= bit_depth <= 16:
-            raise ValueError(f"bit_depth must be 8..16; got {bit_depth}")
-        self._bit_depth = bit_depth
-        self._line_time_s = line_time_s
-        self._exposure_s = exposure_s
+        budget.check_render_memory("camera", rows, cols)
+        self._bit_depth = integer("bit_depth", bit_depth, *budget.CAMERA_BIT_DEPTH_RANGE)
+        integer("seed", seed, *budget.SEED_RANGE)
+        self._line_time_s = finite("line_time_s", line_time_s, *budget.LINE_TIME_RANGE_S, " s")
+        self._exposure_s = finite("exposure_s", exposure_s, *self.exposure_limits_s, " s (the camera's exposure limits)")
+        finite("defocus_m", defocus_m, *budget.DEFOCUS_RANGE_M, " m")
+        finite("misalignment", misalignment, *budget.MISALIGNMENT_RANGE)
+        integer("buffer_size", buffer_size, *budget.BUFFER_SIZE_RANGE)
+        disconnect_at_frames = integers("disconnect_at_frames", disconnect_at_frames, *budget.FAULT_INDEX_RANGE)
+        self._device = resolve_device(device)
         self._gain = 1.0
         self._realtime = realtime
         self._context = context
@@ -94,7 +97,7 @@ class MockCamera(Camera, FrameBuffer, ReadoutTime):
         self._table: SimulatedOpticalTable | None = None
         # Faults (off by default): missed triggers lose a frame; a disconnect kills the link until reopened.
         self._missed_trigger = FaultPlan(rate=missed_trigger_rate, seed=seed)
-        self._disconnect_plan = FaultPlan(at=list(disconnect_at_frames or []), seed=seed)
+        self._disconnect_plan = FaultPlan(at=disconnect_at_frames, seed=seed)
         self._link_up = True
 
     # -- description ------------------------------------------------------------------------------
@@ -241,7 +244,7 @@ class MockCamera(Camera, FrameBuffer, ReadoutTime):
             stop = start + 1
             while (
                 stop < n
-                and stop - start < _RENDER_CHUNK
+                and stop - start < budget.RENDER_CHUNK
                 and exposures[stop].fourier_gray is first.fourier_gray
                 and exposures[stop].beam_open == first.beam_open
                 and exposures[stop].exposure_s == first.exposure_s

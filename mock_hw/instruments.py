@@ -9,6 +9,8 @@ from drivers.bench import BenchContext
 from drivers.device import DeviceInfo
 from drivers.errors import InvalidSetting
 from drivers.instruments import PowerMeter, Shutter
+from drivers.limits import finite, integer
+from mock_hw import budget
 from mock_hw.optical_table import SimulatedOpticalTable
 from mock_hw.slm import optical_table
 
@@ -19,7 +21,7 @@ class MockShutter(Shutter):
     def __init__(self, name: str, context: BenchContext, switch_time_s: float = 5e-3, serial: str = "SIM-SHUTTER") -> None:
         super().__init__(name)
         self._context = context
-        self._switch_time_s = switch_time_s
+        self._switch_time_s = finite("switch_time_s", switch_time_s, *budget.SETTLE_TIME_RANGE_S, " s")
         self._serial = serial
         self._open = True
         self._table: SimulatedOpticalTable | None = None
@@ -61,7 +63,7 @@ class MockPowerMeter(PowerMeter):
     def __init__(self, name: str, context: BenchContext, seed: int = 0, serial: str = "SIM-PM") -> None:
         super().__init__(name)
         self._context = context
-        self._rng = np.random.default_rng([seed, 99])
+        self._rng = np.random.default_rng([integer("seed", seed, *budget.SEED_RANGE), 99])
         self._serial = serial
         self._wavelength_m = context.optics.wavelength_m
         self._table: SimulatedOpticalTable | None = None

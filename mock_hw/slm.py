@@ -9,7 +9,9 @@ from drivers.bench import BenchContext
 from drivers.capabilities import HardwareSequence, PatternReadback
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceError
+from drivers.limits import finite, integer, integers
 from drivers.slm import SLM, PixelGrid, SLMRole
+from mock_hw import budget
 from mock_hw.faults import FaultPlan
 from mock_hw.optical_table import SimulatedOpticalTable
 from mock_hw.truth import draw_fourier_slm_truth, draw_input_slm_truth
@@ -50,12 +52,21 @@ class MockSLM(SLM, HardwareSequence, PatternReadback):
     ) -> None:
         super().__init__(name, role)
         fourier = self.role is SLMRole.FOURIER
-        self._grid = PixelGrid(rows or (256 if fourier else 200), cols or (256 if fourier else 200), pitch_m or (8e-6 if fourier else 15e-6))
-        if not 1 <= bit_depth <= 16:
-            raise ValueError(f"bit_depth must be 1..16; got {bit_depth}")
-        self._bit_depth = bit_depth
+        side = 256 if fourier else 200
+        self._grid = PixelGrid(
+            side if rows is None else rows, side if cols is None else cols,
+            (8e-6 if fourier else 15e-6) if pitch_m is None else pitch_m,
+        )
+        budget.check_render_memory(f"{self.role}_slm", *self._grid.shape)
+        self._bit_depth = integer("bit_depth", bit_depth, *budget.SLM_BIT_DEPTH_RANGE)
+        integer("seed", seed, *budget.SEED_RANGE)
         # LC phase SLMs settle in ~10 ms; DMD-like input modulators in ~0.1 ms (shared/REFERENCES.md).
-        self._settle_s = settle_time_s if settle_time_s is not None else (10e-3 if fourier else 1e-4)
+        self._settle_s = finite(
+            "settle_time_s", (10e-3 if fourier else 1e-4) if settle_time_s is None else settle_time_s,
+            *budget.SETTLE_TIME_RANGE_S, " s",
+        )
+        finite("laser_power_w", laser_power_w, *budget.LASER_POWER_RANGE_W, " W")
+        write_failure_at = integers("write_failure_at", write_failure_at, *budget.FAULT_INDEX_RANGE)
         self._context = context
         self._seed = seed
         self._serial = serial or f"SIM-{self.role}-{seed}"
@@ -68,7 +79,7 @@ class MockSLM(SLM, HardwareSequence, PatternReadback):
         self._gray = np.zeros(self._grid.shape, dtype=np.uint16)
         self.ready_at_s = 0.0  # simulated time at which the last pattern has settled
         self._table: SimulatedOpticalTable | None = None
-        self._write_failure = FaultPlan(rate=write_failure_rate, at=list(write_failure_at or []), seed=seed)
+        self._write_failure = FaultPlan(rate=write_failure_rate, at=write_failure_at, seed=seed)
 
     @property
     def faults_injected(self) -> dict[str, int]:

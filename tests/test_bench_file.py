@@ -54,7 +54,7 @@ def test_missing_role_is_named() -> None:
 
 def test_bad_argument_value_is_reported_at_open_with_the_role() -> None:
     spec = BenchSpec.from_toml(bench_toml().replace("bit_depth", "x").replace("seed = 2", "seed = 2\nbit_depth = 40"))
-    with pytest.raises(BenchFileError, match=r"\[fourier_slm\].*bit_depth must be 1..16"):
+    with pytest.raises(BenchFileError, match=r"\[fourier_slm\].*bit_depth = 40 is not an integer in 1..16"):
         spec.open()
 
 
