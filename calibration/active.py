@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from calibration.errors import CalibrationMismatch, CalibrationRecordError
+from calibration.record_checks import check_camera_record, check_registration_record
 from calibration.records import KINDS, CalibrationRecord, load_record
 from drivers.bench import Bench, BenchSpec
 from drivers.device import DeviceInfo
@@ -50,6 +51,8 @@ def active_records(spec: BenchSpec, bench: Bench | None = None, force: bool = Fa
 
     With an open ``bench``, each record's device identity is checked against the device it belongs
     to (CalibrationMismatch unless ``force``); the wavelength is always checked against [optics].
+    Camera and registration records are checked for content (:mod:`calibration.record_checks`),
+    against the open camera's sensor and input modulator when there is a ``bench``.
     """
     unknown = set(spec.calibration) - set(KINDS)
     if unknown:
@@ -59,7 +62,13 @@ def active_records(spec: BenchSpec, bench: Bench | None = None, force: bool = Fa
         if kind not in kinds:
             continue
         device = bench.devices[ROLE_OF_KIND[kind]].info if bench is not None else None
-        active.by_kind[kind] = load_record(path, device=device, wavelength_m=spec.optics.wavelength_m, force=force, kind=kind)
+        record = load_record(path, device=device, wavelength_m=spec.optics.wavelength_m, force=force, kind=kind)
+        if kind == "camera":
+            check_camera_record(path, record, bench.camera.grid if bench is not None else None)
+        elif kind == "registration":
+            grids = (bench.input_slm.grid, bench.camera.grid) if bench is not None else (None, None)
+            check_registration_record(path, record, *grids)
+        active.by_kind[kind] = record
     return active
 
 

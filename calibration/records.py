@@ -14,7 +14,11 @@ dark maps, spot lists) lives in the ``.npz`` under the names listed in ``arrays`
 from __future__ import annotations
 
 import json
+import math
 import re
+import stat
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -30,6 +34,10 @@ FORMAT = "labctl-calibration/1"
 KINDS = ("slm_phase", "camera", "registration")
 #: relative wavelength difference below which two wavelengths count as the same
 WAVELENGTH_RTOL = 1e-3
+#: the largest record JSON read (records hold scalars and short lists: a few kB)
+MAX_RECORD_BYTES = 16 * 2**20
+#: the largest arrays file, on disk and unpacked (a camera record of an 8192×8192 sensor: ~0.6 GiB)
+MAX_ARRAYS_BYTES = 2 * 2**30
 
 
 def software_version() -> str:
@@ -110,6 +118,66 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in a calibration record's JSON")
 
 
+def _read_limited(path: Path, limit: int) -> bytes:
+    """The bytes of ``path``, refused unless it is a regular file of at most ``limit`` bytes
+    (``/dev/zero``, a FIFO or a huge file is never read to its end)."""
+    try:
+        info = path.stat()  # before opening: a FIFO would block the open
+        if not stat.S_ISREG(info.st_mode):
+            raise CalibrationRecordError(f"calibration record {path}: not a regular file")
+        if info.st_size > limit:
+            raise CalibrationRecordError(f"calibration record {path}: {info.st_size} bytes, over the {limit}-byte limit")
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise CalibrationRecordError(f"calibration record {path}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise CalibrationRecordError(f"calibration record {path}: over the {limit}-byte limit")
+    return data
+
+
+def _load_arrays(path: Path, name: Any) -> dict[str, np.ndarray]:
+    """The arrays of the record ``path``: its ``arrays`` entry names an ``.npz`` in the record's own
+    folder, a regular file whose arrays unpack to at most :data:`MAX_ARRAYS_BYTES`; plain data only
+    (no pickled objects)."""
+    if not name:
+        return {}
+    folder = path.parent.resolve()
+    if not isinstance(name, str) or "\0" in name:
+        raise CalibrationRecordError(f"calibration record {path}: arrays = {name!r} is not a file name")
+    npz_path = (folder / name).resolve()
+    if not npz_path.is_relative_to(folder):
+        raise CalibrationRecordError(
+            f"calibration record {path}: arrays = {name!r} leads outside the record's folder {folder} (to {npz_path})"
+        )
+    try:
+        info = npz_path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise CalibrationRecordError(f"calibration record {path}: arrays file {npz_path} is not a regular file")
+        if info.st_size > MAX_ARRAYS_BYTES:
+            raise CalibrationRecordError(
+                f"calibration record {path}: arrays file {npz_path} has {info.st_size} bytes, over the {MAX_ARRAYS_BYTES}-byte limit"
+            )
+        with npz_path.open("rb") as f:
+            loaded = np.load(f, allow_pickle=False)
+            if not isinstance(loaded, np.lib.npyio.NpzFile):
+                raise CalibrationRecordError(f"calibration record {path}: arrays file {npz_path} is not an .npz archive")
+            with loaded as npz:
+                unpacked = sum(npz.zip.getinfo(member).file_size for member in npz.zip.namelist())
+                if unpacked > MAX_ARRAYS_BYTES:
+                    raise CalibrationRecordError(
+                        f"calibration record {path}: arrays file {npz_path} unpacks to {unpacked} bytes, over the "
+                        f"{MAX_ARRAYS_BYTES}-byte limit"
+                    )
+                return {k: npz[k] for k in npz.files}
+    except CalibrationRecordError:
+        raise
+    except OSError as exc:
+        raise CalibrationRecordError(f"calibration record {path}: cannot read arrays file {npz_path} ({exc.strerror or exc})") from None
+    except (ValueError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise CalibrationRecordError(f"calibration record {path}: arrays file {npz_path} is not a plain .npz ({exc})") from None
+
+
 def load_record(
     path: str | Path,
     device: DeviceInfo | None = None,
@@ -122,18 +190,15 @@ def load_record(
     if path.suffix == ".npz":
         path = path.with_suffix(".json")
     try:
-        doc = json.loads(path.read_text())
-    except OSError as exc:
-        raise CalibrationRecordError(f"calibration record {path}: cannot read ({exc.strerror or exc})") from None
+        doc = json.loads(_read_limited(path, MAX_RECORD_BYTES).decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise CalibrationRecordError(f"calibration record {path}: not UTF-8 text ({exc.reason} at offset {exc.start})") from None
     except json.JSONDecodeError as exc:
         raise CalibrationRecordError(f"calibration record {path}: not valid JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise CalibrationRecordError(f"calibration record {path}: not a {FORMAT} file")
+    arrays = _load_arrays(path, doc.get("arrays"))
     try:
-        arrays: dict[str, np.ndarray] = {}
-        if doc.get("arrays"):
-            with np.load(path.parent / doc["arrays"]) as npz:
-                arrays = {k: npz[k] for k in npz.files}
         record = CalibrationRecord(
             kind=doc["kind"],
             device=DeviceInfo(**doc["device"]),
@@ -148,6 +213,11 @@ def load_record(
         )
     except (KeyError, TypeError, ValueError, OSError) as exc:
         raise CalibrationRecordError(f"calibration record {path}: incomplete or corrupt ({type(exc).__name__}: {exc})") from None
+    if not (math.isfinite(record.wavelength_m) and record.wavelength_m > 0):
+        raise CalibrationRecordError(f"calibration record {path}: wavelength_m = {record.wavelength_m!r} is not a positive number")
+    for key in ("params", "residuals"):
+        if not isinstance(getattr(record, key), dict):
+            raise CalibrationRecordError(f"calibration record {path}: {key} is not a JSON object")
     if kind is not None and record.kind != kind:
         raise CalibrationRecordError(f"calibration record {path} is a {record.kind!r} record, not {kind!r}")
     why = record.mismatch(device, wavelength_m)
