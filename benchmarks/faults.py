@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration.acquisition import Acquirer, RetryPolicy
 from drivers.bench import BenchSpec
 from labctl.optics.geometry import CameraPose, FourFGeometry, input_to_camera_affine
 from labctl.records.run_record import Column, RunRecord
-from labctl.runner.acquisition import BatchAcquirer, RetryPolicy
 from labctl.runner.loop import METADATA_COLUMNS, run_inputs
 
 BITS = 10
@@ -117,8 +117,7 @@ def main() -> None:
         cam.exposure_s = 2e-4
         record = CountingRecord(RunRecord.create(Path(tmp) / "faults.h5", args.frames,
                                                  decoder.columns + METADATA_COLUMNS + [Column("label", (), "i8")], {}))
-        acquirer = BatchAcquirer(bench, flat, RetryPolicy(attempts=8, first_backoff_s=0.001, max_backoff_s=0.01))
-        acquirer.prepare()
+        acquirer = Acquirer(bench, flat, RetryPolicy(attempts=8, first_backoff_s=0.001, max_backoff_s=0.01))
         summary = run_inputs(acquirer, lambda a: a, amplitudes, np.arange(args.frames), decoder, record, args.batch)
         done = record.done
         decoded = record.column("decoded")

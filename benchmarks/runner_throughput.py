@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from calibration.acquisition import Acquirer
 from drivers.bench import BenchSpec
 from drivers.capabilities import readout_s
 from labctl.models.backend import ClassifierBackEnd
 from labctl.models.bench_layout import layout_for_bench
 from labctl.optics.layout import OpticalLayout
 from labctl.records.run_record import Column, RunRecord
-from labctl.runner.acquisition import BatchAcquirer
 from labctl.models.optics_aware import ideal_affine
 from labctl.runner.loop import METADATA_COLUMNS, run_inputs
 from labctl.runner.optical_inference import OpticalInference
@@ -76,8 +76,7 @@ def runner_fps(spec: BenchSpec, layout: OpticalLayout, images: np.ndarray, batch
         processor = OpticalInference(back, layout, ideal_affine(layout), "classification", 10)
         cols = processor.columns + METADATA_COLUMNS + [Column("label", (), "i8")]
         with RunRecord.create(out, len(images), cols, {"benchmark": "runner_throughput"}) as record:
-            acquirer = BatchAcquirer(bench, mask)
-            acquirer.prepare()
+            acquirer = Acquirer(bench, mask)
             acquirer.capture(modulator_amplitudes(images[:batch], layout))  # warm-up, shows the mask
             summary = run_inputs(acquirer, lambda x: modulator_amplitudes(x, layout), images, np.zeros(len(images), int),
                                  processor, record, batch)

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from calibration.acquire import Progress, RawLog, dark_frames, frame_timeout_s, no_progress, set_exposure_for_peak
+from calibration.acquisition import Acquirer
+from calibration.exposure import set_exposure_for_peak
+from calibration.raw_log import Progress, RawLog, no_progress
 from calibration.errors import CalibrationMismatch, CalibrationRecordError, EmptyFrames, SaturatedFrames
 from calibration.records import CalibrationRecord
-from drivers.bench import Bench
-from drivers.camera import TriggerSource
 
 #: quantisation noise of an ideal ADC, DN² (EMVA 1288)
 QUANTISATION_VAR = 1.0 / 12.0
@@ -41,36 +41,34 @@ class CameraResponse:
     arrays: dict
 
 
-def _pair(bench: Bench) -> tuple[np.ndarray, np.ndarray]:
-    cam = bench.camera
-    a = cam.capture(timeout_s=frame_timeout_s(bench)).data.astype(np.float64)
-    b = cam.capture(timeout_s=frame_timeout_s(bench)).data.astype(np.float64)
+def _pair(acq: Acquirer) -> tuple[np.ndarray, np.ndarray]:
+    a, b = acq.frames(2, "photon-transfer pair").astype(np.float64)
     return a, b
 
 
-def _dark_pair(bench: Bench) -> tuple[np.ndarray, np.ndarray]:
-    d = dark_frames(bench, 2).astype(np.float64)
+def _dark_pair(acq: Acquirer) -> tuple[np.ndarray, np.ndarray]:
+    d = acq.dark_frames(2).astype(np.float64)
     return d[0], d[1]
 
 
-def measure_camera_response(bench: Bench, log: RawLog, settings: CameraSweepSettings = CameraSweepSettings(),
+def measure_camera_response(acq: Acquirer, log: RawLog, settings: CameraSweepSettings = CameraSweepSettings(),
                             progress: Progress = no_progress) -> CameraResponse:
+    bench = acq.bench
     cam = bench.camera
     full = cam.max_level
-    cam.trigger_source = TriggerSource.SOFTWARE
     gain = None
     if cam.gain_limits is not None:
         lo, hi = cam.gain_limits
         gain = float(min(max(1.0, lo), hi))
         cam.gain = gain
-    bench.fourier_slm.write_gray(np.zeros(bench.fourier_slm.grid.shape, np.uint16))
-    bench.input_slm.write_amplitude(np.ones(bench.input_slm.grid.shape))
+    acq.set_mask(np.zeros(bench.fourier_slm.grid.shape, np.uint16))
+    acq.set_input(np.ones(bench.input_slm.grid.shape))
     lo_t, hi_t = cam.exposure_limits_s
 
     # -- hot pixels and dark level -----------------------------------------------------------------
     progress("dark frames", 0.0)
     cam.exposure_s = float(np.clip(settings.hot_exposure_s, lo_t, hi_t))
-    long_dark = dark_frames(bench, 4).astype(np.float64).mean(axis=0)
+    long_dark = acq.dark_frames(4).astype(np.float64).mean(axis=0)
     log.add("long_dark", long_dark)
     med = float(np.median(long_dark))
     mad = float(np.median(np.abs(long_dark - med))) * 1.4826
@@ -83,12 +81,12 @@ def measure_camera_response(bench: Bench, log: RawLog, settings: CameraSweepSett
     dark_now = float(np.median(long_dark[~hot]))
 
     def bright() -> tuple[float, float]:
-        frame = cam.capture(timeout_s=frame_timeout_s(bench)).data
+        frame = acq.frames(1, "exposure frame")[0]
         return float(np.percentile(frame[~hot], 99.5)), dark_now
 
     progress("finding the exposure", 0.05)
-    t_half = set_exposure_for_peak(bench, bright, target_fraction=0.5)
-    probe = np.mean([cam.capture(timeout_s=frame_timeout_s(bench)).data for _ in range(2)], axis=0) - dark_now
+    t_half = set_exposure_for_peak(cam, bright, target_fraction=0.5)
+    probe = acq.frames(2, "probe frame").mean(axis=0) - dark_now
     top = float(np.percentile(probe[~hot], 99.5))
     roi = (probe >= 0.7 * top) & ~hot
     if roi.sum() < settings.min_pixels:
@@ -105,8 +103,8 @@ def measure_camera_response(bench: Bench, log: RawLog, settings: CameraSweepSett
     for k, t in enumerate(exposures):
         progress(f"photon transfer {k + 1}/{len(exposures)} (exposure {t * 1e3:.3g} ms)", 0.1 + 0.7 * k / len(exposures))
         cam.exposure_s = float(t)
-        a, b = _pair(bench)
-        da, db = _dark_pair(bench)
+        a, b = _pair(acq)
+        da, db = _dark_pair(acq)
         mu.append(0.5 * (a[roi].mean() + b[roi].mean()))
         var.append(0.5 * np.var(a[roi] - b[roi]))
         mu_d.append(0.5 * (da[~hot].mean() + db[~hot].mean()))
@@ -151,8 +149,8 @@ def measure_camera_response(bench: Bench, log: RawLog, settings: CameraSweepSett
     # -- flat field and dark map at the half-scale exposure -----------------------------------------------
     progress("flat field", 0.85)
     cam.exposure_s = float(t_half)
-    flat_raw = np.mean([cam.capture(timeout_s=frame_timeout_s(bench)).data for _ in range(settings.flat_frames)], axis=0)
-    dark_map = dark_frames(bench, settings.flat_frames).astype(np.float64).mean(axis=0)
+    flat_raw = acq.frames(settings.flat_frames, "flat-field frame").mean(axis=0)
+    dark_map = acq.dark_frames(settings.flat_frames).astype(np.float64).mean(axis=0)
     flat = flat_raw - dark_map
     log.add("flat_raw", flat_raw)
     log.add("dark_map", dark_map)

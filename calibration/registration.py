@@ -13,22 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.acquire import (
-    Progress,
-    RawLog,
-    capture_fourier_series,
-    capture_input_series,
-    no_progress,
-    point_source,
-    peak_over,
-    set_exposure_for_peak,
-)
+from calibration.acquisition import Acquirer
+from calibration.exposure import peak_over, set_exposure_for_peak
+from calibration.raw_log import Progress, RawLog, no_progress
 from calibration.errors import CalibrationRecordError, SaturatedFrames, TooFewSpots
 from calibration.records import CalibrationRecord
 from calibration.slm_phase import point_image_peak
-from calibration.spots import apply_affine, brightest, disc, fit_affine, refined_centroid
-from drivers.bench import Bench
-from drivers.camera import TriggerSource
+from calibration.spots import apply_affine, brightest, disc, fit_affine, point_source, refined_centroid
 
 MIN_SPOTS = 6
 
@@ -85,11 +76,11 @@ def _fit(src: np.ndarray, dst: np.ndarray, what: str, total: int) -> tuple[np.nd
     return affine, resid, ok
 
 
-def measure_registration(bench: Bench, log: RawLog, settings: RegistrationSettings = RegistrationSettings(),
+def measure_registration(acq: Acquirer, log: RawLog, settings: RegistrationSettings = RegistrationSettings(),
                          progress: Progress = no_progress) -> RegistrationResult:
+    bench = acq.bench
     cam, inp, slm = bench.camera, bench.input_slm, bench.fourier_slm
     full = cam.max_level
-    cam.trigger_source = TriggerSource.SOFTWARE
     optics = bench.spec.optics
     out_dx = optics.wavelength_m * optics.f2_m / (slm.grid.cols * slm.grid.pitch_m)
     out_dy = optics.wavelength_m * optics.f2_m / (slm.grid.rows * slm.grid.pitch_m)
@@ -97,7 +88,7 @@ def measure_registration(bench: Bench, log: RawLog, settings: RegistrationSettin
 
     # -- input modulator → camera ------------------------------------------------------------------------
     progress("input modulator spots", 0.0)
-    slm.write_gray(np.zeros(slm.grid.shape, np.uint16))
+    acq.set_mask(np.zeros(slm.grid.shape, np.uint16))
     rows, cols = inp.grid.shape
     b = max(1, min(settings.block_px, rows // (4 * settings.grid), cols // (4 * settings.grid)))
     ys = np.linspace(0.1 * rows, 0.9 * rows - b, settings.grid).round().astype(int)
@@ -113,12 +104,12 @@ def measure_registration(bench: Bench, log: RawLog, settings: RegistrationSettin
     centres_arr = np.asarray(centres)
     middle = patterns_arr[len(patterns_arr) // 2 + settings.grid // 2]
     def input_peak() -> tuple[float, float]:
-        frames = capture_input_series(bench, np.stack([middle, np.zeros_like(middle)]))
+        frames = acq.capture(np.stack([middle, np.zeros_like(middle)]), what="exposure spot").data
         return peak_over(frames[0], frames[1])
 
-    set_exposure_for_peak(bench, input_peak, 0.6)
-    background = capture_input_series(bench, np.zeros((2, rows, cols))).astype(np.float64).mean(axis=0)
-    frames = capture_input_series(bench, patterns_arr)
+    set_exposure_for_peak(cam, input_peak, 0.6)
+    background = acq.capture(np.zeros((2, rows, cols)), what="background").data.astype(np.float64).mean(axis=0)
+    frames = acq.capture(patterns_arr, what="input-modulator spots").data
     spot_px = max(2.0, b * inp.grid.pitch_m * mag / cam.grid.pitch_m)
     in_pos, in_peaks = _spot_positions(frames, background, [None] * len(frames), 0, 1.5 * spot_px + 2, full)
     log.add("input_spot_pixels", centres_arr)
@@ -131,7 +122,7 @@ def measure_registration(bench: Bench, log: RawLog, settings: RegistrationSettin
 
     # -- Fourier SLM → camera --------------------------------------------------------------------------------
     progress("Fourier-plane ramps", 0.5)
-    inp.write_amplitude(point_source(bench))
+    acq.set_input(point_source(bench))
     px_per_kx = out_dx / cam.grid.pitch_m
     px_per_ky = out_dy / cam.grid.pitch_m
     kmax_x = 0.3 * min(cam.grid.cols / px_per_kx, slm.grid.cols)
@@ -146,15 +137,15 @@ def measure_registration(bench: Bench, log: RawLog, settings: RegistrationSettin
         phase = 2 * np.pi * (k[0] * xx / slm.grid.cols + k[1] * yy / slm.grid.rows)
         return slm.phase_table.gray_for_phase(phase)
 
-    set_exposure_for_peak(bench, lambda: point_image_peak(bench), 0.6)
+    set_exposure_for_peak(cam, lambda: point_image_peak(acq), 0.6)
     step = min(np.ptp(kx) * px_per_kx, np.ptp(ky) * px_per_ky) / max(settings.frequencies - 1, 1)
     for _ in range(4):  # a ramp can gather a spot onto fewer pixels than the flat did: back off if it clips
-        zero = capture_fourier_series(bench, [flat])[0]
-        inp.write_amplitude(np.zeros(inp.grid.shape))
-        off = capture_fourier_series(bench, [flat])[0]
-        inp.write_amplitude(point_source(bench))
+        zero = acq.capture_masks([flat])[0]
+        acq.set_input(np.zeros(inp.grid.shape))
+        off = acq.capture_masks([flat])[0]
+        acq.set_input(point_source(bench))
         zero_xy = brightest(zero - off)
-        ramps = capture_fourier_series(bench, (ramp_gray(k) for k in kk))
+        ramps = acq.capture_masks((ramp_gray(k) for k in kk), what="blazed ramp")
         guesses = [(zero_xy[0] + k[0] * px_per_kx, zero_xy[1] + k[1] * px_per_ky) for k in kk]
         f_pos, f_peaks = _spot_positions(ramps, off, guesses, max(3.0, 0.4 * step), 3.0, full)
         if not np.any(f_peaks >= full) or cam.exposure_s <= cam.exposure_limits_s[0]:

@@ -11,11 +11,12 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from calibration.acquire import RawLog, kept_on_failure, no_progress
+from calibration.acquisition import Acquirer, RetryPolicy
 from calibration.active import apply_phase_table
 from calibration.camera_response import CameraSweepSettings, measure_camera_response
 from calibration.errors import CalibrationError
 from calibration.plots import plot_record
+from calibration.raw_log import RawLog, kept_on_failure, no_progress
 from calibration.records import KINDS, CalibrationRecord
 from calibration.registration import RegistrationSettings, measure_registration
 from calibration.slm_interferometric import InterferometricSettings, measure_phase_response_interferometric
@@ -27,9 +28,11 @@ from drivers.description import BenchDescription
 Progress = Callable[[str, float], None]
 
 
-def _save(record: CalibrationRecord, out_dir: Path, bench: Bench) -> Path:
-    """Write the record (with the description of the bench it was measured on) and its plot."""
+def _save(record: CalibrationRecord, out_dir: Path, bench: Bench, log: RawLog) -> Path:
+    """Write the record (with the description of the bench it was measured on and the acquisition
+    faults recovered from, by kind; each is in the raw log) and its plot."""
     record.params["bench"] = BenchDescription.of(bench).to_dict()
+    record.params["acquisition_faults"] = log.fault_counts()
     path = record.save(out_dir)
     plot_record(record, path.with_suffix(".png"))
     return path
@@ -43,47 +46,49 @@ SLM_METHODS = {
 
 def calibrate_slm(bench: Bench, out_dir: str | Path, progress: Progress | None = None,
                   settings: PhaseSweepSettings | InterferometricSettings | None = None,
-                  method: str = "diffraction") -> Path:
+                  method: str = "diffraction", retry: RetryPolicy | None = None) -> Path:
     """Phase calibration of the Fourier SLM by ``method`` (see SLM_METHODS); makes the new table active
-    on ``bench``. ``settings`` must suit the method (None: its defaults)."""
+    on ``bench``. ``settings`` must suit the method (None: its defaults); ``retry``: how acquisition
+    faults are retried (None: the default policy)."""
     if method not in SLM_METHODS:
         raise CalibrationError(f"unknown SLM calibration method {method!r}; expected one of {tuple(SLM_METHODS)}")
     out = Path(out_dir)
     slm = bench.fourier_slm
     with kept_on_failure(RawLog(out, "slm_phase")) as log:
+        acq = Acquirer(bench, policy=retry, on_fault=log.fault)
         if method == "interferometric":
-            cal = measure_phase_response_interferometric(bench, log, settings or InterferometricSettings(), progress or no_progress)
+            cal = measure_phase_response_interferometric(acq, log, settings or InterferometricSettings(), progress or no_progress)
         else:
-            cal = measure_phase_response(bench, log, settings or PhaseSweepSettings(), progress or no_progress)
+            cal = measure_phase_response(acq, log, settings or PhaseSweepSettings(), progress or no_progress)
     record = CalibrationRecord(
         kind="slm_phase", device=slm.info, wavelength_m=bench.spec.optics.wavelength_m,
         method=SLM_METHODS[method], params={"method": method, **cal.params}, residuals=cal.residuals, arrays=cal.arrays,
     )
-    path = _save(record, out, bench)
+    path = _save(record, out, bench, log)
     apply_phase_table(bench, record)
     return path
 
 
 def calibrate_camera(bench: Bench, out_dir: str | Path, progress: Progress | None = None,
-                     settings: CameraSweepSettings = CameraSweepSettings()) -> Path:
+                     settings: CameraSweepSettings = CameraSweepSettings(), retry: RetryPolicy | None = None) -> Path:
     """EMVA 1288 camera response: gain, read noise, dark level, saturation, linearity, flat field, hot pixels."""
     out = Path(out_dir)
     with kept_on_failure(RawLog(out, "camera")) as log:
-        res = measure_camera_response(bench, log, settings, progress or no_progress)
+        res = measure_camera_response(Acquirer(bench, policy=retry, on_fault=log.fault), log, settings, progress or no_progress)
     record = CalibrationRecord(
         kind="camera", device=bench.camera.info, wavelength_m=bench.spec.optics.wavelength_m,
         method="EMVA 1288: photon transfer (frame pairs, exposure sweep), dark frames, flat field",
         params=res.params, residuals=res.residuals, arrays=res.arrays,
     )
-    return _save(record, out, bench)
+    return _save(record, out, bench, log)
 
 
 def calibrate_registration(bench: Bench, out_dir: str | Path, progress: Progress | None = None,
-                           settings: RegistrationSettings = RegistrationSettings()) -> Path:
+                           settings: RegistrationSettings = RegistrationSettings(), retry: RetryPolicy | None = None) -> Path:
     """Affine maps input-modulator px → camera px and Fourier-SLM frequency → camera px."""
     out = Path(out_dir)
     with kept_on_failure(RawLog(out, "registration")) as log:
-        res = measure_registration(bench, log, settings, progress or no_progress)
+        res = measure_registration(Acquirer(bench, policy=retry, on_fault=log.fault), log, settings, progress or no_progress)
     record = CalibrationRecord(
         kind="registration", device=bench.camera.info, wavelength_m=bench.spec.optics.wavelength_m,
         method="centroided spots: input-modulator blocks, Fourier-SLM blazed ramps; least-squares affine",
@@ -91,7 +96,7 @@ def calibrate_registration(bench: Bench, out_dir: str | Path, progress: Progress
     )
     record.params["input_slm"] = bench.input_slm.info.as_dict()
     record.params["fourier_slm"] = bench.fourier_slm.info.as_dict()
-    return _save(record, out, bench)
+    return _save(record, out, bench, log)
 
 
 CALIBRATIONS: dict[str, Callable[..., Path]] = {
@@ -102,10 +107,12 @@ CALIBRATIONS: dict[str, Callable[..., Path]] = {
 
 
 def calibrate_all(spec: BenchSpec, out_dir: str | Path, progress: Progress | None = None,
-                  kinds: tuple[str, ...] = KINDS, slm_method: str = "diffraction") -> dict[str, Path]:
+                  kinds: tuple[str, ...] = KINDS, slm_method: str = "diffraction",
+                  retry: RetryPolicy | None = None) -> dict[str, Path]:
     """Open the bench, run the calibrations ``kinds`` in order, write ``out_dir/bench.toml``; kind → record path.
 
-    ``slm_method``: how the SLM phase response is measured (see SLM_METHODS)."""
+    ``slm_method``: how the SLM phase response is measured (see SLM_METHODS); ``retry``: how
+    acquisition faults are retried (None: the default policy)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = progress or no_progress
@@ -117,9 +124,9 @@ def calibrate_all(spec: BenchSpec, out_dir: str | Path, progress: Progress | Non
                 report(f"{kind}: {message}", (i + min(max(fraction, 0.0), 1.0)) / len(kinds))
 
             if kind == "slm_phase":
-                paths[kind] = calibrate_slm(bench, out, sub, method=slm_method)
+                paths[kind] = calibrate_slm(bench, out, sub, method=slm_method, retry=retry)
             else:
-                paths[kind] = CALIBRATIONS[kind](bench, out, sub)
+                paths[kind] = CALIBRATIONS[kind](bench, out, sub, retry=retry)
     write_bench_file(spec, out / "bench.toml", paths)
     return paths
 

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from calibration.acquire import Progress, RawLog, capture_fourier_series, check_frames, no_progress, peak_over, set_exposure_for_peak
+from calibration.acquisition import Acquirer
+from calibration.exposure import check_frames, peak_over, set_exposure_for_peak
+from calibration.raw_log import Progress, RawLog, no_progress
 from calibration.errors import AmbiguousMeasurement, LowFringeContrast
 from calibration.slm_phase import MonotoneCurve, PhaseCalibration, check_range, lut_error, lut_from_curve, region_centres
 from drivers.bench import Bench
@@ -164,9 +166,10 @@ class AxisSweep:
     sweeps: list[FringeSweep]
 
 
-def sweep_axis(bench: Bench, log: RawLog, k: int, axis: int, grays: np.ndarray, settings: InterferometricSettings,
+def sweep_axis(acq: Acquirer, log: RawLog, k: int, axis: int, grays: np.ndarray, settings: InterferometricSettings,
                progress: Progress, done: float) -> AxisSweep:
     """Exposure, fringe frequency, orientation and the two split-screen sweeps along ``axis``."""
+    bench = acq.bench
     slm, cam, inp = bench.fourier_slm, bench.camera, bench.input_slm
     shape = slm.grid.shape
     o = bench.spec.optics
@@ -175,13 +178,13 @@ def sweep_axis(bench: Bench, log: RawLog, k: int, axis: int, grays: np.ndarray, 
     reference = np.zeros(shape, np.uint16)
 
     def frame_pair() -> tuple[np.ndarray, np.ndarray]:
-        inp.write_amplitude(np.zeros(inp.grid.shape))
-        off = capture_fourier_series(bench, [reference])[0]
-        inp.write_amplitude(input_grating(bench, k, axis))
-        return capture_fourier_series(bench, [reference])[0], off
+        acq.set_input(np.zeros(inp.grid.shape))
+        off = acq.capture_masks([reference])[0]
+        acq.set_input(input_grating(bench, k, axis))
+        return acq.capture_masks([reference])[0], off
 
     progress(f"exposure for the fringes of a split along the {name} (spots at ±{k} px)", done)
-    set_exposure_for_peak(bench, lambda: peak_over(*frame_pair()), 0.6)
+    set_exposure_for_peak(cam, lambda: peak_over(*frame_pair()), 0.6)
     on, dark = frame_pair()
     light = on - dark
     log.add(f"interferometric_{name}_dark_frame", dark)
@@ -193,9 +196,9 @@ def sweep_axis(bench: Bench, log: RawLog, k: int, axis: int, grays: np.ndarray, 
     log.add(f"interferometric_{name}_fringe_frequency", freq)
 
     # orientation: shifting the input grating by ψ turns the fringes by 2sψ
-    inp.write_amplitude(input_grating(bench, k, axis, SIGN_SHIFT_RAD))
-    shifted = capture_fourier_series(bench, [reference])[0] - dark
-    inp.write_amplitude(input_grating(bench, k, axis))
+    acq.set_input(input_grating(bench, k, axis, SIGN_SHIFT_RAD))
+    shifted = acq.capture_masks([reference])[0] - dark
+    acq.set_input(input_grating(bench, k, axis))
     turn = float(np.angle(demodulate(shifted, weight, freq) / demodulate(light, weight, freq)))
     log.add(f"interferometric_{name}_sign_turn_rad", turn)
     if abs(abs(turn) - 2 * SIGN_SHIFT_RAD) > 0.5:
@@ -210,7 +213,7 @@ def sweep_axis(bench: Bench, log: RawLog, k: int, axis: int, grays: np.ndarray, 
     for side in (+1, -1):
         label = f"{name}_{'plus' if side > 0 else 'minus'}"
         progress(f"split-screen sweep along the {name}, {'+' if side > 0 else '−'} side ({len(grays)} levels)", done + (0.1 if side > 0 else 0.3))
-        frames = capture_fourier_series(bench, (split_screen(shape, k, int(g), side, axis) for g in grays))
+        frames = acq.capture_masks((split_screen(shape, k, int(g), side, axis) for g in grays), what="split screen")
         peaks = frames.max(axis=(1, 2))
         log.add(f"interferometric_{label}_peak", peaks)
         check_frames(bench, peaks, float(np.median(dark)), 1.0, "the split-screen fringes")
@@ -236,17 +239,18 @@ def sweep_axis(bench: Bench, log: RawLog, k: int, axis: int, grays: np.ndarray, 
 
 
 def measure_phase_response_interferometric(
-    bench: Bench, log: RawLog, settings: InterferometricSettings = InterferometricSettings(),
+    acq: Acquirer, log: RawLog, settings: InterferometricSettings = InterferometricSettings(),
     progress: Progress = no_progress,
 ) -> PhaseCalibration:
+    bench = acq.bench
     slm = bench.fourier_slm
     shape, levels = slm.grid.shape, slm.levels
     top = levels - 1
     k = spot_offset_px(bench, settings.min_fringe_period_px)
     grays = np.unique(np.linspace(0, top, min(settings.levels, levels)).round().astype(int))
     log.add("interferometric_gray", grays)
-    x_axis = sweep_axis(bench, log, k, 1, grays, settings, progress, 0.02)
-    y_axis = sweep_axis(bench, log, k, 0, grays, settings, progress, 0.5)
+    x_axis = sweep_axis(acq, log, k, 1, grays, settings, progress, 0.02)
+    y_axis = sweep_axis(acq, log, k, 0, grays, settings, progress, 0.5)
 
     progress("fitting the monotone response", 0.95)
     measured = 0.5 * (x_axis.centre + y_axis.centre)

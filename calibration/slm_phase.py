@@ -21,18 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import interpolate, optimize, signal
 
-from calibration.acquire import (
-    Progress,
-    RawLog,
-    capture_fourier_series,
-    check_frames,
-    no_progress,
-    peak_over,
-    point_source,
-    set_exposure_for_peak,
-)
+from calibration.acquisition import Acquirer
 from calibration.errors import AmbiguousMeasurement, TooFewSpots
-from calibration.spots import brightest, disc, refined_centroid
+from calibration.exposure import check_frames, peak_over, set_exposure_for_peak
+from calibration.raw_log import Progress, RawLog, no_progress
+from calibration.spots import brightest, disc, point_source, refined_centroid
 from drivers.bench import Bench
 from drivers.phase_table import PhaseTable
 
@@ -120,15 +113,16 @@ def choose_period(cols: int, region_cols: int | None) -> int:
     raise AmbiguousMeasurement(f"SLM regions of {width} columns are too narrow for a diffraction grating; use fewer regions")
 
 
-def point_image_peak(bench: Bench) -> tuple[float, float]:
+def point_image_peak(acq: Acquirer) -> tuple[float, float]:
     """Peak DN of the point source's image through a flat SLM, measured against a frame with the point off
     so that hot pixels (bright in both) do not pass for the spot."""
+    bench = acq.bench
     shape = bench.fourier_slm.grid.shape
     flat = np.zeros(shape, np.uint16)
-    on = capture_fourier_series(bench, [flat])[0]
-    bench.input_slm.write_amplitude(np.zeros(bench.input_slm.grid.shape))
-    off = capture_fourier_series(bench, [flat])[0]
-    bench.input_slm.write_amplitude(point_source(bench))
+    on = acq.capture_masks([flat])[0]
+    acq.set_input(np.zeros(bench.input_slm.grid.shape))
+    off = acq.capture_masks([flat])[0]
+    acq.set_input(point_source(bench))
     return peak_over(on, off)
 
 
@@ -164,16 +158,16 @@ def locate_orders(bench: Bench, flat: np.ndarray, probe: np.ndarray, period: int
     return OrderWindows(zero, found[0], found[1], radius, first, disc(flat.shape, zero, radius))
 
 
-def _sweep(bench: Bench, grays: np.ndarray, period: int, region, windows: OrderWindows, keep: int) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _sweep(acq: Acquirer, grays: np.ndarray, period: int, region, windows: OrderWindows, keep: int) -> tuple[np.ndarray, np.ndarray, float, float]:
     """First- and zero-order window sums for each gray level, and the peak pixel of each kind of window.
 
     Each level is shown as a grating and as its complement, and the window sums averaged: the first
     orders change sign between the two, so their interference with gray-independent light (leak,
     zero-order wings) cancels, which would otherwise be indistinguishable from a phase offset.
     """
-    shape = bench.fourier_slm.grid.shape
+    shape = acq.bench.fourier_slm.grid.shape
     patterns = (grating(shape, period, int(g), region, complement=c, keep_centre=keep) for g in grays for c in (False, True))
-    frames = capture_fourier_series(bench, patterns)
+    frames = acq.capture_masks(patterns, what="grating")
     i1 = frames[:, windows.first].sum(axis=1, dtype=np.float64).reshape(-1, 2).mean(axis=1)
     i0 = frames[:, windows.zero].sum(axis=1, dtype=np.float64).reshape(-1, 2).mean(axis=1)
     return i1, i0, float(frames[:, windows.first].max()), float(frames[:, windows.zero].max())
@@ -390,13 +384,14 @@ class PhaseCalibration:
     arrays: dict
 
 
-def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettings = PhaseSweepSettings(),
+def measure_phase_response(acq: Acquirer, log: RawLog, settings: PhaseSweepSettings = PhaseSweepSettings(),
                            progress: Progress = no_progress) -> PhaseCalibration:
+    bench = acq.bench
     slm, cam = bench.fourier_slm, bench.camera
     shape = slm.grid.shape
     levels = slm.levels
     top = levels - 1
-    bench.input_slm.write_amplitude(point_source(bench))
+    acq.set_input(point_source(bench))
     n_reg = max(1, min(settings.regions, shape[0] // 8, shape[1] // 8))
     regions = region_slices(shape, n_reg) if n_reg > 1 else []
 
@@ -405,20 +400,20 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
     keep = leak_patch_half_width(bench)
     probes = np.unique(np.linspace(0, top, 9).round().astype(int))[1:]
     # First bring the point's image (flat SLM) on scale: finds the light, or says it is missing.
-    set_exposure_for_peak(bench, lambda: point_image_peak(bench), 0.6)
-    flat = capture_fourier_series(bench, [np.zeros(shape, np.uint16)])[0]
-    probe = capture_fourier_series(bench, [grating(shape, period, top // 2)])[0]
+    set_exposure_for_peak(cam, lambda: point_image_peak(acq), 0.6)
+    flat = acq.capture_masks([np.zeros(shape, np.uint16)])[0]
+    probe = acq.capture_masks([grating(shape, period, top // 2)])[0]
     windows = locate_orders(bench, flat, probe, period)
 
     def probe_peak() -> tuple[float, float]:
-        frames = capture_fourier_series(bench, (grating(shape, period, int(g), keep_centre=keep) for g in probes))
+        frames = acq.capture_masks((grating(shape, period, int(g), keep_centre=keep) for g in probes), what="exposure grating")
         return float(frames[:, windows.first].max()), float(np.median(frames))
 
-    set_exposure_for_peak(bench, probe_peak, target_fraction=0.6)
+    set_exposure_for_peak(cam, probe_peak, target_fraction=0.6)
     progress(f"full-panel sweep ({period}-pixel grating, exposure {cam.exposure_s * 1e3:.3g} ms)", 0.05)
     grays = np.unique(np.linspace(0, top, min(settings.levels, levels)).round().astype(int))
-    flat = capture_fourier_series(bench, [np.zeros(shape, np.uint16)], frames_each=2)[0]
-    i1, i0, peak, zero_peak = _sweep(bench, grays, period, None, windows, keep)
+    flat = acq.capture_masks([np.zeros(shape, np.uint16)], frames_each=2)[0]
+    i1, i0, peak, zero_peak = _sweep(acq, grays, period, None, windows, keep)
     log.add("global_gray", grays)
     log.add("global_first_order", i1)
     log.add("global_zero_order", i0)
@@ -445,7 +440,7 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
         region_cols = regions[0][2][1].stop - regions[0][2][1].start
         rperiod = choose_period(shape[1], region_cols)
         rgrays = np.unique(np.linspace(0, top, min(settings.region_levels, levels)).round().astype(int))
-        rprobe = capture_fourier_series(bench, [grating(shape, rperiod, top // 2)])[0]
+        rprobe = acq.capture_masks([grating(shape, rperiod, top // 2)])[0]
         rwindows = locate_orders(bench, flat, rprobe, rperiod)
         mid_gray = int(np.argmin(np.abs(phase_global - np.pi)))
         dark = float(np.median(flat))
@@ -456,10 +451,10 @@ def measure_phase_response(bench: Bench, log: RawLog, settings: PhaseSweepSettin
             progress(f"region {i},{j} of {n_reg}x{n_reg} ({rperiod}-pixel grating)", 0.1 + 0.85 * k / len(regions))
             region_probe = grating(shape, rperiod, mid_gray, sl, keep_centre=keep)
             set_exposure_for_peak(
-                bench, lambda: (float(capture_fourier_series(bench, [region_probe])[0][rwindows.first].max()), dark), 0.6
+                cam, lambda: (float(acq.capture_masks([region_probe])[0][rwindows.first].max()), dark), 0.6
             )
             exposures[i, j] = cam.exposure_s
-            ri1, _, rpeak, _ = _sweep(bench, rgrays, rperiod, sl, rwindows, keep)
+            ri1, _, rpeak, _ = _sweep(acq, rgrays, rperiod, sl, rwindows, keep)
             sums[i, j] = ri1
             log.add("region_first_order", sums)
             log.add("region_exposure_s", exposures)

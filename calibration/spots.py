@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from drivers.bench import Bench
+
 
 def brightest(frame: np.ndarray, smooth_px: float = 1.0) -> tuple[float, float]:
     """(x, y) of the brightest spot after a light smoothing (robust to single hot pixels)."""
@@ -58,3 +60,12 @@ def fit_affine(src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
     points = np.asarray(points, np.float64)
     return points @ affine[:, :2].T + affine[:, 2]
+
+
+def point_source(bench: Bench, size: int = 1) -> np.ndarray:
+    """Input amplitude with one ``size``×``size`` block of full-on pixels at the modulator's centre."""
+    rows, cols = bench.input_slm.grid.shape
+    amp = np.zeros((rows, cols))
+    r0, c0 = rows // 2 - size // 2, cols // 2 - size // 2
+    amp[r0 : r0 + size, c0 : c0 + size] = 1.0
+    return amp

@@ -10,7 +10,7 @@ import pytest
 
 from drivers.bench import BenchSpec
 from labctl.records.run_record import Column, RunRecord, RunRecordError
-from labctl.runner.acquisition import AcquisitionFailed, BatchAcquirer, RetryPolicy
+from calibration.acquisition import AcquisitionFailed, Acquirer, RetryPolicy
 from labctl.runner.loop import METADATA_COLUMNS, run_inputs
 from tests.conftest import bench_toml
 
@@ -45,8 +45,7 @@ def _record(path: Path, n: int, frame_shape=None) -> RunRecord:
 
 def _run(bench, record, n, batch=8, stop=None, on_batch=lambda k: None, policy=FAST):
     flat = np.zeros(bench.fourier_slm.grid.shape, np.uint16)
-    acquirer = BatchAcquirer(bench, flat, policy)
-    acquirer.prepare()
+    acquirer = Acquirer(bench, flat, policy)
     images = _images(n, bench.input_slm.grid.shape)
     return run_inputs(acquirer, lambda x: x, images, np.arange(n), MeanProcessor(), record, batch, on_batch=on_batch, stop=stop)
 

@@ -44,4 +44,8 @@ def calibrate_command(what: str, bench_file: Path | None, out: Path, method: str
         record = load_record(path)
         summary = ", ".join(f"{k} {v:.4g}" for k, v in record.residuals.items() if isinstance(v, float))
         console.print(f"{kind}: {path}  ({summary})  plot {path.with_suffix('.png')}")
+        faults = record.params.get("acquisition_faults") or {}
+        if faults:
+            counts = ", ".join(f"{n} {k}" for k, n in sorted(faults.items()))
+            console.print(f"  recovered from {sum(faults.values())} acquisition faults ({counts}); listed in {out / 'raw' / kind}.npz")
     console.print(f"bench file with these records: {out / 'bench.toml'}")

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from calibration.acquisition import Acquirer, RetryPolicy
 from calibration.session import describe, open_session, phase_table_for
 from drivers.bench import BenchSpec
 from drivers.errors import LabctlError
@@ -45,7 +46,6 @@ from labctl.optics.geometry import pose_from_affine
 from labctl.optics.readout import channel_points
 from labctl.optics.twin import FourFTwin
 from labctl.records.provenance import sha256_file, software_provenance
-from labctl.runner.acquisition import BatchAcquirer, RetryPolicy
 from labctl.runner.bench_calibration import BenchCalibration
 from labctl.runner.optical_inference import ChannelScale, OpticalInference
 from labctl.optics.layout import images_of, modulator_amplitudes
@@ -223,9 +223,8 @@ class FineTuneSession:
             for w in caught:
                 self.log(f"warning: {w.message}")
             state.setdefault("events", [])
-            self.acquirer = BatchAcquirer(bench, self.masks.gray, RetryPolicy(), on_fault=lambda kind, message, index: (
+            self.acquirer = Acquirer(bench, self.masks.gray, RetryPolicy(), on_fault=lambda kind, message, index: (
                 state["events"].append({"time_s": time.time(), "kind": kind, "message": message}), self.log(f"fault: {message}")))
-            self.acquirer.prepare()
             self.processor = OpticalInference(model.back, self.layout, calib.affine, "classification", self.data.num_classes,
                                               correct=calib.correct_frames, oversample=self.oversample)
             if "scale" in state:

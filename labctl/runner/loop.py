@@ -18,9 +18,9 @@ from typing import Protocol
 
 import numpy as np
 
+from calibration.acquisition import Acquirer
 from drivers.camera import FrameBatch
 from labctl.records.run_record import Column, RunRecord
-from labctl.runner.acquisition import BatchAcquirer
 
 
 class FrameProcessor(Protocol):
@@ -55,7 +55,7 @@ _END = object()
 
 
 def run_inputs(
-    acquirer: BatchAcquirer,
+    acquirer: Acquirer,
     encode: Callable[[np.ndarray], np.ndarray],
     images: np.ndarray,
     labels: np.ndarray | None,

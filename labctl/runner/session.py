@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from calibration.acquisition import Acquirer, RetryPolicy
+from calibration.exposure import auto_exposure
 from calibration.session import open_session
 from drivers.bench import Bench, BenchSpec
 from labctl.data.fit import check_fits_model, check_test_split
@@ -27,9 +29,7 @@ from labctl.optics.layout import OpticalInputError, images_of, modulator_amplitu
 from labctl.optics.readout import DEFAULT_OVERSAMPLE
 from labctl.records.provenance import sha256_file, software_provenance
 from labctl.records.run_record import Column, RunRecord, RunRecordError
-from labctl.runner.acquisition import BatchAcquirer, RetryPolicy
 from labctl.runner.bench_calibration import BenchCalibration
-from labctl.runner.exposure import auto_exposure
 from labctl.runner.loop import METADATA_COLUMNS, RunSummary, run_inputs
 from labctl.runner.optical_inference import ChannelScale, OpticalInference, fit_channel_scale
 
@@ -104,9 +104,8 @@ def run_masks(
         )
         record = _open_record(out, resume, identity, test_targets, data.task, masks, options, bench, processor.columns)
         try:
-            acquirer = BatchAcquirer(bench, masks.gray, options.retry or RetryPolicy(),
+            acquirer = Acquirer(bench, masks.gray, options.retry or RetryPolicy(),
                                      on_fault=lambda kind, message, index: record.log_event(kind, message, index))
-            acquirer.prepare()
             processor.scale = _readout_scale(record, acquirer, processor, student, train_images, layout, options)
             total = record.n_inputs
             done0 = int(record.done.sum())
@@ -177,7 +176,7 @@ def _open_record(
     )
 
 
-def _readout_scale(record: RunRecord, acquirer: BatchAcquirer, processor: OpticalInference, student, train_images, layout, options) -> ChannelScale:
+def _readout_scale(record: RunRecord, acquirer: Acquirer, processor: OpticalInference, student, train_images, layout, options) -> ChannelScale:
     """Exposure and readout scale: recorded ones on resume (results stay comparable), else measured."""
     cam = acquirer.bench.camera
     saved = record.attr("readout")
@@ -210,7 +209,7 @@ def recorded_readout(path: Path, saved: Any, channels: int) -> tuple[float, Chan
 
 
 def calibrate_readout(
-    acquirer: BatchAcquirer, processor: OpticalInference, student: LoadedCheckpoint, images: np.ndarray, layout, exposure_s: float | None
+    acquirer: Acquirer, processor: OpticalInference, student: LoadedCheckpoint, images: np.ndarray, layout, exposure_s: float | None
 ) -> ChannelScale:
     """Set the exposure (automatic unless given) and fit the per-channel readout scale on ``images``
     (training inputs): bench readouts → what the student's own detection gives for them."""
