@@ -10,6 +10,7 @@ is applied (``force`` overrides the identity check).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ from calibration.registration import Registration
 from drivers.bench import Bench, BenchSpec
 from drivers.description import BenchDescription, BenchDescriptionError, description_path
 from drivers.phase_table import PhaseTable
+
+
+class UnsavedDescriptionWarning(UserWarning):
+    """The bench description could not be written beside the bench file."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,8 @@ def open_session(spec: BenchSpec, kinds: tuple[str, ...] = KINDS, force: bool = 
 
 
 def _save_beside(spec: BenchSpec, description: BenchDescription) -> None:
+    """Keep the description beside the bench file; a folder that cannot be written (a shared, read-only
+    bench file) costs a warning, not the session: the bench is then described by opening it."""
     if spec.file is None:
         return  # an embedded or in-memory bench: nowhere to keep it
     path = description_path(spec.file)
@@ -80,7 +87,11 @@ def _save_beside(spec: BenchSpec, description: BenchDescription) -> None:
             return
     except BenchDescriptionError:
         pass  # none yet, or unreadable: write it anew
-    description.save(path)
+    try:
+        description.save(path)
+    except OSError as exc:
+        warnings.warn(f"could not save the bench description {path} ({exc.strerror or exc}); it is taken anew at each use",
+                      UnsavedDescriptionWarning, stacklevel=3)
 
 
 def describe(spec: BenchSpec) -> BenchDescription:

@@ -85,3 +85,17 @@ def test_unreadable_description_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(b"\xff\xfe not json")
     with pytest.raises(BenchDescriptionError, match="x.description.json"):
         BenchDescription.load(path)
+
+
+def test_a_read_only_bench_folder_costs_a_warning_not_the_session(tmp_path: Path, monkeypatch) -> None:
+    from calibration.session import UnsavedDescriptionWarning
+
+    spec = BenchSpec.from_file(_bench_file(tmp_path))
+
+    def refuse(self, path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(BenchDescription, "save", refuse)
+    with pytest.warns(UnsavedDescriptionWarning, match="could not save the bench description"):
+        described = describe(spec)
+    assert described.devices["camera"].rows == 120 and not description_path(spec.file).exists()

@@ -77,9 +77,10 @@ class MaskFile:
         """Masks shown (and camera frames taken) per input: one per channel group."""
         return self.layout.channel_groups
 
-    def group_gray(self) -> np.ndarray:
-        """The gray levels as one mask per channel group, (groups, rows, cols)."""
-        return self.gray if self.gray.ndim == 3 else self.gray[None]
+    def group_gray(self) -> list[np.ndarray]:
+        """The gray levels as one (rows, cols) mask per channel group. One group's is ``gray`` itself:
+        the acquirer tells masks apart by identity, so showing it again costs no SLM write."""
+        return [self.gray] if self.gray.ndim == 2 else list(self.gray)
 
     # -- disk --------------------------------------------------------------------------------------
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
