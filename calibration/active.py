@@ -14,13 +14,10 @@ import numpy as np
 
 from calibration.errors import CalibrationMismatch, CalibrationRecordError
 from calibration.record_checks import check_camera_record, check_registration_record
-from calibration.records import KINDS, CalibrationRecord, load_record
+from calibration.records import KINDS, ROLE_OF_KIND, CalibrationRecord, load_record
 from drivers.bench import Bench, BenchSpec
 from drivers.device import DeviceInfo
 from drivers.phase_table import PhaseTable
-
-#: which bench role each kind of record belongs to
-ROLE_OF_KIND = {"slm_phase": "fourier_slm", "camera": "camera", "registration": "camera"}
 
 
 @dataclass

@@ -31,7 +31,10 @@ from calibration.errors import CalibrationMismatch, CalibrationRecordError
 from drivers.device import DeviceInfo
 
 FORMAT = "labctl-calibration/1"
-KINDS = ("slm_phase", "camera", "registration")
+#: the one table of calibration kinds: each kind, in the order a full calibration measures them, and
+#: the bench role whose device a record of that kind belongs to (and is checked against)
+ROLE_OF_KIND = {"slm_phase": "fourier_slm", "camera": "camera", "registration": "camera"}
+KINDS = tuple(ROLE_OF_KIND)
 #: relative wavelength difference below which two wavelengths count as the same
 WAVELENGTH_RTOL = 1e-3
 #: the largest record JSON read (records hold scalars and short lists: a few kB)
