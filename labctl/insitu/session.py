@@ -49,6 +49,7 @@ from labctl.records.provenance import sha256_file, software_provenance
 from labctl.runner.bench_calibration import BenchCalibration
 from labctl.runner.optical_inference import ChannelScale, OpticalInference
 from labctl.optics.layout import images_of, modulator_amplitudes
+from labctl.runner.multiplex import capture_groups
 from labctl.runner.session import calibrate_readout, readout_oversample, student_for_masks
 from labctl.training.metrics import evaluate
 
@@ -144,10 +145,11 @@ class FineTuneSession:
         self.log = log
         self.layout = self.masks.layout
         self.oversample = readout_oversample(self.student)
-        self.physics_aware = self.options.physics_aware and self.student.kind == "optics_aware"
+        self.physics_aware = self.options.physics_aware and self.student.kind == "optics_aware" and self.layout.channel_groups == 1
         if self.options.physics_aware and not self.physics_aware:
-            log(f"{self.student.kind} student: its mask is a fixed encoding of its filters, so only the back end is "
-                "fine-tuned (physics-aware mask training needs an optics-aware student)")
+            why = ("its channels are multiplexed over several masks, which physics-aware training does not handle yet"
+                   if self.student.kind == "optics_aware" else "its mask is a fixed encoding of its filters")
+            log(f"{self.student.kind} student: {why}, so only the back end is fine-tuned")
         teacher_path = teacher_path or self.student.meta.get("teacher")
         self.teacher = load_checkpoint(teacher_path).model.eval() if teacher_path else None
         n_train = len(data.train)
@@ -189,15 +191,20 @@ class FineTuneSession:
         tmp.replace(self._state_path())
 
     # -- bench I/O -----------------------------------------------------------------------------------
+    def _frame_shape(self, bench) -> tuple[int, ...]:
+        """What one input's capture is: a frame, or one frame per channel group."""
+        groups = self.masks.frames_per_input
+        return (groups, *bench.camera.grid.shape) if groups > 1 else bench.camera.grid.shape
+
     def _readouts(self, split: str, indices: np.ndarray, gray: np.ndarray, state: dict, counter: str) -> torch.Tensor:
         """Readouts in the back end's units for inputs ``indices`` of ``split`` under mask ``gray``."""
         images = self.train_images if split == "train" else self.test_images
         key = capture_key(self.data.spec, split, gray, self.bench.camera.exposure_s)
 
         def capture(missing: np.ndarray) -> np.ndarray:
-            self.acquirer.set_mask(gray)
             frames = [
-                self.acquirer.capture(modulator_amplitudes(images[missing[i : i + 64]], self.layout), int(missing[i])).data
+                capture_groups(self.acquirer, _groups(gray), modulator_amplitudes(images[missing[i : i + 64]], self.layout),
+                               int(missing[i])).data
                 for i in range(0, missing.size, 64)
             ]
             state[counter] += int(missing.size)
@@ -215,7 +222,7 @@ class FineTuneSession:
             model.back.load_state_dict(state["back_end"])
         phase = torch.as_tensor(state.get("phase", self.masks.phase_rad)).float()
         with warnings.catch_warnings(record=True) as caught, open_session(self.spec) as session, \
-                CaptureCache(self.out / "captures.h5", session.bench.camera.grid.shape) as self.cache:
+                CaptureCache(self.out / "captures.h5", self._frame_shape(session.bench)) as self.cache:
             warnings.simplefilter("always")
             self.bench = bench = session.bench
             self.masks.check_bench(session.description, bench.fourier_slm.phase_table)
@@ -223,7 +230,7 @@ class FineTuneSession:
             for w in caught:
                 self.log(f"warning: {w.message}")
             state.setdefault("events", [])
-            self.acquirer = Acquirer(bench, self.masks.gray, RetryPolicy(), on_fault=lambda kind, message, index: (
+            self.acquirer = Acquirer(bench, self.masks.group_gray()[0], RetryPolicy(), on_fault=lambda kind, message, index: (
                 state["events"].append({"time_s": time.time(), "kind": kind, "message": message}), self.log(f"fault: {message}")))
             self.processor = OpticalInference(model.back, self.layout, calib.affine, "classification", self.data.num_classes,
                                               correct=calib.correct_frames, oversample=self.oversample)
@@ -233,7 +240,7 @@ class FineTuneSession:
             else:
                 scale_idx = self.subset[: min(64, self.subset.size)]
                 self.scale = calibrate_readout(self.acquirer, self.processor, self.student, self.train_images[scale_idx],
-                                               self.layout, self.options.exposure_s)
+                                               self.layout, self.options.exposure_s, self.masks.group_gray())
                 state["bench_frames"] += int(scale_idx.size)
                 state.update(scale=self.scale.to_dict(), exposure_s=bench.camera.exposure_s)
             test_idx = np.arange(len(self.test_images))
@@ -332,8 +339,8 @@ class FineTuneSession:
         return phase
 
     def _capture_uncached(self, indices: np.ndarray, gray: np.ndarray, state: dict) -> np.ndarray:
-        self.acquirer.set_mask(gray)
-        frames = self.acquirer.capture(modulator_amplitudes(self.train_images[indices], self.layout), int(indices[0])).data
+        frames = capture_groups(self.acquirer, _groups(gray), modulator_amplitudes(self.train_images[indices], self.layout),
+                                int(indices[0])).data
         state["bench_frames"] += int(indices.size)
         return frames
 
@@ -376,6 +383,12 @@ class FineTuneSession:
             "software": software_provenance(),
         })
         return result
+
+
+def _groups(gray: np.ndarray) -> list[np.ndarray]:
+    """Gray levels as one (rows, cols) mask per channel group; one group's is ``gray`` itself (the
+    acquirer tells masks apart by identity)."""
+    return [gray] if gray.ndim == 2 else list(gray)
 
 
 __all__ = ["FineTuneError", "FineTuneOptions", "FineTuneResult", "FineTuneSession", "MaskFileError"]

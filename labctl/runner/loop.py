@@ -12,7 +12,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -21,6 +21,7 @@ import numpy as np
 from calibration.acquisition import Acquirer
 from drivers.camera import FrameBatch
 from labctl.records.run_record import Column, RunRecord
+from labctl.runner.multiplex import capture_groups
 
 
 class FrameProcessor(Protocol):
@@ -64,8 +65,12 @@ def run_inputs(
     batch_size: int,
     on_batch: Callable[[int], None] = lambda n: None,
     stop: threading.Event | None = None,
+    group_gray: Sequence[np.ndarray] | None = None,
 ) -> RunSummary:
-    """Process every input not yet marked done in ``record``; each is recorded exactly once."""
+    """Process every input not yet marked done in ``record``; each is recorded exactly once.
+
+    ``group_gray``: the (rows, cols) masks of multiplexed channel groups, each input captured
+    under every one (:func:`capture_groups`); None: the acquirer's one mask."""
     stop = stop or threading.Event()
     done = record.done
     skipped = int(done.sum())
@@ -88,7 +93,9 @@ def run_inputs(
             for idx in pending_batches(done, batch_size):
                 if stop.is_set():
                     return
-                frames = acquirer.capture(encode(images[idx]), first_index=int(idx[0]))
+                amplitudes = encode(images[idx])
+                frames = (acquirer.capture(amplitudes, first_index=int(idx[0])) if group_gray is None
+                          else capture_groups(acquirer, group_gray, amplitudes, int(idx[0])))
                 values = processor(frames.data.astype(np.float32))
                 if not hand_over((idx, frames, values)):
                     return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from labctl.records.provenance import sha256_file, software_provenance
 from labctl.records.run_record import Column, RunRecord, RunRecordError
 from labctl.runner.bench_calibration import BenchCalibration
 from labctl.runner.loop import METADATA_COLUMNS, RunSummary, run_inputs
+from labctl.runner.multiplex import capture_groups
 from labctl.runner.optical_inference import ChannelScale, OpticalInference, fit_channel_scale
 
 
@@ -104,9 +105,9 @@ def run_masks(
         )
         record = _open_record(out, resume, identity, test_targets, data.task, masks, options, bench, processor.columns)
         try:
-            acquirer = Acquirer(bench, masks.gray, options.retry or RetryPolicy(),
+            acquirer = Acquirer(bench, masks.group_gray()[0], options.retry or RetryPolicy(),
                                      on_fault=lambda kind, message, index: record.log_event(kind, message, index))
-            processor.scale = _readout_scale(record, acquirer, processor, student, train_images, layout, options)
+            processor.scale = _readout_scale(record, acquirer, processor, student, train_images, masks, options)
             total = record.n_inputs
             done0 = int(record.done.sum())
             counter = {"n": done0}
@@ -126,8 +127,12 @@ def run_masks(
                 options.batch_size,
                 on_batch=progressed,
                 stop=stop,
+                group_gray=masks.group_gray(),
             )
-            record.set_attr("last_summary", summary.__dict__ | {"frames_per_s": summary.frames_per_s})
+            record.set_attr("last_summary", summary.__dict__ | {
+                "frames_per_s": summary.frames_per_s, "frames_per_input": masks.frames_per_input,
+                "camera_frames_per_s": summary.frames_per_s * masks.frames_per_input,
+            })
         finally:
             record.close()
     return summary, out
@@ -170,21 +175,24 @@ def _open_record(
         record.log_event("resumed", f"resumed with {int(record.done.sum())} of {n} inputs done")
         return record
     label_col = Column("label", (), "i8") if task == "classification" else Column("label", targets.shape[1:], "u1")
-    frame_shape = bench.camera.grid.shape if options.save_frames else None
+    groups = masks.frames_per_input
+    frame_shape = ((groups, *bench.camera.grid.shape) if groups > 1 else bench.camera.grid.shape) if options.save_frames else None
     return RunRecord.create(
-        out, n, [*columns, *METADATA_COLUMNS, label_col], identity | {"task": task, "method": masks.method}, frame_shape
+        out, n, [*columns, *METADATA_COLUMNS, label_col],
+        identity | {"task": task, "method": masks.method, "frames_per_input": groups}, frame_shape,
     )
 
 
-def _readout_scale(record: RunRecord, acquirer: Acquirer, processor: OpticalInference, student, train_images, layout, options) -> ChannelScale:
+def _readout_scale(record: RunRecord, acquirer: Acquirer, processor: OpticalInference, student, train_images,
+                   masks: MaskFile, options) -> ChannelScale:
     """Exposure and readout scale: recorded ones on resume (results stay comparable), else measured."""
     cam = acquirer.bench.camera
     saved = record.attr("readout")
     if saved is not None:
-        exposure_s, scale = recorded_readout(record.path, saved, len(layout.tiles))
+        exposure_s, scale = recorded_readout(record.path, saved, masks.layout.channels)
         cam.exposure_s = exposure_s
         return scale
-    scale = calibrate_readout(acquirer, processor, student, train_images, layout, options.exposure_s)
+    scale = calibrate_readout(acquirer, processor, student, train_images, masks.layout, options.exposure_s, masks.group_gray())
     record.set_attr("readout", {"exposure_s": cam.exposure_s, "inputs": len(train_images), **scale.to_dict()})
     return scale
 
@@ -209,16 +217,21 @@ def recorded_readout(path: Path, saved: Any, channels: int) -> tuple[float, Chan
 
 
 def calibrate_readout(
-    acquirer: Acquirer, processor: OpticalInference, student: LoadedCheckpoint, images: np.ndarray, layout, exposure_s: float | None
+    acquirer: Acquirer, processor: OpticalInference, student: LoadedCheckpoint, images: np.ndarray, layout,
+    exposure_s: float | None, group_gray: Sequence[np.ndarray],
 ) -> ChannelScale:
     """Set the exposure (automatic unless given) and fit the per-channel readout scale on ``images``
-    (training inputs): bench readouts → what the student's own detection gives for them."""
+    (training inputs): bench readouts → what the student's own detection gives for them.
+
+    The automatic exposure is set under the first channel group's mask; a multiplexed layout's
+    groups share it (their masks spread the same light over the same tiles)."""
     amplitudes = modulator_amplitudes(images, layout)
     if exposure_s is not None:
         acquirer.bench.camera.exposure_s = exposure_s
     else:
+        acquirer.set_mask(group_gray[0])
         auto_exposure(acquirer, amplitudes[: min(16, len(amplitudes))])
-    frames = acquirer.capture(amplitudes, first_index=-1)
+    frames = capture_groups(acquirer, group_gray, amplitudes)
     return fit_channel_scale(processor.readout(frames.data), twin_detected(student, images))
 
 
