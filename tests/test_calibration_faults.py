@@ -5,16 +5,19 @@ within the calibrations' own tolerances (tests/test_calibration_*.py)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from calibration.acquisition import AcquisitionFailed, Acquirer, RetryPolicy
 from calibration.records import CalibrationRecord, load_record
 from calibration.run import calibrate_all
 from drivers.bench import BenchSpec
 from drivers.slm import PixelGrid
+from labctl.cli import main
 from tests.conftest import bench_toml
 
 FAST = RetryPolicy(attempts=5, first_backoff_s=0.0, max_backoff_s=0.0)
@@ -129,3 +132,13 @@ def test_a_camera_that_never_answers_stops_the_calibration_naming_it(tmp_path: P
         calibrate_all(BenchSpec.from_file(bench_file), tmp_path / "out", kinds=("camera",), retry=FAST)
     faults = np.load(tmp_path / "out" / "raw" / "camera.npz")["faults"]
     assert len(faults) == 5 and all(line.startswith("timeout: dark frame (1 of 4)") for line in faults)
+
+
+def test_calibrate_prints_the_faults_it_recovered_from(tmp_path: Path) -> None:
+    bench_file = tmp_path / "faulty.toml"
+    bench_file.write_text(faulty_toml(0.05, 50, 0))
+    result = CliRunner().invoke(main, ["calibrate", "camera", "--bench", str(bench_file), "--out", str(tmp_path / "cal")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # the console wraps long lines
+    assert re.search(r"recovered from \d+ acquisition faults \(1 device_error, 1 disconnect, \d+ timeout\); listed in", text)
+    assert "raw/camera.npz" in "".join(result.output.split())
