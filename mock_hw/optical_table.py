@@ -17,14 +17,9 @@ import torch.nn.functional as F
 
 from drivers.bench import OpticsSpec
 from drivers.errors import DeviceError
-from labctl.optics.geometry import FourFGeometry, InputSampling, camera_pixel_area_ratio, camera_sample_grid
-from labctl.optics.propagation import (
-    defocus_phase,
-    fringing_blur,
-    output_intensity,
-    pixel_envelope,
-    pixelated_transmission,
-)
+from labctl.optics.geometry import FourFGeometry, camera_pixel_area_ratio
+from labctl.optics.propagation import aperture_envelope, defocus_phase, fringing_blur, output_intensity, phase_transmission
+from labctl.optics.sampling import InputSpectrum, SimulationGrid, camera_sample_grid
 from mock_hw.clock import SimClock
 
 if TYPE_CHECKING:
@@ -43,23 +38,30 @@ class SimulatedOpticalTable:
         self.shutter: MockShutter | None = None
         self.device = torch.device("cpu")
         self._cache: dict[str, object] = {}
+        # (a copy of the gray pattern it was built for, its transmission)
+        self._transmission: tuple[np.ndarray, torch.Tensor] | None = None
 
     def use_device(self, device: torch.device) -> None:
         """Run the physics on ``device`` from now on (the camera's choice)."""
         self.device = device
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        """Forget what was built for the devices attached until now."""
         self._cache.clear()
+        self._transmission = None
 
     # -- wiring -----------------------------------------------------------------------------------
     def attach(self, role: str, device: object) -> None:
         if getattr(self, role) is not None and getattr(self, role) is not device:
             raise DeviceError(getattr(device, "name", role), f"the simulated bench already has a {role}")
         setattr(self, role, device)
-        self._cache.clear()
+        self._invalidate()
 
     def detach(self, role: str, device: object) -> None:
         if getattr(self, role) is device:
             setattr(self, role, None)
-            self._cache.clear()
+            self._invalidate()
 
     @property
     def geometry(self) -> FourFGeometry:
@@ -83,46 +85,53 @@ class SimulatedOpticalTable:
         if not self._cache:
             geo = self.geometry
             inp, fou, cam = self._need("input_slm"), self._need("fourier_slm"), self._need("camera")
-            in_truth, f_truth, c_truth = inp._truth, fou._truth, cam._truth
-            sampling = InputSampling.build(geo, inp.grid.rows, inp.grid.cols, inp.grid.pitch_m)
-            dy, dx = geo.input_spacing_m
-            y = (np.arange(geo.rows) - geo.rows // 2)[:, None] * dy - in_truth.beam_center_m[0]
-            x = (np.arange(geo.cols) - geo.cols // 2)[None, :] * dx - in_truth.beam_center_m[1]
+            in_truth, f_truth, pose = inp._truth, fou._truth, cam._truth.pose
+            ig, cg = inp.grid, cam.grid
+            grid = SimulationGrid.for_devices(geo, ig.rows, ig.cols, ig.pitch_m, cg.rows, cg.cols, cg.pitch_m, pose)
+            # The beam at each modulator pixel; laser power is defined over the modulator when fully on.
+            y = (np.arange(ig.rows) - (ig.rows - 1) / 2)[:, None] * ig.pitch_m - in_truth.beam_center_m[0]
+            x = (np.arange(ig.cols) - (ig.cols - 1) / 2)[None, :] * ig.pitch_m - in_truth.beam_center_m[1]
             if np.isinf(in_truth.beam_waist_m):
-                profile = np.ones((geo.rows, geo.cols))
+                profile = np.ones((ig.rows, ig.cols))
             else:
                 profile = np.exp(-2 * (x**2 + y**2) / in_truth.beam_waist_m**2)
-            # Laser power is defined over the input modulator's aperture when fully on.
-            aperture = sampling.apply(torch.ones(inp.grid.rows, inp.grid.cols)).numpy()
-            power_per_sample = in_truth.laser_power_w * profile / max((profile * aperture**2).sum(), 1e-30)
-            pose = c_truth.pose
-            envelope = pixel_envelope(geo, float(np.sqrt(f_truth.fill_factor)))
+            power_per_pixel = in_truth.laser_power_w * profile / profile.sum()
             d = self.device
             self._cache.update(
-                sampling=InputSampling(sampling.ry.to(d), sampling.rx.to(d)),
-                beam=torch.from_numpy(np.sqrt(power_per_sample)).float().to(d),
-                defocus=defocus_phase(geo, pose.defocus_m).to(d),
-                envelope=envelope.to(d),
-                grid=camera_sample_grid(geo, cam.grid.rows, cam.grid.cols, cam.grid.pitch_m, pose).to(d),
-                area=camera_pixel_area_ratio(geo, cam.grid.pitch_m, pose),
+                spectrum=InputSpectrum(grid, ig.rows, ig.cols, ig.pitch_m).to(d),
+                beam=torch.from_numpy(np.sqrt(power_per_pixel)).float().to(d),
+                envelope=aperture_envelope(grid, f_truth.fill_factor).to(d),
+                defocus=torch.polar(torch.ones(grid.shape), defocus_phase(grid, pose.defocus_m)).to(d),
+                grid=camera_sample_grid(grid, cg.rows, cg.cols, cg.pitch_m, pose).to(d),
+                area=camera_pixel_area_ratio(geo, cg.pitch_m, pose),
             )
         return self._cache
 
+    @property
+    def simulation_shape(self) -> tuple[int, int]:
+        """(rows, cols) of the sub-sampled grid the physics runs on (see labctl.optics.sampling)."""
+        return self._static()["spectrum"].grid.shape  # type: ignore[attr-defined]
+
     def input_field(self, input_gray: np.ndarray) -> torch.Tensor:
-        """Field (√W per sample) leaving the input modulator, for gray levels (B, rows_in, cols_in)."""
+        """Field amplitude (√W per pixel) leaving each input-modulator pixel, for gray levels (B, rows_in, cols_in)."""
         s = self._static()
         inp = self._need("input_slm")
         leak = inp._truth.leak_amplitude
         amp = torch.from_numpy(input_gray.astype(np.float32)).to(self.device) / (inp.levels - 1)
-        amp = leak + (1 - leak) * amp
-        return s["sampling"].apply(amp) * s["beam"]  # type: ignore[union-attr,operator]
+        return (leak + (1 - leak) * amp) * s["beam"]  # type: ignore[operator]
 
     def fourier_transmission(self, fourier_gray: np.ndarray) -> torch.Tensor:
+        """Transmission of the Fourier SLM showing ``fourier_gray``, defocus included; built once per
+        pattern shown (the camera renders every exposure of one pattern with it)."""
+        if self._transmission is not None and np.array_equal(self._transmission[0], fourier_gray):
+            return self._transmission[1]
         s = self._static()
         truth = self._need("fourier_slm")._truth
         phase = torch.from_numpy(truth.response.phase(fourier_gray)).float().to(self.device)
         phase = fringing_blur(phase, truth.crosstalk_sigma_px)
-        return pixelated_transmission(phase + s["defocus"], truth.fill_factor)  # type: ignore[operator]
+        transmission = phase_transmission(phase, s["envelope"]) * s["defocus"]  # type: ignore[arg-type,operator]
+        self._transmission = (fourier_gray.copy(), transmission)
+        return transmission
 
     def camera_power(self, input_gray: np.ndarray, fourier_gray: np.ndarray, beam_open: bool) -> torch.Tensor:
         """Optical power (W) on each camera pixel: (B, cam_rows, cam_cols), on the table's device."""
@@ -131,9 +140,8 @@ class SimulatedOpticalTable:
         if not beam_open:
             return torch.zeros(input_gray.shape[0], cam.grid.rows, cam.grid.cols, device=self.device)
         with torch.no_grad():
-            intensity = output_intensity(
-                self.input_field(input_gray), self.fourier_transmission(fourier_gray), s["envelope"]  # type: ignore[arg-type]
-            )
+            spectrum = s["spectrum"].apply(self.input_field(input_gray))  # type: ignore[attr-defined]
+            intensity = output_intensity(spectrum, self.fourier_transmission(fourier_gray))
             on_camera = F.grid_sample(
                 intensity[:, None], s["grid"].expand(intensity.shape[0], -1, -1, -1),  # type: ignore[union-attr]
                 mode="bilinear", padding_mode="zeros", align_corners=True,
@@ -143,4 +151,4 @@ class SimulatedOpticalTable:
     def input_power_w(self, input_gray: np.ndarray) -> float:
         """Power leaving the input modulator (what a power meter behind it reads)."""
         with torch.no_grad():
-            return float(self.input_field(input_gray[None]).abs().square().sum())
+            return float(self.input_field(input_gray[None]).square().sum())

@@ -6,14 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from drivers.bench import BenchSpec
 from labctl.masks.filter_bank import FilterBankError, fourier_mask
 from labctl.models.bench_layout import layout_for_bench
 from labctl.optics.layout import OpticalLayout
 from labctl.models.spectral import apply_filter_bank, kernel_spectrum
-from labctl.optics.propagation import output_intensity
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin
 from labctl.models.optics_aware import ideal_affine
@@ -75,10 +73,7 @@ def test_tiled_filter_bank_reads_back_as_the_digital_convolution() -> None:
 
 
 def _complex_mask_frames(twin: FourFTwin, amp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    field = twin._sampling.apply(amp.float()).to(torch.complex64)
-    intensity = output_intensity(field, mask.to(torch.complex64))
-    grid = twin.camera_grid().expand(intensity.shape[0], -1, -1, -1)
-    return F.grid_sample(intensity[:, None], grid, align_corners=True)[:, 0]
+    return twin.frames(amp, twin.pixel_transmission(mask))
 
 
 def test_filter_bank_that_does_not_fit_the_layout_is_refused() -> None:

@@ -1,22 +1,31 @@
 """An optical layout for a bench, from its description (:mod:`drivers.description`): the numbers
-the optics need, laid out by :meth:`labctl.optics.layout.OpticalLayout.tiled`. No device is opened
-where the bench has been described before."""
+the optics need, laid out by :meth:`labctl.optics.layout.OpticalLayout.tiled`, and the phase levels
+its Fourier SLM shows through the active phase table. No device is opened where the bench has been
+described before."""
 
 from __future__ import annotations
 
-from calibration.session import describe
+from calibration.session import describe, phase_table_for
 from drivers.bench import BenchSpec
 from drivers.description import BenchDescription
 from labctl.optics.layout import OpticalLayout
+from labctl.optics.quantise import table_phase_levels
 
 
 def layout_for(description: BenchDescription, image_size: int, channels: int, margin_px: int = 4,
-               image_scale: int | None = None) -> OpticalLayout:
+               image_scale: int | None = None, phase_levels: tuple[float, ...] = ()) -> OpticalLayout:
     """``channels`` tiles for ``image_size``-px images on the bench ``description`` describes."""
-    return OpticalLayout.tiled(description.layout_numbers(), image_size, channels, margin_px, image_scale, bench=description.source)
+    return OpticalLayout.tiled(
+        description.layout_numbers(), image_size, channels, margin_px, image_scale, bench=description.source,
+        phase_levels=phase_levels,
+    )
 
 
 def layout_for_bench(spec: BenchSpec, image_size: int, channels: int, margin_px: int = 4,
                      image_scale: int | None = None) -> OpticalLayout:
-    """The same for the bench file ``spec``, from its saved description (opened once if none)."""
-    return layout_for(describe(spec), image_size, channels, margin_px, image_scale)
+    """The same for the bench file ``spec``, from its saved description (opened once if none), with
+    the phase levels of its active phase table (none recorded while it is the linear one)."""
+    description = describe(spec)
+    table = phase_table_for(spec, description)
+    levels = () if table.record_id == "linear" else table_phase_levels(table.gray)
+    return layout_for(description, image_size, channels, margin_px, image_scale, levels)

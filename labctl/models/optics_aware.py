@@ -23,6 +23,7 @@ from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd, check_
 from labctl.models.errors import ModelConfigError
 from labctl.optics.geometry import CameraPose, input_to_camera_affine
 from labctl.optics.layout import OpticalLayout, modulator_patch
+from labctl.optics.quantise import round_to_levels
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin
 
@@ -63,8 +64,9 @@ def ideal_affine(layout: OpticalLayout) -> np.ndarray:
 
 
 def quantise_phase(phase: torch.Tensor, bit_depth: int) -> torch.Tensor:
-    """Wrap to [0, 2π) and round to the 2**bit_depth levels of the SLM; the gradient passes straight
-    through the rounding (straight-through estimator)."""
+    """Wrap to [0, 2π) and round to 2**bit_depth uniform levels (what a linear, uncalibrated phase
+    table shows; a calibrated panel's levels: :func:`labctl.optics.quantise.round_to_levels`); the
+    gradient passes straight through the rounding (straight-through estimator)."""
     wrapped = torch.remainder(phase, 2 * math.pi)
     levels = 2**bit_depth
     step = 2 * math.pi / levels
@@ -96,11 +98,12 @@ class OpticsAwareStudent(nn.Module):
         self.layout = OpticalLayout.from_dict(config.layout)
         if self.layout.image_size != config.size:
             raise ModelConfigError(f"layout is for {self.layout.image_size}-px images; config says {config.size}")
-        self.twin = FourFTwin(self.layout)
+        self.twin = FourFTwin(self.layout, image_only=True)
         generator = torch.Generator().manual_seed(seed)
         groups = [initial_phase(self.layout, generator, tiles=len(self.layout.group_channels(g))) for g in range(self.layout.channel_groups)]
         # one mask (rows, cols), or one per channel group (groups, rows, cols) when the channels are multiplexed
         self.phase = nn.Parameter(groups[0] if len(groups) == 1 else torch.stack(groups))
+        self.register_buffer("phase_levels", self.layout.quantisation_levels().float(), persistent=False)
         self.register_buffer("points", channel_points(self.layout, ideal_affine(self.layout), config.oversample), persistent=False)
         c = config.channels
         if config.task == "classification":
@@ -112,9 +115,10 @@ class OpticsAwareStudent(nn.Module):
             self.back = SegmentationBackEnd(c, config.num_classes, config.hidden, config.size, config.linear_backend)
 
     def phase_mask(self) -> torch.Tensor:
-        """(fourier_rows, fourier_cols) radians in [0, 2π), quantised to the SLM's bit depth; one per
-        channel group, (groups, rows, cols), when the channels are multiplexed."""
-        return quantise_phase(self.phase, self.layout.fourier_bit_depth)
+        """(fourier_rows, fourier_cols) radians in [0, 2π), rounded to the phases the SLM shows through
+        its phase table (the layout's ``phase_levels``); one per channel group, (groups, rows, cols),
+        when the channels are multiplexed."""
+        return round_to_levels(self.phase, self.phase_levels)
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
         """Simulated camera frames (B, cam_rows, cam_cols), relative intensity, for images (B, 1, n, n);

@@ -1,10 +1,10 @@
 """Sampling geometry of a coherent 4f system.
 
-The Fourier-plane SLM sets the simulation grid: one sample per SLM pixel, so the Fourier plane is
-sampled at the SLM pitch ``p_F``. An N-sample FFT then fixes the input-plane sampling at
-``λ·f1 / (N·p_F)`` and the output-plane sampling at ``λ·f2 / (N·p_F)``. The window is periodic: its
-width ``λ·f2/p_F`` is the spacing of the pixelated SLM's diffraction orders, so wrap-around in the
-model is the neighbouring order, which is physical.
+The Fourier-plane SLM has pitch ``p_F``; with N pixels per side, an N-point transform relates it to
+input-plane samples ``λ·f1 / (N·p_F)`` apart and output-plane samples ``λ·f2 / (N·p_F)`` apart, over a
+window ``λ·f2/p_F`` wide: the spacing of the pixelated SLM's diffraction orders. The model samples
+the Fourier plane finer than that (:mod:`labctl.optics.sampling`) so that its window holds every
+displacement from the modulator to the camera.
 
 Arrays are *centred*: index ``N//2`` lies on the optical axis. Coordinates are (x = column, y = row).
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 
 @dataclass(frozen=True)
@@ -53,10 +52,6 @@ class FourFGeometry:
         x = (np.arange(self.cols) - self.cols // 2) * self.fourier_pitch_m
         return y[:, None], x[None, :]
 
-    def output_coords_m(self) -> tuple[np.ndarray, np.ndarray]:
-        dy, dx = self.output_spacing_m
-        return (np.arange(self.rows) - self.rows // 2)[:, None] * dy, (np.arange(self.cols) - self.cols // 2)[None, :] * dx
-
     def output_shift_m(self, freq_y_per_m: float, freq_x_per_m: float) -> tuple[float, float]:
         """Output-plane shift produced by a Fourier-plane phase ramp ``exp(i2π(k·x))``: ``λ·f2·k``."""
         return (self.wavelength_m * self.f2_m * freq_y_per_m, self.wavelength_m * self.f2_m * freq_x_per_m)
@@ -65,37 +60,6 @@ class FourFGeometry:
         """Spatial frequency (cycles/m on the Fourier SLM) of the ramp that shifts the output by ``shift``."""
         k = self.wavelength_m * self.f2_m
         return (shift_y_m / k, shift_x_m / k)
-
-
-def _overlap_matrix(n_dst: int, spacing_dst: float, n_src: int, pitch_src: float, fill: float) -> np.ndarray:
-    """Fraction of each destination sample cell covered by each source pixel's aperture (centred grids)."""
-    dst_c = (np.arange(n_dst) - n_dst // 2) * spacing_dst
-    src_c = (np.arange(n_src) - (n_src - 1) / 2) * pitch_src
-    half_ap = 0.5 * fill * pitch_src
-    lo = np.maximum(dst_c[:, None] - spacing_dst / 2, src_c[None, :] - half_ap)
-    hi = np.minimum(dst_c[:, None] + spacing_dst / 2, src_c[None, :] + half_ap)
-    return np.clip(hi - lo, 0.0, None) / spacing_dst
-
-
-@dataclass(frozen=True)
-class InputSampling:
-    """Maps a modulator image ``(rows_in, cols_in)`` onto the simulation grid: ``Ry @ A @ Rx.T``."""
-
-    ry: torch.Tensor
-    rx: torch.Tensor
-
-    @classmethod
-    def build(
-        cls, geometry: FourFGeometry, in_rows: int, in_cols: int, in_pitch_m: float, fill: float = 1.0
-    ) -> InputSampling:
-        dy, dx = geometry.input_spacing_m
-        ry = _overlap_matrix(geometry.rows, dy, in_rows, in_pitch_m, np.sqrt(fill))
-        rx = _overlap_matrix(geometry.cols, dx, in_cols, in_pitch_m, np.sqrt(fill))
-        return cls(torch.from_numpy(ry).float(), torch.from_numpy(rx).float())
-
-    def apply(self, image: torch.Tensor) -> torch.Tensor:
-        """``image``: (..., rows_in, cols_in) real → (..., rows, cols) on the simulation grid."""
-        return self.ry @ image @ self.rx.T
 
 
 @dataclass(frozen=True)
@@ -117,22 +81,14 @@ class CameraPose:
         return self.scale * np.array([[c, -s], [s, c]])
 
 
-def camera_sample_grid(
-    geometry: FourFGeometry, cam_rows: int, cam_cols: int, cam_pitch_m: float, pose: CameraPose
-) -> torch.Tensor:
-    """``grid_sample`` grid (1, cam_rows, cam_cols, 2) of camera pixel centres in the output plane."""
-    v = (np.arange(cam_rows) - (cam_rows - 1) / 2) * cam_pitch_m
-    u = (np.arange(cam_cols) - (cam_cols - 1) / 2) * cam_pitch_m
-    uu, vv = np.meshgrid(u, v)
+def camera_half_extent_m(cam_rows: int, cam_cols: int, cam_pitch_m: float, pose: CameraPose) -> tuple[float, float]:
+    """(y, x) half-extent in the output plane, about the optical axis, of the camera's pixels under ``pose``."""
+    v = np.array([-1, -1, 1, 1]) * (cam_rows / 2) * cam_pitch_m
+    u = np.array([-1, 1, -1, 1]) * (cam_cols / 2) * cam_pitch_m
     m = pose.matrix()
-    x = m[0, 0] * uu + m[0, 1] * vv + pose.shift_x_m
-    y = m[1, 0] * uu + m[1, 1] * vv + pose.shift_y_m
-    dy, dx = geometry.output_spacing_m
-    ix = x / dx + geometry.cols // 2
-    iy = y / dy + geometry.rows // 2
-    gx = 2 * ix / (geometry.cols - 1) - 1
-    gy = 2 * iy / (geometry.rows - 1) - 1
-    return torch.from_numpy(np.stack([gx, gy], axis=-1)[None]).float()
+    x = m[0, 0] * u + m[0, 1] * v + pose.shift_x_m
+    y = m[1, 0] * u + m[1, 1] * v + pose.shift_y_m
+    return float(np.abs(y).max()), float(np.abs(x).max())
 
 
 def camera_pixel_area_ratio(geometry: FourFGeometry, cam_pitch_m: float, pose: CameraPose) -> float:

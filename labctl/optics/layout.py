@@ -16,6 +16,7 @@ import torch
 
 from drivers.errors import LabctlError
 from labctl.optics.geometry import CameraPose, FourFGeometry, input_to_camera_affine
+from labctl.optics.quantise import uniform_levels
 
 
 class LayoutError(LabctlError, ValueError):
@@ -51,9 +52,16 @@ class OpticalLayout:
     #: output channels in all; more than the tiles of one frame when they are multiplexed: channel
     #: group g (channels g·T … g·T + T − 1, T tiles per frame) is its own Fourier mask and camera frame
     channels: int = 0  # 0: one channel per tile, one frame
+    #: phases the Fourier SLM shows through its phase table (sorted, [0, 2π)); empty: the linear
+    #: table's 2**fourier_bit_depth uniform levels (:mod:`labctl.optics.quantise`)
+    phase_levels: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tiles", tuple(tuple(int(v) for v in t) for t in self.tiles))
+        levels = tuple(float(v) for v in self.phase_levels)
+        object.__setattr__(self, "phase_levels", levels)
+        if levels and (len(levels) < 2 or list(levels) != sorted(levels) or levels[0] < 0 or levels[-1] >= 2 * math.pi):
+            raise LayoutError(f"phase_levels must be at least two sorted phases in [0, 2π); got {len(levels)} values")
         if not self.tiles:
             raise LayoutError("a layout needs at least one channel tile")
         if self.channels == 0:
@@ -84,6 +92,10 @@ class OpticalLayout:
     def geometry(self) -> FourFGeometry:
         return FourFGeometry(self.wavelength_m, self.f1_m, self.f2_m, self.fourier_rows, self.fourier_cols, self.fourier_pitch_m)
 
+    def quantisation_levels(self) -> torch.Tensor:
+        """The Fourier SLM's phase levels as a tensor (see ``phase_levels``)."""
+        return torch.tensor(self.phase_levels or uniform_levels(self.fourier_bit_depth), dtype=torch.float64)
+
     @property
     def footprint_px(self) -> float:
         """Side of the image's footprint on the camera, in camera pixels."""
@@ -108,6 +120,7 @@ class OpticalLayout:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["tiles"] = [list(t) for t in self.tiles]
+        d["phase_levels"] = list(self.phase_levels)
         return d
 
     @classmethod
@@ -116,7 +129,8 @@ class OpticalLayout:
 
     @classmethod
     def tiled(
-        cls, numbers: dict, image_size: int, channels: int, margin_px: int = 4, image_scale: int | None = None, bench: str = ""
+        cls, numbers: dict, image_size: int, channels: int, margin_px: int = 4, image_scale: int | None = None, bench: str = "",
+        phase_levels: tuple[float, ...] = (),
     ) -> OpticalLayout:
         """A grid of equal tiles over the camera and the image centred on the modulator, as large
         (integer ``image_scale``) as lets its footprint plus ``margin_px`` fit a tile.
@@ -157,7 +171,7 @@ class OpticalLayout:
         return cls(
             **numbers, image_size=image_size, image_scale=scale,
             image_row=(numbers["input_rows"] - side) // 2, image_col=(numbers["input_cols"] - side) // 2,
-            tile_size=tile, tiles=tiles, bench=bench, channels=channels,
+            tile_size=tile, tiles=tiles, bench=bench, channels=channels, phase_levels=phase_levels,
         )
 
 

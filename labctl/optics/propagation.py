@@ -1,5 +1,13 @@
-"""Fields through the 4f system: Fourier-plane transmission of a pixelated phase SLM, and the
-propagation itself (one FFT pair per frame, batched, differentiable)."""
+"""Fields through the 4f system on a :class:`~labctl.optics.sampling.SimulationGrid`: the Fourier-plane
+transmission of a pixelated SLM, defocus, and the propagation itself (batched, differentiable).
+
+The SLM's transmission is ``t(ν) = 1 + Σ_n (τ_n − 1)·rect((ν − n·p)/a)``: each pixel's modulated
+aperture (side ``a = √fill · p``) transmits ``τ_n`` (``e^{iφ_n}`` for a phase SLM), the gaps between
+apertures reflect unmodulated light (the zero-order leak). Its output-plane kernel is
+``h(Δ) = δ(Δ) + fill · sinc(a·Δ_x/(λ f2)) · sinc(a·Δ_y/(λ f2)) · P(Δ)``, with ``P`` the inverse DFT of
+``τ − 1`` (periodic over one diffraction order): the pixel aperture weights the *displacement* Δ of
+the light, not where it lands. A flat phase on a 100 %-fill panel is a mirror (``h = δ``).
+"""
 
 from __future__ import annotations
 
@@ -7,43 +15,64 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from labctl.optics.geometry import FourFGeometry
+from labctl.optics.sampling import SimulationGrid
 
 
-def _shift(x: torch.Tensor, inverse: bool) -> torch.Tensor:
-    fn = torch.fft.ifftshift if inverse else torch.fft.fftshift
-    return fn(x, dim=(-2, -1))
+def aperture_envelope(grid: SimulationGrid, fill_factor: float) -> torch.Tensor:
+    """``fill · sinc(√fill·Δ_y/N) · sinc(√fill·Δ_x/N)`` over the kernel's displacements (FFT order).
 
-
-def propagate(input_field: torch.Tensor, transmission: torch.Tensor) -> torch.Tensor:
-    """Output-plane field of a 4f system.
-
-    ``input_field``: (..., R, C) real or complex, centred, in √W per sample. ``transmission``:
-    (R, C) or broadcastable complex Fourier-plane mask, centred. Two forward transforms (each lens
-    is a forward Fourier transform), so the image is inverted; ``ortho`` scaling conserves power
-    through a lossless mask. One FFT pair per frame.
+    Displacements of half the window or more carry nothing (the grid keeps every real one inside).
     """
-    return _shift(_propagate_uncentred(input_field, transmission), inverse=False)
+    linear = float(np.sqrt(fill_factor))
+    dy, dx = grid.displacements()
+    ey = np.sinc(linear * dy / grid.geometry.rows) * (np.abs(dy) < grid.rows / 2)
+    ex = np.sinc(linear * dx / grid.geometry.cols) * (np.abs(dx) < grid.cols / 2)
+    return torch.from_numpy(fill_factor * ey[:, None] * ex[None, :]).float()
 
 
-def _propagate_uncentred(input_field: torch.Tensor, transmission: torch.Tensor) -> torch.Tensor:
-    # The centring shifts between the two transforms cancel; only the mask is shifted instead.
-    spectrum = torch.fft.fft2(_shift(input_field, inverse=True), norm="ortho")
-    return torch.fft.fft2(spectrum * _shift(transmission, inverse=True), norm="ortho")
+def slm_transmission(pixels: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
+    """Fourier-plane transmission (grid shape, FFT order) of an SLM whose pixels transmit ``pixels``
+    (complex (R, C), centred as the panel is) through apertures of :func:`aperture_envelope`."""
+    n_r, n_c = pixels.shape[-2:]
+    periodic = torch.fft.ifft2(torch.fft.ifftshift(pixels - 1, dim=(-2, -1)))  # P over one order
+    # P at every displacement of the grid (FFT order), periodic over one order of N samples
+    rows = torch.remainder(torch.fft.fftfreq(envelope.shape[0], 1 / envelope.shape[0]).round().long(), n_r)
+    cols = torch.remainder(torch.fft.fftfreq(envelope.shape[1], 1 / envelope.shape[1]).round().long(), n_c)
+    kernel = periodic[..., rows.to(pixels.device), :][..., cols.to(pixels.device)] * envelope
+    kernel[0, 0] = kernel[0, 0] + 1  # the light that misses the apertures: δ(Δ)
+    return torch.fft.fft2(kernel) * _centring(envelope.shape, pixels.device)
 
 
-def output_intensity(
-    input_field: torch.Tensor, transmission: torch.Tensor, envelope: torch.Tensor | None = None
-) -> torch.Tensor:
-    """|output field|² (power per sample), centred; ``envelope`` multiplies the output field.
+def _centring(shape: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """Linear phase that moves the optical axis from output index 0 to ``rows // 2, cols // 2``:
+    folded into the transmission, it spares an fftshift of every frame (and of its gradient)."""
+    ky, kx = (torch.arange(n, dtype=torch.float64, device=device) * (n // 2) / n for n in shape)
+    return torch.polar(torch.ones(shape, dtype=torch.float64, device=device), 2 * np.pi * (ky[:, None] + kx[None, :])).to(torch.complex64)
 
-    Same physics as :func:`propagate`, with the centring shift done once on the real intensity.
+
+def phase_transmission(phase: torch.Tensor, envelope: torch.Tensor) -> torch.Tensor:
+    """:func:`slm_transmission` of a phase-only SLM showing ``phase`` (R, C) radians."""
+    return slm_transmission(torch.polar(torch.ones_like(phase), phase), envelope)
+
+
+def defocus_phase(grid: SimulationGrid, defocus_m: float) -> torch.Tensor:
+    """Fourier-plane phase (grid shape, FFT order) of the sensor sitting ``defocus_m`` behind the
+    output plane: paraxial transfer exp(−iπλΔz·ν²), ν = x_F/(λ·f2), so φ = −π·Δz·x_F² / (λ·f2²).
+
+    It multiplies the whole transmission, the light through the pixel gaps included.
     """
-    out = _propagate_uncentred(input_field, transmission)
-    if envelope is not None:
-        out = out * _shift(envelope, inverse=True)
-    ri = torch.view_as_real(out)
-    return _shift(ri[..., 0].square() + ri[..., 1].square(), inverse=False)
+    geo = grid.geometry
+    y, x = grid.fourier_positions_m()
+    phi = -np.pi * defocus_m * (x**2 + y**2) / (geo.wavelength_m * geo.f2_m**2)
+    return torch.from_numpy(phi).float()
+
+
+def output_intensity(spectrum: torch.Tensor, transmission: torch.Tensor) -> torch.Tensor:
+    """|output field|² (power per output sample), centred, for an input ``spectrum`` (..., rows, cols)
+    and a ``transmission`` from :func:`slm_transmission`, both in FFT order. The second lens is a
+    forward transform (the image is inverted); orthonormal scaling conserves power through a lossless
+    mask. The output field is ``fft2(spectrum · transmission, norm="ortho")``, centred already."""
+    return torch.view_as_real(torch.fft.fft2(spectrum * transmission, norm="ortho")).square().sum(-1)
 
 
 def fringing_blur(phase: torch.Tensor, sigma_px: float) -> torch.Tensor:
@@ -64,32 +93,3 @@ def fringing_blur(phase: torch.Tensor, sigma_px: float) -> torch.Tensor:
     x = F.conv2d(x, k.view(1, 1, 1, -1))
     x = F.conv2d(x, k.view(1, 1, -1, 1))
     return x.reshape(*lead, *phase.shape[-2:])
-
-
-def pixelated_transmission(phase: torch.Tensor, fill_factor: float) -> torch.Tensor:
-    """Complex transmission of a phase SLM whose pixels fill ``fill_factor`` of the area.
-
-    Light on the inter-pixel gaps is not modulated and adds a zero-order leak: t = η·e^{iφ} + (1−η).
-    """
-    return fill_factor * torch.polar(torch.ones_like(phase), phase) + (1.0 - fill_factor)
-
-
-def defocus_phase(geometry: FourFGeometry, defocus_m: float) -> torch.Tensor:
-    """Fourier-plane phase equivalent to the sensor sitting ``defocus_m`` behind the output plane.
-
-    Paraxial transfer function exp(−iπλΔz·ν²) with ν = x_F/(λ·f2): φ = −π·Δz·x_F² / (λ·f2²).
-    """
-    y, x = geometry.fourier_coords_m()
-    phi = -np.pi * defocus_m * (x**2 + y**2) / (geometry.wavelength_m * geometry.f2_m**2)
-    return torch.from_numpy(phi).float()
-
-
-def pixel_envelope(geometry: FourFGeometry, linear_fill: float) -> torch.Tensor:
-    """Output-plane amplitude envelope sinc(a·x/(λ·f2)) of Fourier-SLM pixels of width a = fill·p_F.
-
-    It dims the edges of the window (where neighbouring diffraction orders meet).
-    """
-    y, x = geometry.output_coords_m()
-    a = linear_fill * geometry.fourier_pitch_m
-    scale = geometry.wavelength_m * geometry.f2_m
-    return torch.from_numpy(np.sinc(a * y / scale) * np.sinc(a * x / scale)).float()

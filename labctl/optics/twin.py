@@ -17,10 +17,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from labctl.optics.layout import OpticalLayout
 from labctl.optics.errors import OpticsModelError
-from labctl.optics.geometry import CameraPose, InputSampling
-from labctl.optics.propagation import defocus_phase, fringing_blur, output_intensity, pixel_envelope, pixelated_transmission
+from labctl.optics.geometry import CameraPose, camera_half_extent_m
+from labctl.optics.layout import OpticalLayout
+from labctl.optics.propagation import (
+    aperture_envelope,
+    defocus_phase,
+    fringing_blur,
+    output_intensity,
+    phase_transmission,
+    slm_transmission,
+)
+from labctl.optics.sampling import InputSpectrum, SimulationGrid
 
 #: Free parameters in the order :meth:`FourFTwin.fit_parameters` accepts them.
 FREE_PARAMETERS = ("shift", "rotation", "log_scale", "defocus_um", "phase_scale", "log_gain")
@@ -35,16 +43,30 @@ class TwinAssumptions:
 
 
 class FourFTwin(nn.Module):
-    def __init__(self, layout: OpticalLayout, pose: CameraPose = CameraPose(), assumptions: TwinAssumptions = TwinAssumptions()) -> None:
+    def __init__(
+        self, layout: OpticalLayout, pose: CameraPose = CameraPose(), assumptions: TwinAssumptions = TwinAssumptions(),
+        image_only: bool = False,
+    ) -> None:
+        """``image_only``: light only ever comes from the layout's image patch on the modulator (the
+        optics-aware student's case), so the simulation grid need only cover that patch — about
+        2.5× fewer samples on the default bench; other light is refused rather than wrapped."""
         super().__init__()
         self.layout = layout
         self.assumptions = assumptions
         geo = layout.geometry
-        self._sampling = InputSampling.build(geo, layout.input_rows, layout.input_cols, layout.input_pitch_m)
-        self.register_buffer("_unit_defocus", defocus_phase(geo, 1e-6))  # phase per µm of defocus
-        self.register_buffer("_envelope", pixel_envelope(geo, float(np.sqrt(assumptions.fill_factor))))
-        dy, dx = geo.output_spacing_m
-        self._out_spacing = (dy, dx)
+        side = layout.image_size * layout.image_scale
+        self._lit = (layout.image_row, layout.image_col, side, side) if image_only else None
+        r0, c0, h, w = self._lit or (0, 0, layout.input_rows, layout.input_cols)
+        p = layout.input_pitch_m
+        lit_half = (max(abs(r0 - layout.input_rows / 2), abs(r0 + h - layout.input_rows / 2)) * p,
+                    max(abs(c0 - layout.input_cols / 2), abs(c0 + w - layout.input_cols / 2)) * p)
+        # Sized for the camera at the starting pose; a refined pose moves it by a few pixels at most.
+        cam_half = camera_half_extent_m(layout.camera_rows, layout.camera_cols, layout.camera_pitch_m, pose)
+        self.grid = SimulationGrid.covering(geo, lit_half, cam_half)
+        self._spectrum = InputSpectrum(self.grid, layout.input_rows, layout.input_cols, layout.input_pitch_m)
+        self.register_buffer("_unit_defocus", defocus_phase(self.grid, 1e-6))  # phase per µm of defocus
+        self.register_buffer("_envelope", aperture_envelope(self.grid, assumptions.fill_factor))
+        self._out_spacing = geo.output_spacing_m
         self.shift = nn.Parameter(torch.tensor([pose.shift_x_m, pose.shift_y_m], dtype=torch.float64) * 1e6, requires_grad=False)
         self.rotation = nn.Parameter(torch.tensor(pose.rotation_rad, dtype=torch.float64), requires_grad=False)
         self.log_scale = nn.Parameter(torch.tensor(np.log(pose.scale), dtype=torch.float64), requires_grad=False)
@@ -53,8 +75,8 @@ class FourFTwin(nn.Module):
         self.log_gain = nn.Parameter(torch.tensor(0.0), requires_grad=False)
 
     def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202 - nn.Module's own signature
-        """Move the input sampling (plain tensors, not state) with the module (``.to(device)``)."""
-        self._sampling = InputSampling(fn(self._sampling.ry), fn(self._sampling.rx))
+        """Move the input spectrum's matrices (plain tensors, not state) with the module (``.to(device)``)."""
+        self._spectrum = self._spectrum.to(fn(self._spectrum.ex_re).device)
         return super()._apply(fn, recurse)
 
     # -- parameters -----------------------------------------------------------------------------------
@@ -86,15 +108,36 @@ class FourFTwin(nn.Module):
 
     # -- physics --------------------------------------------------------------------------------------
     def transmission(self, phase: torch.Tensor) -> torch.Tensor:
-        """Complex Fourier-plane transmission for an addressed phase pattern (R, C) in radians."""
+        """Fourier-plane transmission (sub-sampled grid, FFT order) for an addressed phase pattern
+        (R, C) in radians, defocus included."""
         phase = fringing_blur(phase.float() * self.phase_scale, self.assumptions.crosstalk_sigma_px)
-        phase = phase + self._unit_defocus * self.defocus_um.float()
-        return pixelated_transmission(phase, self.assumptions.fill_factor)
+        return self._defocused(phase_transmission(phase, self._envelope))
+
+    def pixel_transmission(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The same for an SLM whose pixels transmit the complex values ``pixels`` (R, C): a complex
+        filter shown as it is, before any phase-only encoding."""
+        return self._defocused(slm_transmission(pixels.to(torch.complex64), self._envelope))
+
+    def _defocused(self, transmission: torch.Tensor) -> torch.Tensor:
+        defocus = self._unit_defocus * self.defocus_um.float()
+        return transmission * torch.polar(torch.ones_like(defocus), defocus)
+
+    def _inside_image(self, amplitude: torch.Tensor, origin: tuple[int, int] | None) -> tuple[torch.Tensor, tuple[int, int]]:
+        """The lit part of ``amplitude`` and its origin, for an image-only twin; light elsewhere is refused."""
+        r0, c0, h, w = self._lit  # type: ignore[misc]
+        if origin is None:
+            patch = amplitude[..., r0 : r0 + h, c0 : c0 + w]
+            if bool((amplitude.abs().sum() - patch.abs().sum()).abs() > 1e-6 * amplitude.abs().sum()):
+                raise OpticsModelError("this twin models light from the image patch only; the amplitude lights other modulator pixels")
+            return patch, (r0, c0)
+        (r, c), (ph, pw) = origin, amplitude.shape[-2:]
+        if r < r0 or c < c0 or r + ph > r0 + h or c + pw > c0 + w:
+            raise OpticsModelError(f"a {ph}x{pw} patch at {origin} leaves the image patch ({h}x{w} at {(r0, c0)}) this twin models")
+        return amplitude, origin
 
     def camera_grid(self) -> torch.Tensor:
         """grid_sample grid (1, rows, cols, 2) of camera pixel centres in the output plane (differentiable)."""
         lay = self.layout
-        geo = lay.geometry
         device = self.shift.device
         v = (torch.arange(lay.camera_rows, dtype=torch.float64, device=device) - (lay.camera_rows - 1) / 2) * lay.camera_pitch_m
         u = (torch.arange(lay.camera_cols, dtype=torch.float64, device=device) - (lay.camera_cols - 1) / 2) * lay.camera_pitch_m
@@ -104,8 +147,8 @@ class FourFTwin(nn.Module):
         x = k * (c * uu - s * vv) + self.shift[0] * 1e-6
         y = k * (s * uu + c * vv) + self.shift[1] * 1e-6
         dy, dx = self._out_spacing
-        gx = 2 * (x / dx + geo.cols // 2) / (geo.cols - 1) - 1
-        gy = 2 * (y / dy + geo.rows // 2) / (geo.rows - 1) - 1
+        gx = 2 * (x / dx + self.grid.cols // 2) / (self.grid.cols - 1) - 1
+        gy = 2 * (y / dy + self.grid.rows // 2) / (self.grid.rows - 1) - 1
         return torch.stack([gx, gy], dim=-1)[None].float()
 
     def forward(self, amplitude: torch.Tensor, phase: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
@@ -113,18 +156,15 @@ class FourFTwin(nn.Module):
 
         ``amplitude``: (B, rows, cols) over the whole input modulator, or, with ``origin`` = (row, col),
         a patch of it whose top-left pixel sits there (the rest of the modulator dark). A small image
-        on a large modulator then costs a fraction of the input sampling.
+        on a large modulator then costs a fraction of the input spectrum.
         """
-        amplitude = amplitude.float()
-        if origin is None:
-            field = self._sampling.apply(amplitude)
-        else:
-            r0, c0 = origin
-            h, w = amplitude.shape[-2:]
-            if r0 < 0 or c0 < 0 or r0 + h > self.layout.input_rows or c0 + w > self.layout.input_cols:
-                raise OpticsModelError(f"a {h}x{w} patch at {origin} leaves the {self.layout.input_rows}x{self.layout.input_cols} modulator")
-            field = self._sampling.ry[:, r0 : r0 + h] @ amplitude @ self._sampling.rx[:, c0 : c0 + w].T
-        intensity = output_intensity(field.to(torch.complex64), self.transmission(phase), self._envelope)
+        return self.frames(amplitude, self.transmission(phase), origin)
+
+    def frames(self, amplitude: torch.Tensor, transmission: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
+        """:meth:`forward` through a given Fourier-plane ``transmission`` (see :meth:`pixel_transmission`)."""
+        if self._lit is not None:
+            amplitude, origin = self._inside_image(amplitude, origin)
+        intensity = output_intensity(self._spectrum.apply(amplitude.float(), origin), transmission)
         grid = self.camera_grid().expand(intensity.shape[0], -1, -1, -1)
         frame = F.grid_sample(intensity[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)[:, 0]
         return frame * torch.exp(self.log_gain)
