@@ -18,9 +18,14 @@ def test_reports_frames_per_second_per_batch_and_the_fft_floor_on_its_device() -
     result = _bench("--batches", "1,4", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(summary) == {"device", "fps_batch1", "fps_batch4", "fft_floor_fps"} and summary["device"] == "cpu"
-    # a frame costs its two FFTs and more: the simulator cannot beat the floor
-    assert 0 < summary["fps_batch4"] < summary["fft_floor_fps"]
+    per_batch = ("fps", "fft_floor_fps", "fft_floor_slm_grid_fps", "floor_ratio")
+    assert set(summary) == {"device", "sim_grid"} | {f"{k}_batch{b}" for k in per_batch for b in (1, 4)}
+    assert summary["device"] == "cpu" and summary["sim_grid"] == "360x360"
+    for b in (1, 4):
+        # a frame costs its two FFTs at the simulation grid and more: the simulator cannot beat that floor
+        assert 0 < summary[f"fps_batch{b}"] < summary[f"fft_floor_fps_batch{b}"]
+        ratio = summary[f"fps_batch{b}"] / summary[f"fft_floor_fps_batch{b}"]
+        assert abs(summary[f"floor_ratio_batch{b}"] - ratio) < 0.01 * ratio + 1e-3
 
 
 def test_refuses_a_gpu_that_is_not_there_and_bad_batches() -> None:
