@@ -11,13 +11,15 @@ from labctl.data.dataset import Dataset
 from labctl.data.digits import DEFAULT_SIZE as DIGITS_SIZE
 from labctl.data.digits import load_digits_dataset
 from labctl.data.errors import DataSpecError
+from labctl.data.fashion_mini import DEFAULT_SIZE as FASHION_MINI_SIZE
+from labctl.data.fashion_mini import load_fashion_mini_dataset
 from labctl.data.idx import load_idx_dataset
 from labctl.data.shapes import DEFAULT_SIZE as SHAPES_SIZE
 from labctl.data.shapes import load_shapes_dataset
 
-EMBEDDED = ("digits", "shapes")
+EMBEDDED = ("digits", "fashion-mini", "shapes")
 WITH_DIRECTORY = ("idx", "cifar10", "carvana")
-SPEC_HELP = "digits | shapes | idx:DIR | cifar10:DIR | carvana:DIR"
+SPEC_HELP = "digits | fashion-mini | shapes | idx:DIR | cifar10:DIR | carvana:DIR"
 
 
 def load_dataset(spec: str, size: int | None = None) -> Dataset:
@@ -30,6 +32,8 @@ def load_dataset(spec: str, size: int | None = None) -> Dataset:
             raise DataSpecError(f"data spec {spec!r}: {kind!r} is embedded and takes no argument (use --size for the image size)")
         if kind == "digits":
             return load_digits_dataset(size or DIGITS_SIZE, spec)
+        if kind == "fashion-mini":
+            return load_fashion_mini_dataset(size or FASHION_MINI_SIZE, spec)
         return load_shapes_dataset(size or SHAPES_SIZE, spec)
     if kind in WITH_DIRECTORY:
         if not arg:
