@@ -229,3 +229,13 @@ def test_an_image_only_twin_is_the_full_twin_on_a_smaller_grid_and_refuses_other
     whole[0, 0, 0] = 1.0  # a lit pixel outside the image
     with pytest.raises(ValueError, match="image patch"):
         image_only(whole, phase)
+
+
+def test_table_levels_stay_below_two_pi_when_a_level_sits_just_below_zero() -> None:
+    from labctl.optics.quantise import table_phase_levels
+
+    k = 128
+    gray = np.arange(k) * 2  # one target per gray level, 0..254
+    gray[[k - 1, 0, 1]] = 255  # level 255 stands for the targets around 0: its mean angle is about -1e-17 rad
+    levels = table_phase_levels(gray)
+    assert levels[-1] < 2 * np.pi and list(levels) == sorted(levels) and len(levels) == len(set(levels))

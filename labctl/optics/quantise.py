@@ -34,7 +34,9 @@ def table_phase_levels(gray: np.ndarray) -> tuple[float, ...]:
     k = table.size
     sums = np.zeros(int(table.max()) + 1, dtype=complex)
     np.add.at(sums, table.astype(np.int64), np.exp(2j * np.pi * np.arange(k) / k))
-    return tuple(float(v) for v in np.sort(np.mod(np.angle(sums[np.unique(table)]), TWO_PI)))
+    phases = np.mod(np.angle(sums[np.unique(table)]), TWO_PI)
+    phases[phases >= TWO_PI] = 0.0  # np.mod of a tiny negative angle rounds up to 2π itself
+    return tuple(float(v) for v in np.unique(phases))
 
 
 def uniform_levels(bit_depth: int) -> tuple[float, ...]:
