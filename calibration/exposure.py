@@ -43,9 +43,10 @@ def set_exposure_for_peak(camera: Camera, measure: Measure, target_fraction: flo
         elif signal <= 0.02 * room:
             new = min(hi, exposure * 16)
         else:
-            new = float(np.clip(exposure * target_fraction * room / signal, lo, hi))
-            if abs(new / exposure - 1) < 0.1:
+            wanted = exposure * target_fraction * room / signal
+            if abs(wanted / exposure - 1) < 0.1:
                 return exposure
+            new = float(np.clip(wanted, lo, hi))  # at a limit: measured once more and checked below
         if new == exposure:
             break
         camera.exposure_s = new

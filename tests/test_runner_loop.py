@@ -33,7 +33,8 @@ def _images(n: int, shape: tuple[int, int]) -> np.ndarray:
 
 
 def _bench(extra_camera: str = "", extra_fourier: str = ""):
-    text = bench_toml(ideal=True, noise=False, extra_camera=extra_camera)
+    """The ideal bench, exposed so that the brightest input stays below full scale."""
+    text = bench_toml(ideal=True, noise=False, extra_camera="exposure_s = 1e-4\n" + extra_camera)
     text = text.replace("pitch_m = 16e-6", "pitch_m = 16e-6\n" + extra_fourier)
     return BenchSpec.from_toml(text).open()
 
