@@ -17,11 +17,16 @@ NORMAL_SHOT_NOISE_FROM_E = 100.0
 
 def shot_noise(electrons: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Poisson counts of mean ``electrons``: exact below :data:`NORMAL_SHOT_NOISE_FROM_E`, a rounded
-    normal of the same mean and variance above it (several times cheaper than ``torch.poisson``)."""
+    normal of the same mean and variance above it (several times cheaper than ``torch.poisson`` at
+    large means). A mostly dim frame is drawn exactly throughout: picking out its few bright pixels
+    would cost more than it saves."""
+    dim = electrons < NORMAL_SHOT_NOISE_FROM_E
+    n_dim = int(dim.sum())
+    if 2 * n_dim > electrons.numel():
+        return torch.poisson(electrons, generator=generator)
     counts = torch.round(electrons + electrons.sqrt() * torch.randn(electrons.shape, generator=generator, device=electrons.device))
     counts = counts.clamp_(min=0)
-    dim = electrons < NORMAL_SHOT_NOISE_FROM_E
-    if bool(dim.any()):
+    if n_dim:
         counts[dim] = torch.poisson(electrons[dim], generator=generator)
     return counts
 

@@ -58,3 +58,15 @@ def test_shot_noise_has_the_poisson_mean_and_variance_below_and_above_the_thresh
     assert abs(float(counts.var()) - mean) < 5 * np.sqrt((2 * mean**2 + mean) / counts.numel()) + 1 / 12
     if mean < NORMAL_SHOT_NOISE_FROM_E:  # exact below the threshold: the probability of zero counts
         assert float((counts == 0).double().mean()) == pytest.approx(np.exp(-mean), abs=5 * np.sqrt(np.exp(-mean) / counts.numel()) + 1e-4)
+
+
+def test_a_frame_of_bright_and_dim_pixels_is_drawn_in_both_regimes() -> None:
+    """Mostly bright (normal above the threshold, exact below) and mostly dim (exact throughout)."""
+    for bright_fraction in (0.9, 0.1):
+        n = 200_000
+        means = torch.where(torch.rand(n, generator=torch.Generator().manual_seed(2)) < bright_fraction, 2500.0, 0.5)
+        counts = shot_noise(means, torch.Generator().manual_seed(3)).double()
+        for level in (2500.0, 0.5):
+            picked = counts[means == level]
+            assert abs(float(picked.mean()) - level) < 5 * np.sqrt(level / picked.numel())
+            assert abs(float(picked.var()) - level) < 5 * np.sqrt((2 * level**2 + level) / picked.numel()) + 1 / 12
