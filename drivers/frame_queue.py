@@ -90,18 +90,11 @@ class FrameQueue(UnreadBuffer[Frame]):
         return FrameBatch.stack(self.take(n))
 
 
-class QueuedCamera(Camera, FrameBuffer):
-    """A camera whose driver grabs each frame itself (at ``trigger()``) into a :class:`FrameQueue`.
+class BufferedCamera(Camera, FrameBuffer):
+    """A camera whose unread frames wait in an :class:`UnreadBuffer` (``self._queue``, created by the
+    subclass): its buffer size and frame counters are the buffer's."""
 
-    Subclasses create ``self._queue`` and implement ``_need()`` (the open handle, or
-    DeviceDisconnected); ``NO_FRAME_HINT`` says what to do when a read finds no frame.
-    """
-
-    _queue: FrameQueue
-    NO_FRAME_HINT = "call trigger() first"
-
-    def _need(self) -> object:
-        raise NotImplementedError
+    _queue: UnreadBuffer
 
     @property
     def buffer_size(self) -> int:
@@ -118,6 +111,20 @@ class QueuedCamera(Camera, FrameBuffer):
     @property
     def frames_lost(self) -> int:
         return self._queue.lost
+
+
+class QueuedCamera(BufferedCamera):
+    """A camera whose driver grabs each frame itself (at ``trigger()``) into a :class:`FrameQueue`.
+
+    Subclasses create ``self._queue`` and implement ``_need()`` (the open handle, or
+    DeviceDisconnected); ``NO_FRAME_HINT`` says what to do when a read finds no frame.
+    """
+
+    _queue: FrameQueue
+    NO_FRAME_HINT = "call trigger() first"
+
+    def _need(self) -> object:
+        raise NotImplementedError
 
     def _read_frame(self, timeout_s: float) -> Frame:
         return self._read_frames(1, timeout_s).frame(0)

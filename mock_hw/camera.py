@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from drivers.bench import BenchContext
-from drivers.camera import Camera, Frame, FrameBatch, TriggerSource
-from drivers.capabilities import FrameBuffer, ReadoutTime
+from drivers.camera import Frame, FrameBatch, TriggerSource
+from drivers.capabilities import ReadoutTime
 from drivers.device import DeviceInfo
 from drivers.errors import DeviceDisconnected, DeviceTimeout
-from drivers.frame_queue import UnreadBuffer
+from drivers.frame_queue import BufferedCamera, UnreadBuffer
 from drivers.limits import finite, integer, integers
 from drivers.slm import PixelGrid
 from labctl.device import resolve_device
@@ -40,7 +40,7 @@ class _Exposure:
     end_s: float
 
 
-class MockCamera(Camera, FrameBuffer, ReadoutTime):
+class MockCamera(BufferedCamera, ReadoutTime):
     """Simulated camera with hidden gain, noise, offset, hot pixels, misalignment and defocus.
 
     ``realtime=True`` makes reads wait until the modelled devices would have delivered the frame.
@@ -122,24 +122,9 @@ class MockCamera(Camera, FrameBuffer, ReadoutTime):
         return (1.0, 16.0)
 
     @property
-    def buffer_size(self) -> int:
-        return self._queue.buffer_size
-
-    @buffer_size.setter
-    def buffer_size(self, size: int) -> None:
-        self._queue.buffer_size = size
-
-    @property
     def readout_s(self) -> float:
         return self._grid.rows * self._line_time_s
 
-    @property
-    def frames_acquired(self) -> int:
-        return self._queue.acquired
-
-    @property
-    def frames_lost(self) -> int:
-        return self._queue.lost
 
     # -- life cycle ----------------------------------------------------------------------------------
     @property
