@@ -8,8 +8,8 @@ twin) and the test split runs through the runner on the calibrated simulated ben
 
 Last line: JSON with ``teacher``, ``sclc_kd_digital``, ``sclc_kd_optical`` (the better of the two SCLC
 export paths), ``optics_aware_digital``, ``optics_aware_optical`` (fractions, means over seeds),
-``frames_per_input`` (camera frames one input costs, per export), ``backend_mflops`` (the electronic
-back end's MFLOP per image, the same for both students) and ``seconds``; per-seed figures and every
+``frames_per_input`` (camera frames one input costs, per export), ``backend_mflops`` and
+``optics_aware_backend_mflops`` (each student's electronic MFLOP per image, counted as the demo does) and ``seconds``; per-seed figures and every
 export path beside them. Digital accuracies are measured on the same test images the bench sees.
 """
 
@@ -31,11 +31,11 @@ from calibration.run import calibrate_all  # noqa: E402
 from drivers.bench import BenchSpec  # noqa: E402
 from labctl.cli.train import CLASSIFIER_SCLC_SIZE, backend_conv_arch  # noqa: E402
 from labctl.data import load_dataset  # noqa: E402
+from labctl.demo import electronic_mflops  # noqa: E402
 from labctl.masks.export import export_masks  # noqa: E402
 from labctl.masks.optimise import PhaseOptimisation  # noqa: E402
 from labctl.models.bench_layout import layout_for_bench  # noqa: E402
 from labctl.models.checkpoint import load_checkpoint  # noqa: E402
-from labctl.models.efficiency import backend_flops  # noqa: E402
 from labctl.records.report import build_report  # noqa: E402
 from labctl.runner.session import RunOptions, run_masks  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
@@ -136,14 +136,13 @@ def main() -> None:
     def mean(key: str) -> float:
         return round(statistics.fmean(r[key] for r in per_seed), 5)
 
-    mflops = backend_flops(channels, data.size, min(arch["backend_pool"], data.size), arch["hidden"], data.num_classes,
-                           arch.get("backend_conv", 0), arch.get("backend_conv_layers", 1)) / 1e6
+    mflops = {kind: electronic_mflops(student.model) for kind, student in students.items()}  # the last seed's; same arch each seed
     result = {
         "teacher": mean("teacher"), "sclc_kd_digital": mean("sclc_digital"), "sclc_kd_optical": mean("sclc_kd_optical"),
         "optics_aware_digital": mean("optics_aware_digital"), "optics_aware_optical": mean("optics_aware_optical"),
         "sclc_double_phase_optical": mean("sclc_double_phase_optical"), "sclc_optimised_optical": mean("sclc_optimised_optical"),
         "frames_per_input": {name: per_seed[0][f"{name}_frames_per_input"] for name, _, _ in EXPORTS},
-        "backend_mflops": round(mflops, 3), "seconds": round(time.perf_counter() - start, 1),
+        "backend_mflops": round(mflops["sclc"], 3), "optics_aware_backend_mflops": round(mflops["optics_aware"], 3), "seconds": round(time.perf_counter() - start, 1),
         "data": args.data, "seeds": args.seeds, "test_images": len(test), "channels": channels, "per_seed": per_seed,
         "bench": str(spec.source),
     }

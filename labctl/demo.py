@@ -34,7 +34,7 @@ def electronic_mflops(model: nn.Module) -> float | None:
     from labctl.models.efficiency import backend_flops, conv_stack_flops
 
     config = model.config
-    if config.task != "classification" or getattr(config, "linear_backend", False):
+    if config.task != "classification" or (config.kind != "teacher" and config.linear_backend):
         return None
     if config.kind == "teacher":
         last = config.block_channels()[-1]
