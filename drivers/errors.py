@@ -6,13 +6,8 @@ line knows which box on the bench to look at.
 
 from __future__ import annotations
 
-
-class LabctlError(Exception):
-    """Base of every error labctl raises on purpose: bad input, a device that failed, a refused file.
-
-    Its message is meant for the operator and names the device, file, table or value. The CLI prints
-    these as one line; any other exception is a bug in labctl and is shown with its traceback.
-    """
+# Re-exported (drivers.errors.LabctlError): device errors and every other layer's share this base.
+from labctl_errors import LabctlError as LabctlError
 
 
 class DeviceError(LabctlError):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drivers.errors import LabctlError
+from labctl_errors import LabctlError
 
 
 class OpticsModelError(LabctlError, ValueError):

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from drivers.errors import LabctlError
+from labctl_errors import LabctlError
 from labctl.optics.geometry import CameraPose, FourFGeometry, input_to_camera_affine
 from labctl.optics.quantise import uniform_levels
 
