@@ -7,7 +7,7 @@ renders all queued exposures that share a Fourier mask in one vectorised physics
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from labctl.device import resolve_device
 from mock_hw import budget
 from mock_hw.faults import FaultPlan
 from mock_hw.optical_table import SimulatedOpticalTable
+from mock_hw.realism.devices import draw_camera_realism
+from mock_hw.realism.options import camera_options
+from mock_hw.realism.sensor_plane import half_diagonal_m
 from mock_hw.sensor import SensorModel
 from mock_hw.slm import optical_table
 from mock_hw.truth import draw_camera_truth
@@ -47,6 +50,8 @@ class MockCamera(BufferedCamera, ReadoutTime):
     ``noise=False`` gives the noiseless expectation (still quantised); ``ideal=True`` also removes
     misalignment and pixel non-uniformity. ``device`` (``auto``, ``cpu``, ``cuda[:N]``): where the
     whole bench's physics and this sensor run; frames come back to the host as a real camera's do.
+    ``realism``: the bench file's ``[camera.realism]`` table (:mod:`mock_hw.realism.options`): lens
+    aberrations, vignetting, distortion, sensor nonlinearity, stray light.
     """
 
     def __init__(
@@ -70,6 +75,7 @@ class MockCamera(BufferedCamera, ReadoutTime):
         missed_trigger_rate: float = 0.0,
         disconnect_at_frames: list[int] | None = None,
         device: str = "cpu",
+        realism: dict | None = None,
     ) -> None:
         super().__init__(name)
         self._grid = PixelGrid(rows, cols, pitch_m)
@@ -91,7 +97,15 @@ class MockCamera(BufferedCamera, ReadoutTime):
         self._truth = draw_camera_truth(
             seed, rows, cols, pitch_m, bit_depth, ideal=ideal, defocus_m=defocus_m, misalignment=misalignment
         )
+        if realism is not None:
+            hidden = draw_camera_realism(
+                seed, camera_options(name, realism), self._truth.sensor.full_well_e,  # type: ignore[arg-type]
+                half_diagonal_m(rows, cols, pitch_m, self._truth.pose),
+            )
+            self._truth = replace(self._truth, realism=hidden)
         self._sensor = SensorModel(self._truth.sensor, seed=seed, noise=noise, device=self._device)
+        if realism is not None:
+            self._sensor.response = self._truth.realism.nonlinearity  # type: ignore[union-attr]
         self._queue: UnreadBuffer[_Exposure] = UnreadBuffer(name, buffer_size)
         self._busy_until_s = 0.0
         self._table: SimulatedOpticalTable | None = None
@@ -237,7 +251,8 @@ class MockCamera(BufferedCamera, ReadoutTime):
             ):
                 stop += 1
             inputs = np.stack([e.input_gray for e in exposures[start:stop]])
-            power = table.camera_power(inputs, first.fourier_gray, first.beam_open)
+            starts = np.array([e.start_s for e in exposures[start:stop]])
+            power = table.camera_power(inputs, first.fourier_gray, first.beam_open, starts, first.exposure_s)
             data[start:stop] = self._sensor.expose(power, first.exposure_s, table.optics.wavelength_m, first.gain)
             start = stop
         table.clock.wait_until(exposures[-1].end_s)

@@ -21,6 +21,7 @@ from labctl.optics.geometry import FourFGeometry, camera_pixel_area_ratio
 from labctl.optics.propagation import aperture_envelope, defocus_phase, fringing_blur, output_intensity, phase_transmission
 from labctl.optics.sampling import InputSpectrum, SimulationGrid, camera_sample_grid
 from mock_hw.clock import SimClock
+from mock_hw.realism.render import LabRealism
 
 if TYPE_CHECKING:
     from mock_hw.camera import MockCamera
@@ -133,12 +134,29 @@ class SimulatedOpticalTable:
         self._transmission = (fourier_gray.copy(), transmission)
         return transmission
 
-    def camera_power(self, input_gray: np.ndarray, fourier_gray: np.ndarray, beam_open: bool) -> torch.Tensor:
-        """Optical power (W) on each camera pixel: (B, cam_rows, cam_cols), on the table's device."""
+    def _realism(self) -> LabRealism | None:
+        """The lab-realism light path, when a device has realism on (mock_hw.realism)."""
+        s = self._static()
+        if "realism" not in s:
+            s["realism"] = LabRealism.of(self)
+        return s["realism"]  # type: ignore[return-value]
+
+    def camera_power(
+        self, input_gray: np.ndarray, fourier_gray: np.ndarray, beam_open: bool,
+        start_s: np.ndarray | None = None, exposure_s: float = 0.0,
+    ) -> torch.Tensor:
+        """Optical power (W) on each camera pixel: (B, cam_rows, cam_cols), on the table's device.
+        ``start_s`` (B,) and ``exposure_s``: when each exposure ran (what lab realism's drift, flicker
+        and DMD timing depend on; now, by default)."""
         s = self._static()
         cam = self._need("camera")
         if not beam_open:
             return torch.zeros(input_gray.shape[0], cam.grid.rows, cam.grid.cols, device=self.device)
+        realism = self._realism()
+        if realism is not None:
+            start = np.full(input_gray.shape[0], self.clock.now()) if start_s is None else start_s
+            with torch.no_grad():
+                return realism.camera_power(input_gray, fourier_gray, start, exposure_s)
         with torch.no_grad():
             spectrum = s["spectrum"].apply(self.input_field(input_gray))  # type: ignore[attr-defined]
             intensity = output_intensity(spectrum, self.fourier_transmission(fourier_gray))
@@ -150,5 +168,8 @@ class SimulatedOpticalTable:
 
     def input_power_w(self, input_gray: np.ndarray) -> float:
         """Power leaving the input modulator (what a power meter behind it reads)."""
+        realism = self._realism()
         with torch.no_grad():
+            if realism is not None:
+                return realism.input_power_w(input_gray, self.clock.now())
             return float(self.input_field(input_gray[None]).square().sum())

@@ -3,6 +3,8 @@ offset, full well, ADC bit depth and saturation."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -41,6 +43,8 @@ class SensorModel:
         self._gen = torch.Generator(device=device).manual_seed(int(seed))
         self._prnu = torch.from_numpy(truth.prnu).float().to(device)
         self._dark = torch.from_numpy(truth.dark_current_map).float().to(device) * truth.dark_current_e_per_s
+        #: collected electrons → electrons converted (None: linear); a lab-realism nonlinearity near full well
+        self.response: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def expose(self, power_w: torch.Tensor, exposure_s: float, wavelength_m: float, gain: float = 1.0) -> np.ndarray:
         """``power_w``: (B, H, W) optical power on each pixel, on the sensor's device → (B, H, W) uint16
@@ -50,6 +54,8 @@ class SensorModel:
         electrons = power_w * (exposure_s / photon_j) * t.quantum_efficiency * self._prnu + self._dark * exposure_s
         if self.noise:
             electrons = shot_noise(electrons, self._gen)
+        if self.response is not None:
+            electrons = self.response(electrons)
         electrons = torch.clamp(electrons, max=t.full_well_e)
         k = t.gain_dn_per_e * gain
         dn = electrons * k + t.dark_offset_dn

@@ -3,6 +3,8 @@ a pattern sequence) for the input plane. Their hidden truth is drawn from ``seed
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from drivers.bench import BenchContext
@@ -14,6 +16,8 @@ from drivers.slm import SLM, PixelGrid, SLMRole
 from mock_hw import budget
 from mock_hw.faults import FaultPlan
 from mock_hw.optical_table import SimulatedOpticalTable
+from mock_hw.realism.devices import draw_fourier_realism, draw_input_realism
+from mock_hw.realism.options import fourier_options, input_options
 from mock_hw.truth import draw_fourier_slm_truth, draw_input_slm_truth
 
 TABLE_KEY = "mock_optical_table"
@@ -30,7 +34,9 @@ class MockSLM(SLM, HardwareSequence, PatternReadback):
     Fourier role: hidden nonlinear gray→phase response (φ_max ≠ 2π, regional variation), fringing
     crosstalk, fill factor. Input role: amplitude ∝ gray level with finite contrast, lit by a
     Gaussian laser beam of hidden waist and power; holds sequences of up to 4096 patterns.
-    ``ideal=True`` removes every non-ideality (for physics tests).
+    ``ideal=True`` removes every non-ideality (for physics tests). ``realism``: the bench file's
+    ``[input_slm.realism]`` / ``[fourier_slm.realism]`` table (:mod:`mock_hw.realism.options`), lab
+    non-idealities beyond these (DMD or LC input, drifts, flicker, surface bow, sub-pixel fringing).
     """
 
     def __init__(
@@ -49,6 +55,7 @@ class MockSLM(SLM, HardwareSequence, PatternReadback):
         serial: str | None = None,
         write_failure_rate: float = 0.0,
         write_failure_at: list[int] | None = None,
+        realism: dict | None = None,
     ) -> None:
         super().__init__(name, role)
         fourier = self.role is SLMRole.FOURIER
@@ -76,6 +83,12 @@ class MockSLM(SLM, HardwareSequence, PatternReadback):
         else:
             aperture = max(self._grid.rows, self._grid.cols) * self._grid.pitch_m
             self._truth = draw_input_slm_truth(seed, aperture, laser_power_w, ideal=ideal)
+        if realism is not None:
+            if fourier:
+                hidden = draw_fourier_realism(seed, fourier_options(name, realism))  # type: ignore[arg-type]
+            else:
+                hidden = draw_input_realism(seed, input_options(name, realism), self._bit_depth)  # type: ignore[arg-type]
+            self._truth = replace(self._truth, realism=hidden)
         self._gray = np.zeros(self._grid.shape, dtype=np.uint16)
         self.ready_at_s = 0.0  # simulated time at which the last pattern has settled
         self._table: SimulatedOpticalTable | None = None

@@ -60,6 +60,7 @@ class FourierSLMTruth:
     response: PhaseResponseTruth
     crosstalk_sigma_px: float  # fringing field
     fill_factor: float  # modulated fraction of the pixel area
+    realism: object | None = None  # mock_hw.realism.devices.FourierRealismTruth on a lab-realism bench
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class InputSLMTruth:
     laser_power_w: float
     beam_waist_m: float  # 1/e² intensity radius of the Gaussian beam on the modulator
     beam_center_m: tuple[float, float]  # (y, x) offset of the beam from the optical axis
+    realism: object | None = None  # mock_hw.realism.devices.InputRealismTruth on a lab-realism bench
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class SensorTruth:
 class CameraTruth:
     sensor: SensorTruth
     pose: CameraPose  # misalignment of the sensor in the output plane, and defocus
+    realism: object | None = None  # mock_hw.realism.devices.CameraRealismTruth on a lab-realism bench
 
 
 def draw_fourier_slm_truth(seed: int, bit_depth: int, ideal: bool = False) -> FourierSLMTruth:
