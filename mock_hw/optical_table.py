@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from drivers.bench import OpticsSpec
 from drivers.errors import DeviceError
 from labctl.optics.geometry import FourFGeometry, camera_pixel_area_ratio
-from labctl.optics.propagation import aperture_envelope, defocus_phase, fringing_blur, output_intensity, phase_transmission
-from labctl.optics.sampling import InputSpectrum, SimulationGrid, camera_sample_grid
+from labctl.optics.propagation import aperture_envelope, defocus_phase, fringing_blur, phase_transmission
+from labctl.optics.render import FrameRenderer
+from labctl.optics.sampling import InputSpectrum, SimulationGrid, camera_sample_grid, camera_sample_window
 from mock_hw.clock import SimClock
 from mock_hw.realism.render import LabRealism
 
@@ -106,6 +106,10 @@ class SimulatedOpticalTable:
                 grid=camera_sample_grid(grid, cg.rows, cg.cols, cg.pitch_m, pose).to(d),
                 area=camera_pixel_area_ratio(geo, cg.pitch_m, pose),
             )
+            rows, cols, window_grid = camera_sample_window(grid, cg.rows, cg.cols, cg.pitch_m, pose)
+            self._cache["renderer"] = FrameRenderer(
+                self._cache["spectrum"], rows, cols, window_grid.to(d), self._cache["area"]  # type: ignore[arg-type]
+            )
         return self._cache
 
     @property
@@ -157,14 +161,11 @@ class SimulatedOpticalTable:
             start = np.full(input_gray.shape[0], self.clock.now()) if start_s is None else start_s
             with torch.no_grad():
                 return realism.camera_power(input_gray, fourier_gray, start, exposure_s)
-        with torch.no_grad():
-            spectrum = s["spectrum"].apply(self.input_field(input_gray))  # type: ignore[attr-defined]
-            intensity = output_intensity(spectrum, self.fourier_transmission(fourier_gray))
-            on_camera = F.grid_sample(
-                intensity[:, None], s["grid"].expand(intensity.shape[0], -1, -1, -1),  # type: ignore[union-attr]
-                mode="bilinear", padding_mode="zeros", align_corners=True,
-            )[:, 0]
-        return on_camera * s["area"]  # type: ignore[operator]
+        with torch.no_grad():  # InputSpectrum.apply → output_intensity → camera sampling, in bulk
+            transmission = self.fourier_transmission(fourier_gray)
+            return s["renderer"].render(  # type: ignore[attr-defined]
+                lambda frames: self.input_field(input_gray[frames]), transmission, frames=input_gray.shape[0]
+            )
 
     def input_power_w(self, input_gray: np.ndarray) -> float:
         """Power leaving the input modulator (what a power meter behind it reads)."""

@@ -131,6 +131,12 @@ class InputSpectrum:
 
     ``U = E_y · A · E_xᵀ``. Amplitudes are real, so the spectrum is Hermitian: only the columns of
     non-positive x-frequency are computed and the rest are their conjugates, which halves the work.
+
+    For the whole modulator (no ``origin``), the pixels sit symmetrically about the axis, so each
+    matrix splits into its cosine part (even in the pixel position) and its sine part (odd):
+    ``E = C − iS``. The input is folded about its centre (``A[j] ± A[n−1−j]``) and only half the
+    pixels enter each product, and only ``|f_x|`` is computed: ``U(f_y, ±|f_x|) = G ∓ iH`` with
+    ``G = E_y·A·C_xᵀ`` and ``H = E_y·A·S_xᵀ``. The same sums, about a quarter of the multiplications.
     """
 
     def __init__(self, grid: SimulationGrid, in_rows: int, in_cols: int, in_pitch_m: float) -> None:
@@ -151,14 +157,26 @@ class InputSpectrum:
         index = {int(f): i for i, f in enumerate(fy)}
         self.neg_rows = torch.tensor([index[int(-f)] for f in fy[:rows]])
         self._positive_cols = cols - half - 1  # x-frequencies 1 … cols − half − 1
+        # Folded (cosine / sine) matrices for the whole, centred modulator: E = C − iS.
+        # x: |f_x| = 0 … cols − ⌈cols/2⌉ (the most negative FFT-order frequency is −cols//2),
+        # pixels j < ⌈n/2⌉ (cosine, the middle one of an odd count included) and j < ⌊n/2⌋ (sine).
+        n_pos_x = (cols + 1) // 2  # FFT-order columns of non-negative frequency
+        ex_abs = _pixel_dft(cols, dx, in_cols, in_pitch_m, np.arange(cols - n_pos_x + 1.0))
+        self.cx_t = torch.from_numpy(np.ascontiguousarray(ex_abs.real[:, : (in_cols + 1) // 2].T)).float()
+        self.sx_t = torch.from_numpy(np.ascontiguousarray(-ex_abs.imag[:, : in_cols // 2].T)).float()
+        # y: every FFT-order row (signed frequencies)
+        ey_fft = _pixel_dft(rows, dy, in_rows, in_pitch_m, _fft_order(rows))
+        self.cy = torch.from_numpy(np.ascontiguousarray(ey_fft.real[:, : (in_rows + 1) // 2])).float()
+        self.neg_sy = torch.from_numpy(np.ascontiguousarray(ey_fft.imag[:, : in_rows // 2])).float()  # −S_y
+        self._n_pos_x = n_pos_x
 
     def to(self, device: torch.device | str) -> InputSpectrum:
         """The same sampling with its matrices on ``device``."""
         moved = object.__new__(InputSpectrum)
         moved.__dict__.update(self.__dict__)
-        moved.ey, moved.ex_re, moved.ex_im, moved.neg_rows = (
-            t.to(device) for t in (self.ey, self.ex_re, self.ex_im, self.neg_rows)
-        )
+        names = ("ey", "ex_re", "ex_im", "neg_rows", "cx_t", "sx_t", "cy", "neg_sy")
+        for name in names:
+            setattr(moved, name, getattr(self, name).to(device))
         return moved
 
     def apply(self, amplitude: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
@@ -171,6 +189,8 @@ class InputSpectrum:
                 f"a {h}x{w} patch at {(r0, c0)} leaves the {self.input_shape[0]}x{self.input_shape[1]} modulator"
             )
         amplitude = amplitude.to(self.ex_re.dtype)
+        if origin is None or (h, w) == self.input_shape:
+            return self._apply_folded(amplitude)
         half = torch.complex(amplitude @ self.ex_re[c0 : c0 + w], amplitude @ self.ex_im[c0 : c0 + w])
         y = self.ey[:, r0 : r0 + h] @ half  # (..., rows(+1), half + 1)
         rows = self.grid.rows
@@ -178,10 +198,62 @@ class InputSpectrum:
         negative = y[..., :rows, 1:].flip(-1)  # x-frequencies −cols//2 … −1
         return torch.cat([y[..., :rows, :1], positive, negative], dim=-1)
 
+    def _folded_products(self, amplitude: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[C_y·A·C_xᵀ | C_y·A·S_xᵀ]`` and ``−[S_y·A·C_xᵀ | S_y·A·S_xᵀ]`` at every FFT-order row and
+        ``|f_x|`` (each (..., rows, 2·(|f_x| max + 1))), for the whole modulator's ``amplitude``."""
+        n_r = self.input_shape[0]
+        lead = amplitude.shape[:-2]
+        even_x, odd_x = _fold(amplitude, -1)  # (..., n_r, ⌈n_c/2⌉), (..., n_r, ⌊n_c/2⌋)
+        p = (even_x.reshape(-1, even_x.shape[-1]) @ self.cx_t).reshape(*lead, n_r, -1)  # A·C_xᵀ
+        q = (odd_x.reshape(-1, odd_x.shape[-1]) @ self.sx_t).reshape(*lead, n_r, -1)  # A·S_xᵀ
+        p_even, p_odd = _fold(p, -2)
+        q_even, q_odd = _fold(q, -2)
+        return self.cy @ torch.cat([p_even, q_even], dim=-1), self.neg_sy @ torch.cat([p_odd, q_odd], dim=-1)
 
-def camera_sample_grid(grid: SimulationGrid, cam_rows: int, cam_cols: int, cam_pitch_m: float, pose: CameraPose) -> torch.Tensor:
-    """``grid_sample`` grid (1, cam_rows, cam_cols, 2) of camera pixel centres on the centred output
-    intensity of ``grid``."""
+    def _apply_folded(self, amplitude: torch.Tensor) -> torch.Tensor:
+        """:meth:`apply` for the whole modulator, by its cosine and sine parts (see the class)."""
+        cos_y, neg_sin_y = self._folded_products(amplitude)
+        k, n_pos = cos_y.shape[-1] // 2, self._n_pos_x
+        cc, cs, sc, ss = cos_y[..., :k], cos_y[..., k:], neg_sin_y[..., :k], neg_sin_y[..., k:]
+        # sc, ss hold −S_y·…: U(f_y, +|f_x|) = (cc + ss) + i(sc − cs); U(f_y, −|f_x|) = (cc − ss) + i(cs + sc)
+        real = torch.cat([(cc + ss)[..., :n_pos], (cc - ss)[..., 1:].flip(-1)], dim=-1)
+        imag = torch.cat([(sc - cs)[..., :n_pos], (cs + sc)[..., 1:].flip(-1)], dim=-1)
+        return torch.complex(real, imag)
+
+    def apply_into(self, amplitude: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """:meth:`apply` of the whole modulator's real ``amplitude`` (B, rows_in, cols_in), written into
+        ``out`` (complex64 (B, rows, cols)); not differentiable (the simulator's path)."""
+        if tuple(amplitude.shape[-2:]) != self.input_shape:
+            raise OpticsModelError(f"apply_into takes the whole {self.input_shape[0]}x{self.input_shape[1]} modulator")
+        cos_y, neg_sin_y = self._folded_products(amplitude.to(self.cx_t.dtype))
+        k, n_pos = cos_y.shape[-1] // 2, self._n_pos_x
+        cc, cs, sc, ss = cos_y[..., :k], cos_y[..., k:], neg_sin_y[..., :k], neg_sin_y[..., k:]
+        parts = torch.view_as_real(out)
+        torch.add(cc[..., :n_pos], ss[..., :n_pos], out=parts[..., :n_pos, 0])
+        torch.sub(sc[..., :n_pos], cs[..., :n_pos], out=parts[..., :n_pos, 1])
+        negative = torch.sub(cc[..., 1:], ss[..., 1:])
+        torch.ops.aten.flip.out(negative, [-1], out=parts[..., n_pos:, 0])
+        torch.add(cs[..., 1:], sc[..., 1:], out=negative)
+        torch.ops.aten.flip.out(negative, [-1], out=parts[..., n_pos:, 1])
+        return out
+
+
+def _fold(x: torch.Tensor, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums and differences of the entries ``j`` and ``n−1−j`` of ``x`` along ``dim``, for ``j < n/2``:
+    (even part, ⌈n/2⌉ entries, the middle one of an odd count kept once; odd part, ⌊n/2⌋ entries)."""
+    n = x.shape[dim]
+    lo = x.narrow(dim, 0, n // 2)
+    hi = x.narrow(dim, n - n // 2, n // 2).flip(dim)
+    even = lo + hi
+    if n % 2:
+        even = torch.cat([even, x.narrow(dim, n // 2, 1)], dim=dim)
+    return even, lo - hi
+
+
+def _camera_sample_positions(
+    grid: SimulationGrid, cam_rows: int, cam_cols: int, cam_pitch_m: float, pose: CameraPose
+) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) positions, in samples of the centred output intensity, of the camera pixel centres."""
     v = (np.arange(cam_rows) - (cam_rows - 1) / 2) * cam_pitch_m
     u = (np.arange(cam_cols) - (cam_cols - 1) / 2) * cam_pitch_m
     uu, vv = np.meshgrid(u, v)
@@ -189,6 +261,35 @@ def camera_sample_grid(grid: SimulationGrid, cam_rows: int, cam_cols: int, cam_p
     x = m[0, 0] * uu + m[0, 1] * vv + pose.shift_x_m
     y = m[1, 0] * uu + m[1, 1] * vv + pose.shift_y_m
     dy, dx = grid.geometry.output_spacing_m
-    gx = 2 * (x / dx + grid.cols // 2) / (grid.cols - 1) - 1
-    gy = 2 * (y / dy + grid.rows // 2) / (grid.rows - 1) - 1
+    return y / dy + grid.rows // 2, x / dx + grid.cols // 2
+
+
+def camera_sample_grid(grid: SimulationGrid, cam_rows: int, cam_cols: int, cam_pitch_m: float, pose: CameraPose) -> torch.Tensor:
+    """``grid_sample`` grid (1, cam_rows, cam_cols, 2) of camera pixel centres on the centred output
+    intensity of ``grid``."""
+    row, col = _camera_sample_positions(grid, cam_rows, cam_cols, cam_pitch_m, pose)
+    gx = 2 * col / (grid.cols - 1) - 1
+    gy = 2 * row / (grid.rows - 1) - 1
     return torch.from_numpy(np.stack([gx, gy], axis=-1)[None]).float()
+
+
+def camera_sample_window(
+    grid: SimulationGrid, cam_rows: int, cam_cols: int, cam_pitch_m: float, pose: CameraPose
+) -> tuple[slice, slice, torch.Tensor]:
+    """The part of the centred output intensity that bilinear sampling at the camera pixel centres
+    reads — (row slice, col slice) — and the ``grid_sample`` grid (1, cam_rows, cam_cols, 2) of those
+    centres on that window (``align_corners=True``, zero padding: the same samples as
+    :func:`camera_sample_grid` on the whole intensity; centres off the intensity read zeros)."""
+    row, col = _camera_sample_positions(grid, cam_rows, cam_cols, cam_pitch_m, pose)
+
+    def window(pos: np.ndarray, n: int) -> slice:
+        lo = int(np.clip(np.floor(pos.min()), 0, n - 1))
+        hi = int(np.clip(np.ceil(pos.max()), 0, n - 1)) + 1
+        if hi - lo < 2:  # grid_sample needs two samples per axis to place the centres
+            lo, hi = (lo, lo + 2) if lo + 2 <= n else (n - 2, n)
+        return slice(lo, hi)
+
+    rows, cols = window(row, grid.rows), window(col, grid.cols)
+    gx = 2 * (col - cols.start) / (cols.stop - cols.start - 1) - 1
+    gy = 2 * (row - rows.start) / (rows.stop - rows.start - 1) - 1
+    return rows, cols, torch.from_numpy(np.stack([gx, gy], axis=-1)[None]).float()
