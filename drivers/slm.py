@@ -21,6 +21,10 @@ from drivers.limits import (
 from drivers.phase_table import PhaseTable
 
 
+#: Values per step when converting a float pattern to gray levels (a reused 512 KiB buffer)
+_CONVERT_STEP = 2**16
+
+
 class SLMRole(StrEnum):
     """Where the modulator sits in the 4f system."""
 
@@ -137,10 +141,17 @@ class SLM(Device):
         self._require_open()
         if self.role is not SLMRole.INPUT:
             raise UnsupportedFeature(self.name, f"write_amplitude needs an input modulator; this is a {self.role} modulator")
-        amp = self._check_float(amplitude, "amplitude")
-        if amp.min() < 0 or amp.max() > 1:
-            raise InvalidPattern(self.name, f"amplitude outside [0, 1]: min {amp.min():.4g}, max {amp.max():.4g}")
-        self.write_gray(np.rint(amp * (self.levels - 1)).astype(np.uint16))
+        amp, lo, hi = self._checked_float(amplitude, "amplitude")
+        if lo < 0 or hi > 1:
+            raise InvalidPattern(self.name, f"amplitude outside [0, 1]: min {lo:.4g}, max {hi:.4g}")
+        gray = np.empty(amp.shape, dtype=np.uint16)
+        flat_amp, flat_gray = amp.reshape(-1), gray.reshape(-1)
+        scaled = np.empty(min(flat_amp.size, _CONVERT_STEP))  # one reused buffer: no page faults per pattern
+        for start in range(0, flat_amp.size, _CONVERT_STEP):
+            part = scaled[: min(_CONVERT_STEP, flat_amp.size - start)]
+            np.multiply(flat_amp[start : start + part.size], self.levels - 1, out=part)
+            flat_gray[start : start + part.size] = np.rint(part, out=part)
+        self.write_gray(gray)
 
     @abstractmethod
     def _show_gray(self, levels: np.ndarray) -> None:
@@ -179,12 +190,17 @@ class SLM(Device):
         return levels.astype(np.uint16, copy=True)
 
     def _check_float(self, pattern: np.ndarray, what: str) -> np.ndarray:
+        return self._checked_float(pattern, what)[0]
+
+    def _checked_float(self, pattern: np.ndarray, what: str) -> tuple[np.ndarray, float, float]:
+        """The pattern as float64 (not copied when it is already) and its finite min and max."""
         pattern = np.asarray(pattern)
         if not (np.issubdtype(pattern.dtype, np.floating) or np.issubdtype(pattern.dtype, np.integer)):
             raise InvalidPattern(self.name, f"{what} pattern must be real numbers; got dtype {pattern.dtype}")
         self._check_shape(pattern, what)
-        pattern = pattern.astype(np.float64)
-        if not np.isfinite(pattern).all():
+        pattern = pattern.astype(np.float64, copy=False)
+        lo, hi = float(pattern.min()), float(pattern.max())  # NaN propagates to both, ±inf shows in one
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             bad = int((~np.isfinite(pattern)).sum())
             raise InvalidPattern(self.name, f"{what} pattern has {bad} NaN/inf values")
-        return pattern
+        return pattern, lo, hi
