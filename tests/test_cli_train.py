@@ -87,6 +87,27 @@ def test_optics_aware_student_trains(tmp_path: Path) -> None:
     assert doc["kind"] == "optics_aware" and (doc["config"]["hidden"], doc["config"]["backend_pool"], doc["config"]["backend_conv"]) == (8, 7, 3)
 
 
+def test_optics_aware_student_starts_from_an_sclc_student(tmp_path: Path) -> None:
+    sclc = tmp_path / "sclc"
+    small = ["--size", "12", "--epochs", "1", "--train-limit", "32", "--batch-size", "32", "--no-kd"]
+    code, output = _invoke("train", "student", *small, "--channels", "3", "--hidden", "8", "--backend-pool", "4",
+                           "--backend-conv", "2", "--backend-conv-layers", "1", "--out", str(sclc))
+    assert code == 0, output
+    out = tmp_path / "optical"
+    code, output = _invoke("train", "student", *small, "--optics-aware", "--start-from", str(sclc), "--phase-lr-scale", "10",
+                           "--out", str(out))
+    assert code == 0, output
+    doc = json.loads((out / "model.json").read_text())
+    assert doc["kind"] == "optics_aware" and doc["started_from"] == str(sclc) and doc["training"]["phase_lr_scale"] == 10
+    assert (doc["config"]["layout"]["channels"], doc["config"]["hidden"], doc["config"]["backend_pool"], doc["config"]["backend_conv"]) == (3, 8, 4, 2)
+    code, output = _invoke("train", "student", *small, "--optics-aware", "--start-from", str(sclc), "--hidden", "9", "--out", str(tmp_path / "x"))
+    assert code != 0 and "the channels and back end are the SCLC student's; drop --hidden" in output
+    code, output = _invoke("train", "student", *small, "--start-from", str(sclc), "--out", str(tmp_path / "y"))
+    assert code != 0 and "add --optics-aware" in output
+    code, output = _invoke("train", "student", *small, "--optics-aware", "--start-from", str(out), "--out", str(tmp_path / "z"))
+    assert code != 0 and "is a 'optics_aware' checkpoint; --start-from needs an SCLC student" in output
+
+
 def test_segmentation_reports_iou_and_dice(tmp_path: Path) -> None:
     out = tmp_path / "unet"
     code, output = _invoke("train", "teacher", "--data", "shapes", *TINY, "--width", "4", "--out", str(out))
@@ -123,8 +144,9 @@ def test_clear_errors(teacher_dir: Path, tmp_path: Path) -> None:
 
 
 def test_cli_kd_defaults_are_the_training_defaults() -> None:
-    from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_T
+    from labctl.cli.train import DEFAULT_ALPHA, DEFAULT_PHASE_LR_SCALE, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_T
     from labctl.training.loop import TrainSettings
 
     defaults = TrainSettings()
-    assert (DEFAULT_T, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE) == (defaults.kd_temperature, defaults.kd_alpha, defaults.spectral_lr_scale)
+    assert (DEFAULT_T, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_PHASE_LR_SCALE) == (
+        defaults.kd_temperature, defaults.kd_alpha, defaults.spectral_lr_scale, defaults.phase_lr_scale)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # torch is imported when a command runs, not for --help
 DEFAULT_EPOCHS = 15
 #: the KD and spectral-filter defaults of labctl.training.loop.TrainSettings (repeated so that
 #: `labctl --help` needs no torch)
-DEFAULT_T, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE = 2.0, 0.5, 16.0
+DEFAULT_T, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_PHASE_LR_SCALE = 2.0, 0.5, 16.0, 30.0
 #: 3x3 convolutions per block of the classification teacher. Two made a better teacher on
 #: Fashion-MNIST (94.5 % against 93.0 %) and doubled what KD gains, but its training then exceeds 15
 #: CPU minutes on 2 cores, as did its KD student's before KD ran a folded teacher copy; with the
@@ -155,6 +155,34 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
     return values
 
 
+def _sclc_start(
+    path: Path | None, kind: str, data, channels: str | None, hidden: int | None, backend_pool: int | None,
+    backend_conv: int | None, backend_conv_layers: int | None,
+):
+    """The SCLC student ``--start-from`` names (None without it), refused unless it fits the data and
+    no option asks for another size (its channels and back end are what the new student gets)."""
+    from labctl.models.checkpoint import CheckpointError, load_checkpoint
+
+    if path is None:
+        return None
+    if kind != "optics_aware":
+        raise click.UsageError("--start-from starts an optics-aware student; add --optics-aware")
+    given = [name for name, value in (("--channels", channels), ("--hidden", hidden), ("--backend-pool", backend_pool),
+                                      ("--backend-conv", backend_conv), ("--backend-conv-layers", backend_conv_layers)) if value is not None]
+    if given:
+        raise click.UsageError(f"with --start-from the channels and back end are the SCLC student's; drop {', '.join(given)}")
+    loaded = load_checkpoint(path)
+    if loaded.kind != "sclc":
+        raise CheckpointError(loaded.path, f"is a {loaded.kind!r} checkpoint; --start-from needs an SCLC student")
+    c = loaded.model.config
+    if (c.task, c.in_channels, c.size, c.num_classes) != (data.task, data.channels, data.size, data.num_classes):
+        raise CheckpointError(
+            loaded.path, f"was trained for {c.task}, {c.in_channels}x{c.size}px, {c.num_classes} classes; "
+            f"the data is {data.task}, {data.channels}x{data.size}px, {data.num_classes} classes",
+        )
+    return loaded.model
+
+
 @train_group.command("student")
 @_common
 @click.option("--teacher", "teacher_path", type=click.Path(exists=True, path_type=Path), default=None, help="Teacher checkpoint (file or run folder) for KD.")
@@ -162,6 +190,14 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 @click.option("--kd-alpha", type=click.FloatRange(0, 1), default=DEFAULT_ALPHA, show_default=True, help="Weight of the soft (teacher) targets.")
 @click.option("--no-kd", is_flag=True, help="Baseline: train on the labels alone.")
 @click.option("--optics-aware", is_flag=True, help="Front end = the bench's 4f model (phase-only, quantised mask, camera tiles).")
+@click.option(
+    "--start-from", "start_from", type=click.Path(exists=True, path_type=Path), default=None,
+    help="With --optics-aware: start from this SCLC student (its filters, double-phase encoded, and its back end) instead of random ramps.",
+)
+@click.option(
+    "--phase-lr-scale", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_PHASE_LR_SCALE, show_default=True,
+    help="Learning-rate multiplier for an optics-aware student's SLM phase.",
+)
 @click.option("--all-linear", is_flag=True, help="Baseline: field detection and a linear back end, no nonlinearity at all.")
 @click.option(
     "--channels", default=None,
@@ -193,7 +229,7 @@ def _parse_ints(text: str, what: str) -> tuple[int, ...]:
 def train_student_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
     resume: bool, device: torch.device, teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool,
-    all_linear: bool,
+    start_from: Path | None, phase_lr_scale: float, all_linear: bool,
     channels: str | None, pool: str | None, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
     backend_conv: int | None, backend_conv_layers: int | None, bench_file: Path | None,
 ) -> None:
@@ -230,6 +266,7 @@ def train_student_command(
                 f"the data is {data.task}, {data.channels}x{data.size}px, {data.num_classes} classes",
             )
     kind = "optics_aware" if optics_aware else "linear" if all_linear else "sclc"
+    sclc_start = _sclc_start(start_from, kind, data, channels, hidden, backend_pool, backend_conv, backend_conv_layers)
     size_defaults = CLASSIFIER_SCLC_SIZE if (kind, data.task) == ("sclc", "classification") else OTHER_STUDENT_SIZE
     channels = channels or size_defaults["channels"]
     arch: dict = {"hidden": hidden or size_defaults["hidden"], "backend_pool": backend_pool or size_defaults["backend_pool"]}
@@ -242,16 +279,19 @@ def train_student_command(
         if pool is not None:
             arch["pool"] = _parse_ints(pool, "--pool")
     elif kind == "optics_aware":
-        n_channels = _parse_ints(channels, "--channels")[-1]
+        n_channels = sclc_start.front.out_channels if sclc_start is not None else _parse_ints(channels, "--channels")[-1]
         arch["layout"] = layout_for_bench(load_bench_spec(bench_file), data.size, n_channels)
+        if sclc_start is not None:
+            arch = {"layout": arch["layout"]}
     settings = TrainSettings(
         epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, train_limit=train_limit,
-        kd_temperature=kd_temperature, kd_alpha=kd_alpha, spectral_lr_scale=spectral_lr_scale,
+        kd_temperature=kd_temperature, kd_alpha=kd_alpha, spectral_lr_scale=spectral_lr_scale, phase_lr_scale=phase_lr_scale,
     )
     label = f"{kind} student" + (" (KD)" if teacher is not None else "")
     with _progress_bar(label, epochs, processes.is_main) as hook:
         result = train_student(
-            data, teacher, settings, kind, out, hook, teacher_path if teacher is not None else None, processes, resume, **arch
+            data, teacher, settings, kind, out, hook, teacher_path if teacher is not None else None, processes, resume,
+            start_from=None if sclc_start is None else (sclc_start, start_from), **arch,
         )
     if processes.is_main:
         _report(result, out)

@@ -22,6 +22,7 @@ from labctl.training.errors import TrainingSettingsError
 from labctl.training.distributed import Processes
 from labctl.training.loop import ProgressHook, TrainSettings, fit
 from labctl.training.resume import ResumeError, TrainStateFile
+from labctl.training.warm_start import optics_aware_from_sclc
 
 StudentKind = Literal["sclc", "linear", "optics_aware"]
 CURVES_NAME = "curves.png"
@@ -148,10 +149,24 @@ def train_student(
     teacher_path: str | Path | None = None,
     processes: Processes = Processes(),
     resume: bool = False,
+    start_from: tuple[SCLCStudent, str | Path | None] | None = None,
     **arch,
 ) -> TrainResult:
     """Train a student; by KD from ``teacher`` when one is given, else on the labels alone (the
-    no-KD and all-linear baselines). ``arch``: see :func:`student_for`."""
-    model = student_for(data, kind, seed=settings.seed, **arch)
+    no-KD and all-linear baselines). ``arch``: see :func:`student_for`.
+
+    ``start_from`` = (SCLC student, its checkpoint path): an optics-aware student starts from that
+    student's filters and back end (:func:`labctl.training.warm_start.optics_aware_from_sclc`);
+    ``arch`` then holds only the ``layout``, the rest is the SCLC student's."""
     meta = {"teacher": str(teacher_path) if teacher_path else None}
+    if start_from is not None:
+        if kind != "optics_aware" or set(arch) != {"layout"}:
+            raise TrainingSettingsError(
+                "only an optics-aware student starts from an SCLC student, and its back end is the SCLC student's: "
+                f"pass the layout alone (got kind {kind!r}, {sorted(arch)})"
+            )
+        model = optics_aware_from_sclc(start_from[0], arch["layout"], settings.seed)
+        meta["started_from"] = str(start_from[1]) if start_from[1] else None
+    else:
+        model = student_for(data, kind, seed=settings.seed, **arch)
     return run_training(model, data, settings, teacher, out_dir, meta, progress, processes, resume)
