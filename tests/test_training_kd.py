@@ -132,5 +132,5 @@ def test_spectral_filters_train_at_their_own_learning_rate() -> None:
     assert len(back["params"]) + len(front["params"]) == len(list(student.parameters()))
     # a teacher has no spectral layers: one group at the common rate
     assert [g["lr"] for g in parameter_groups(teacher_for(data, width=4), settings)] == [1e-3]
-    with pytest.raises(ValueError, match="spectral learning-rate scale"):
+    with pytest.raises(ValueError, match="the spectral and phase learning-rate scales must be positive"):
         TrainSettings(spectral_lr_scale=0.0)
