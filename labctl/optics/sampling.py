@@ -168,13 +168,17 @@ class InputSpectrum:
         ey_fft = _pixel_dft(rows, dy, in_rows, in_pitch_m, _fft_order(rows))
         self.cy = torch.from_numpy(np.ascontiguousarray(ey_fft.real[:, : (in_rows + 1) // 2])).float()
         self.neg_sy = torch.from_numpy(np.ascontiguousarray(ey_fft.imag[:, : in_rows // 2])).float()  # −S_y
+        # y at |f_y| = 0 … rows − ⌈rows/2⌉ only (apply_into: the rows of negative f_y by symmetry)
+        ey_abs = _pixel_dft(rows, dy, in_rows, in_pitch_m, np.arange(rows - (rows + 1) // 2 + 1.0))
+        self.cy_abs = torch.from_numpy(np.ascontiguousarray(ey_abs.real[:, : (in_rows + 1) // 2])).float()
+        self.neg_sy_abs = torch.from_numpy(np.ascontiguousarray(ey_abs.imag[:, : in_rows // 2])).float()
         self._n_pos_x = n_pos_x
 
     def to(self, device: torch.device | str) -> InputSpectrum:
         """The same sampling with its matrices on ``device``."""
         moved = object.__new__(InputSpectrum)
         moved.__dict__.update(self.__dict__)
-        names = ("ey", "ex_re", "ex_im", "neg_rows", "cx_t", "sx_t", "cy", "neg_sy")
+        names = ("ey", "ex_re", "ex_im", "neg_rows", "cx_t", "sx_t", "cy", "neg_sy", "cy_abs", "neg_sy_abs")
         for name in names:
             setattr(moved, name, getattr(self, name).to(device))
         return moved
@@ -198,17 +202,20 @@ class InputSpectrum:
         negative = y[..., :rows, 1:].flip(-1)  # x-frequencies −cols//2 … −1
         return torch.cat([y[..., :rows, :1], positive, negative], dim=-1)
 
-    def _folded_products(self, amplitude: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``[C_y·A·C_xᵀ | C_y·A·S_xᵀ]`` and ``−[S_y·A·C_xᵀ | S_y·A·S_xᵀ]`` at every FFT-order row and
-        ``|f_x|`` (each (..., rows, 2·(|f_x| max + 1))), for the whole modulator's ``amplitude``."""
+    def _folded_products(self, amplitude: torch.Tensor, all_rows: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[C_y·A·C_xᵀ | C_y·A·S_xᵀ]`` and ``−[S_y·A·C_xᵀ | S_y·A·S_xᵀ]`` at every FFT-order row
+        (``all_rows``; else at |f_y| = 0, 1, …) and ``|f_x|`` (each (..., rows, 2·(|f_x| max + 1))),
+        for the whole modulator's ``amplitude``."""
         n_r = self.input_shape[0]
         lead = amplitude.shape[:-2]
         even_x, odd_x = _fold(amplitude, -1)  # (..., n_r, ⌈n_c/2⌉), (..., n_r, ⌊n_c/2⌋)
-        p = (even_x.reshape(-1, even_x.shape[-1]) @ self.cx_t).reshape(*lead, n_r, -1)  # A·C_xᵀ
-        q = (odd_x.reshape(-1, odd_x.shape[-1]) @ self.sx_t).reshape(*lead, n_r, -1)  # A·S_xᵀ
+        k = self.cx_t.shape[1]
+        p = (even_x.flatten(0, -2) @ self.cx_t).reshape(*lead, n_r, k)  # A·C_xᵀ (one matrix product)
+        q = (odd_x.flatten(0, -2) @ self.sx_t).reshape(*lead, n_r, k)  # A·S_xᵀ
         p_even, p_odd = _fold(p, -2)
         q_even, q_odd = _fold(q, -2)
-        return self.cy @ torch.cat([p_even, q_even], dim=-1), self.neg_sy @ torch.cat([p_odd, q_odd], dim=-1)
+        cy, neg_sy = (self.cy, self.neg_sy) if all_rows else (self.cy_abs, self.neg_sy_abs)
+        return cy @ torch.cat([p_even, q_even], dim=-1), neg_sy @ torch.cat([p_odd, q_odd], dim=-1)
 
     def _apply_folded(self, amplitude: torch.Tensor) -> torch.Tensor:
         """:meth:`apply` for the whole modulator, by its cosine and sine parts (see the class)."""
@@ -222,19 +229,31 @@ class InputSpectrum:
 
     def apply_into(self, amplitude: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """:meth:`apply` of the whole modulator's real ``amplitude`` (B, rows_in, cols_in), written into
-        ``out`` (complex64 (B, rows, cols)); not differentiable (the simulator's path)."""
+        ``out`` (complex64 (B, rows, cols)); not differentiable (the simulator's path).
+
+        The products are formed at |f_y| only (half the rows); with α = cc + ss, β = cc − ss,
+        γ = sc − cs, δ = cs + sc (sc, ss holding −S_y·…) the four quadrants of the spectrum are
+        U(+f_y, +f_x) = α + iγ, U(+f_y, −f_x) = β + iδ, U(−f_y, +f_x) = β − iδ, U(−f_y, −f_x) = α − iγ."""
         if tuple(amplitude.shape[-2:]) != self.input_shape:
             raise OpticsModelError(f"apply_into takes the whole {self.input_shape[0]}x{self.input_shape[1]} modulator")
-        cos_y, neg_sin_y = self._folded_products(amplitude.to(self.cx_t.dtype))
-        k, n_pos = cos_y.shape[-1] // 2, self._n_pos_x
+        cos_y, neg_sin_y = self._folded_products(amplitude.to(self.cx_t.dtype), all_rows=False)
+        k = cos_y.shape[-1] // 2
         cc, cs, sc, ss = cos_y[..., :k], cos_y[..., k:], neg_sin_y[..., :k], neg_sin_y[..., k:]
+        p_r, p_c = (self.grid.rows + 1) // 2, self._n_pos_x  # FFT-order rows / columns of f ≥ 0
         parts = torch.view_as_real(out)
-        torch.add(cc[..., :n_pos], ss[..., :n_pos], out=parts[..., :n_pos, 0])
-        torch.sub(sc[..., :n_pos], cs[..., :n_pos], out=parts[..., :n_pos, 1])
-        negative = torch.sub(cc[..., 1:], ss[..., 1:])
-        torch.ops.aten.flip.out(negative, [-1], out=parts[..., n_pos:, 0])
-        torch.add(cs[..., 1:], sc[..., 1:], out=negative)
-        torch.ops.aten.flip.out(negative, [-1], out=parts[..., n_pos:, 1])
+        re, im = parts[..., 0], parts[..., 1]
+        torch.add(cc[..., :p_r, :p_c], ss[..., :p_r, :p_c], out=re[..., :p_r, :p_c])  # α
+        torch.sub(sc[..., :p_r, :p_c], cs[..., :p_r, :p_c], out=im[..., :p_r, :p_c])  # γ
+        beta, delta = cc - ss, cs + sc
+        flip = torch.ops.aten.flip.out
+        flip(beta[..., :p_r, 1:], [-1], out=re[..., :p_r, p_c:])
+        flip(delta[..., :p_r, 1:], [-1], out=im[..., :p_r, p_c:])
+        flip(beta[..., 1:, :p_c], [-2], out=re[..., p_r:, :p_c])
+        flip(delta[..., 1:, :p_c].neg_(), [-2], out=im[..., p_r:, :p_c])
+        alpha = torch.add(cc[..., 1:, 1:], ss[..., 1:, 1:], out=beta[..., 1:, 1:])  # β is written out
+        flip(alpha, [-2, -1], out=re[..., p_r:, p_c:])
+        minus_gamma = torch.sub(cs[..., 1:, 1:], sc[..., 1:, 1:], out=delta[..., 1:, 1:])
+        flip(minus_gamma, [-2, -1], out=im[..., p_r:, p_c:])
         return out
 
 
