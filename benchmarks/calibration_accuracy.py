@@ -2,14 +2,30 @@
 
     python benchmarks/calibration_accuracy.py [--bench FILE] [--seeds 1 2 3] [--out DIR]
 
-Each seed redraws every device's hidden non-idealities. Errors (worst over seeds):
+Each seed redraws every device's hidden non-idealities (``--bench``: any bench file, its realism
+tables included, e.g. mock_hw/lab_bench.toml). Errors (worst over seeds):
 phase_rms_rad: RMS over the whole panel and 256 target phases in [0, 2π) of the true phase of the
 gray level the calibrated (regional) table picks, minus the target (mod 2π);
 registration_rms_px: RMS over the modulator area (input map) and the measured frequency range
-(Fourier map) of the fitted affine minus the true one, the worse of the two;
+(Fourier map) of where the fitted registration puts a point minus where the bench images it, the
+worse of the two;
 gain/read-noise relative errors, dark offset error in DN; max_seconds: slowest single calibration;
 phase_rms_rad_interferometric: phase_rms_rad of the split-screen interferometric method, run after the
 others (an extra figure; the diffraction method stays the one behind phase_rms_rad).
+
+What "true" means on a lab-realism bench (mock_hw/realism), i.e. what each calibration is held to:
+- phase: the liquid crystal's gray→phase response with its regional variation, times the retardance
+  drift reached on the bench's clock when the error is taken (right after the calibration). Left out:
+  the per-frame flicker (zero-mean noise around that response; a table cannot follow it) and the
+  panel's surface bow (a gray-independent phase, the same for every gray level: a gray→phase table
+  cannot correct it; it is a wavefront error like the lens aberrations, for twin refinement or a
+  flatness correction). Sub-pixel fringing does not enter either: a uniform target has no edges.
+- registration: the camera pixel that sees each point, through the relay's radial lens distortion
+  and the sensor's pose; an affine-only registration is charged its distortion error. The truth is
+  the geometric image point: the spots' centroids, which the fit sees, also carry the lens
+  aberrations' (shift-invariant) centroid offset, which therefore counts as error.
+- camera: the linear EMVA sensor's gain, read noise and dark offset; the soft saturation near full
+  well is a model error the photon-transfer fit must stay clear of, not a parameter compared here.
 The last line printed is one JSON object.
 """
 
@@ -30,19 +46,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from calibration.active import phase_table_from_record  # noqa: E402
 from calibration.records import load_record  # noqa: E402
+from calibration.registration import Registration  # noqa: E402
 from calibration.run import calibrate_camera, calibrate_registration, calibrate_slm  # noqa: E402
 from drivers.bench import Bench, BenchSpec  # noqa: E402
-from labctl.optics.geometry import FourFGeometry, input_to_camera_affine  # noqa: E402
+from labctl.optics.geometry import FourFGeometry  # noqa: E402
+from mock_hw.slm import optical_table  # noqa: E402
 from mock_hw.truth import reveal_truth  # noqa: E402
 
 
-def _toml(raw: dict) -> str:
+def _value(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else json.dumps(value)
+
+
+def _toml(raw: dict, prefix: str = "") -> str:
+    """TOML text of a parsed bench: each table's plain keys under its header, then its sub-tables
+    (``[camera.realism]``) as their own dotted headers."""
     lines = []
     for table, values in raw.items():
-        lines.append(f"[{table}]")
+        name = f"{prefix}{table}"
+        lines.append(f"[{name}]")
+        nested = {k: v for k, v in values.items() if isinstance(v, dict)}
         for key, value in values.items():
-            lines.append(f"{key} = {json.dumps(value) if not isinstance(value, bool) else str(value).lower()}")
+            if key not in nested:
+                lines.append(f"{key} = {_value(value)}")
         lines.append("")
+        if nested:
+            lines.append(_toml(nested, prefix=f"{name}."))
     return "\n".join(lines)
 
 
@@ -50,37 +79,70 @@ def bench_for_seed(base: dict, seed: int) -> BenchSpec:
     raw = {k: dict(v) for k, v in base.items() if k != "calibration"}
     for i, role in enumerate(("input_slm", "fourier_slm", "camera")):
         raw[role]["seed"] = 100 * seed + i
-    return BenchSpec.from_toml(_toml(raw), source=f"<benchmark bench, seed {seed}>")
+    text = _toml(raw)
+    if tomllib.loads(text) != raw:  # the writer must round-trip the bench exactly
+        raise ValueError("benchmark bench did not survive writing as TOML")
+    return BenchSpec.from_toml(text, source=f"<benchmark bench, seed {seed}>")
+
+
+def true_phase(bench: Bench, gray: np.ndarray) -> np.ndarray:
+    """The phase the Fourier SLM's liquid crystal gives ``gray`` now: its gray→phase response (regional
+    variation included) scaled by the retardance drift reached on the bench's clock, where the bench
+    has one. Per-frame flicker (zero-mean) and the gray-independent surface bow are left out: no
+    gray→phase table can correct them (see the module docstring)."""
+    slm = bench.fourier_slm
+    truth = reveal_truth(slm)
+    phase = truth.response.phase(gray)
+    drift = getattr(truth.realism, "phase_drift", None)
+    if drift is not None:
+        phase = phase * (1 + float(drift.at(optical_table(bench.context).clock.now())))
+    return phase
 
 
 def phase_error(bench: Bench, record_path: Path) -> float:
     slm = bench.fourier_slm
-    truth = reveal_truth(slm).response
     table = phase_table_from_record(load_record(record_path))
     errors = []
     for theta in np.arange(256) * 2 * np.pi / 256:
         gray = table.gray_for_phase(np.full(slm.grid.shape, theta))
-        errors.append(np.angle(np.exp(1j * (truth.phase(gray) - theta))))
+        errors.append(np.angle(np.exp(1j * (true_phase(bench, gray) - theta))))
     return float(np.sqrt(np.mean(np.square(errors))))
 
 
+def true_camera_px(bench: Bench, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray:
+    """Camera pixel (col, row) that sees the output-plane point (x, y) (metres from the optical axis):
+    through the relay's radial distortion where the bench has one, then the sensor's pose. (A pixel at
+    output-plane position p under the pose sees the point ``undistort(p)``, so it sees X where
+    ``p = distort(X)``.)"""
+    truth = reveal_truth(bench.camera)
+    distortion = getattr(truth.realism, "distortion", None)
+    if distortion is not None:
+        x_m, y_m = distortion.distort_m(x_m, y_m)
+    pose, c = truth.pose, bench.camera.grid
+    uv = (np.stack([x_m, y_m], -1) - [pose.shift_x_m, pose.shift_y_m]) @ np.linalg.inv(pose.matrix()).T
+    return uv / c.pitch_m + [(c.cols - 1) / 2, (c.rows - 1) / 2]
+
+
 def registration_error(bench: Bench, record_path: Path) -> float:
-    rec = load_record(record_path)
-    o, f, i, c = bench.spec.optics, bench.fourier_slm.grid, bench.input_slm.grid, bench.camera.grid
-    pose = reveal_truth(bench.camera).pose
+    """The worse of the input map's and the Fourier map's RMS distance (camera px) between where the
+    fitted registration puts points and where the bench images them (distortion included)."""
+    fit = Registration.from_record(load_record(record_path))
+    o, f, i = bench.spec.optics, bench.fourier_slm.grid, bench.input_slm.grid
     geo = FourFGeometry(o.wavelength_m, o.f1_m, o.f2_m, f.rows, f.cols, f.pitch_m)
-    true_in = input_to_camera_affine(geo, i.rows, i.cols, i.pitch_m, c.rows, c.cols, c.pitch_m, pose)
+    mag = geo.magnification
+
+    def output_m(pts: np.ndarray) -> np.ndarray:  # input px (col, row) → output plane (4f inverts)
+        return -mag * (pts - [(i.cols - 1) / 2, (i.rows - 1) / 2]) * i.pitch_m
+
     pts = np.stack(np.meshgrid(np.linspace(0, i.cols - 1, 25), np.linspace(0, i.rows - 1, 25)), -1).reshape(-1, 2)
-    fit_in = np.asarray(rec.params["input_to_camera"])
-    d_in = pts @ (fit_in[:, :2] - true_in[:, :2]).T + (fit_in[:, 2] - true_in[:, 2])
-    # Fourier map: the point source's image plus the output shift λ·f₂·k seen through the inverse pose
-    source = true_in @ np.array([i.cols // 2, i.rows // 2, 1.0])
+    d_in = fit.input_points_to_camera(pts) - true_camera_px(bench, *output_m(pts).T)
+    # Fourier map: the point source's image shifted by λ·f₂·k in the output plane
+    source = output_m(np.array([[i.cols // 2, i.rows // 2]]))[0]
     dy, dx = geo.output_spacing_m
-    lin = np.linalg.inv(pose.matrix()) @ np.diag([dx, dy]) / c.pitch_m
-    k = rec.arrays["fourier_k"]
+    k = load_record(record_path).arrays["fourier_k"]
     ks = np.stack(np.meshgrid(np.linspace(k[:, 0].min(), k[:, 0].max(), 15), np.linspace(k[:, 1].min(), k[:, 1].max(), 15)), -1).reshape(-1, 2)
-    fit_f = np.asarray(rec.params["fourier_to_camera"])
-    d_f = ks @ fit_f[:, :2].T + fit_f[:, 2] - (ks @ lin.T + source)
+    spot = source + ks * [dx, dy]
+    d_f = fit.fourier_points_to_camera(ks) - true_camera_px(bench, spot[:, 0], spot[:, 1])
     rms = lambda d: float(np.sqrt(np.mean(np.sum(d**2, axis=1))))  # noqa: E731
     return max(rms(d_in), rms(d_f))
 

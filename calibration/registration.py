@@ -203,3 +203,7 @@ class Registration:
 
     def input_points_to_camera(self, points_xy: np.ndarray) -> np.ndarray:
         return apply_affine(self.input_to_camera, points_xy)
+
+    def fourier_points_to_camera(self, k_xy: np.ndarray) -> np.ndarray:
+        """Camera px (col, row) of the first-order spot of Fourier-SLM ramps of frequencies (kx, ky)."""
+        return apply_affine(self.fourier_to_camera, k_xy)
