@@ -15,7 +15,11 @@ The default bench is the one below: 256×256 input modulator, Fourier SLM and ca
 mask and random images. ``--bench FILE`` measures a bench file's simulated devices instead (e.g.
 ``mock_hw/lab_bench.toml``, whose lab realism costs extra work per frame). This measures the
 simulator's compute rate: device timing runs on the virtual clock. On a shared machine, compare
-ratios (measured side by side), not fps across runs; ``--threads`` pins torch's CPU threads.
+ratios (measured side by side), not fps across runs, and pin ``--threads 1``: the simulator renders
+its many small CPU steps on one thread (:func:`labctl.optics.render.one_cpu_thread`), while the
+floor's FFTs use torch's threads, and split over threads on busy cores every FFT can wait at a
+barrier for a thread the scheduler set aside (two 360×360 FFTs at batch 1 measured at 22–33 frames/s
+on 2 threads of 2 busy cores, 2,200 on one thread).
 
 Usage: python benchmarks/mock_bench.py [--seconds S] [--batches 1,64] [--device auto|cpu|cuda[:N]]
 [--bench FILE] [--threads N].

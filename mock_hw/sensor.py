@@ -8,6 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from labctl.optics.render import one_cpu_thread
 from mock_hw.truth import SensorTruth
 
 PLANCK_J_S = 6.62607015e-34
@@ -63,17 +64,22 @@ class SensorModel:
         frames = np.empty(power_w.shape, dtype=np.uint16)
         n = power_w.shape[0]
         step = n if power_w.device.type != "cpu" else max(1, CPU_CHUNK_PIXELS // max(1, per_w.numel()))
-        for start in range(0, n, step):
-            electrons = torch.addcmul(dark, power_w[start : start + step], per_w)
-            if self.noise:
-                electrons = shot_noise(electrons, self._gen)
-            if self.response is not None:
-                electrons = self.response(electrons)
-            dn = torch.clamp(electrons, max=t.full_well_e).mul_(k).add_(t.dark_offset_dn)
-            if self.noise:
-                dn.add_(torch.randn(dn.shape, generator=self._gen, device=dn.device), alpha=t.read_noise_e * k)
-            dn = dn.round_().clamp_(0, 2**t.bit_depth - 1)
-            if dn.device.type != "cpu":
-                dn = dn.to(torch.int32).cpu()
-            torch.from_numpy(frames[start : start + step]).copy_(dn)
+        with one_cpu_thread(power_w.device):  # many small steps: see labctl.optics.render
+            for start in range(0, n, step):
+                self._expose_step(power_w[start : start + step], per_w, dark, k, frames[start : start + step])
         return frames
+
+    def _expose_step(self, power_w: torch.Tensor, per_w: torch.Tensor, dark: torch.Tensor, k: float, frames: np.ndarray) -> None:
+        t = self.truth
+        electrons = torch.addcmul(dark, power_w, per_w)
+        if self.noise:
+            electrons = shot_noise(electrons, self._gen)
+        if self.response is not None:
+            electrons = self.response(electrons)
+        dn = torch.clamp(electrons, max=t.full_well_e).mul_(k).add_(t.dark_offset_dn)
+        if self.noise:
+            dn.add_(torch.randn(dn.shape, generator=self._gen, device=dn.device), alpha=t.read_noise_e * k)
+        dn = dn.round_().clamp_(0, 2**t.bit_depth - 1)
+        if dn.device.type != "cpu":
+            dn = dn.to(torch.int32).cpu()
+        torch.from_numpy(frames).copy_(dn)
