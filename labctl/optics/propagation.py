@@ -11,6 +11,8 @@ the light, not where it lands. A flat phase on a 100 %-fill panel is a mirror (`
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -43,9 +45,11 @@ def slm_transmission(pixels: torch.Tensor, envelope: torch.Tensor) -> torch.Tens
     return torch.fft.fft2(kernel) * _centring(envelope.shape, pixels.device)
 
 
+@functools.lru_cache(maxsize=8)
 def _centring(shape: tuple[int, int], device: torch.device) -> torch.Tensor:
     """Linear phase that moves the optical axis from output index 0 to ``rows // 2, cols // 2``:
-    folded into the transmission, it spares an fftshift of every frame (and of its gradient)."""
+    folded into the transmission, it spares an fftshift of every frame (and of its gradient). Built
+    once per shape and device (a constant; never modified in place)."""
     ky, kx = (torch.arange(n, dtype=torch.float64, device=device) * (n // 2) / n for n in shape)
     return torch.polar(torch.ones(shape, dtype=torch.float64, device=device), 2 * np.pi * (ky[:, None] + kx[None, :])).to(torch.complex64)
 

@@ -35,13 +35,26 @@ class SubpixelFringing:
         ``extra_phase_rad``: gray-independent phase per pixel (surface bow) added before averaging."""
         rows, cols = gray.shape
         s = OVERSAMPLE
-        fine = np.repeat(np.repeat(gray.astype(np.float64), s, axis=0), s, axis=1)
-        fine = ndimage.gaussian_filter(fine, self.width_m / pitch_m * s, mode="nearest")
-        scale = np.repeat(np.repeat(response.scale_map(rows, cols), s, axis=0), s, axis=1)
-        lc_phase = response.curve(fine) * scale
-        total = lc_phase if extra_phase_rad is None else lc_phase + np.repeat(np.repeat(extra_phase_rad, s, axis=0), s, axis=1)
-        field = np.exp(1j * total).reshape(rows, s, cols, s).mean(axis=(1, 3))
-        return field, lc_phase.reshape(rows, s, cols, s).mean(axis=(1, 3))
+        sigma = self.width_m / pitch_m * s
+        scale_px = response.scale_map(rows, cols)
+        lc_px = response.curve(gray) * scale_px  # a pixel whose surroundings show its own gray: uniform
+        field = np.exp(1j * (lc_px if extra_phase_rad is None else lc_px + extra_phase_rad))
+        # Pixels with another gray level within the filter's reach (4σ, scipy's truncation) are edges:
+        # only there does the voltage vary within the pixel.
+        reach = int(4.0 * sigma + 0.5) // s + 1
+        g = gray.astype(np.float64)
+        size = 2 * reach + 1
+        edge = ndimage.maximum_filter(g, size, mode="nearest") != ndimage.minimum_filter(g, size, mode="nearest")
+        if not edge.any():
+            return field, lc_px
+        fine = np.repeat(np.repeat(g, s, axis=0), s, axis=1)
+        fine = ndimage.gaussian_filter(fine, sigma, mode="nearest").reshape(rows, s, cols, s).transpose(0, 2, 1, 3)[edge]
+        lc_phase = response.curve(fine) * scale_px[edge][:, None, None]  # (edge pixels, s, s)
+        total = lc_phase if extra_phase_rad is None else lc_phase + extra_phase_rad[edge][:, None, None]
+        field[edge] = np.exp(1j * total).mean(axis=(1, 2))
+        lc = lc_px.copy()
+        lc[edge] = lc_phase.mean(axis=(1, 2))
+        return field, lc
 
 
 def draw_fringing(rng: np.random.Generator, width_m: float) -> SubpixelFringing:

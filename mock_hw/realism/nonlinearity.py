@@ -30,9 +30,12 @@ class SoftSaturation:
         return (self.full_well_e - self.knee_e) * _LOSS_AT_FULL_WELL / self.full_well_e
 
     def __call__(self, electrons: torch.Tensor) -> torch.Tensor:
+        over = electrons > self.knee_e
+        if not bool(over.any()):  # most frames: nothing near full well (the response is the identity)
+            return electrons
         span = self.full_well_e - self.knee_e
         bent = self.knee_e + span * torch.tanh((electrons - self.knee_e) / span)
-        return torch.where(electrons > self.knee_e, bent, electrons)
+        return torch.where(over, bent, electrons)
 
 
 def draw_nonlinearity(rng: np.random.Generator, loss: float, full_well_e: float) -> SoftSaturation:

@@ -12,11 +12,17 @@ nonlinearity is applied by the sensor model itself (between its shot noise and i
 What does not change between frames is built once: the pupil, the camera sampling grid and its
 weights, the stray-light map; the Fourier SLM's pixels once per pattern shown, and its transmission
 once per pattern and retardance factor (frames of a slow drift share it; flicker makes each frame's
-its own).
+its own), the last few patterns' pixels kept (a sweep that comes back to a pattern does not redo its
+sub-pixel fringing); the input spectrum once per distinct modulator field: the laser's power drift is
+a factor per frame on the intensity (exact), and the beam's pointing is taken to the nearest
+:data:`POINTING_QUANTUM_M` (a relative power error below 1e-5 on any modulator pixel), so the
+frames of a slowly drifting beam share their spectrum.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -36,6 +42,18 @@ if TYPE_CHECKING:
 RETARDANCE_QUANTUM = 1e-5
 #: Fourier transmissions kept per pattern (one per retardance factor seen)
 _MAX_TRANSMISSIONS = 16
+#: Fourier-SLM patterns whose pixels (sub-pixel fringing) are kept
+_MAX_PATTERNS = 8
+#: input spectra kept (one per distinct modulator field: pattern, bit plane, beam position)
+_MAX_SPECTRA = 8
+#: the beam centre's pointing drift is applied to the nearest multiple of this (20 nm: on a Gaussian
+#: beam of waist w, a pixel at x sees its power change by at most 2·|x|·10 nm/w², under 1e-5 here)
+POINTING_QUANTUM_M = 2e-8
+
+
+def _digest(array: np.ndarray | torch.Tensor) -> bytes:
+    data = array.detach().cpu().numpy() if isinstance(array, torch.Tensor) else np.ascontiguousarray(array)
+    return hashlib.blake2b(np.ascontiguousarray(data).view(np.uint8), digest_size=16).digest() + str(data.shape).encode()
 
 
 def realism_of(device: object) -> object | None:
@@ -94,30 +112,45 @@ class LabRealism:
         self._beam = s["beam"]
         self._in_y_m = torch.from_numpy((np.arange(ig.rows) - (ig.rows - 1) / 2) * ig.pitch_m).float().to(d)
         self._in_x_m = torch.from_numpy((np.arange(ig.cols) - (ig.cols - 1) / 2) * ig.pitch_m).float().to(d)
-        # per pattern shown: (its copy, pixel transmissions, mean LC phase, transmissions by retardance)
-        self._pattern: tuple[np.ndarray, torch.Tensor, torch.Tensor, dict[int, torch.Tensor]] | None = None
+        # per pattern shown, the last few: digest → (pixel transmissions, mean LC phase, transmissions by retardance)
+        self._patterns: OrderedDict[bytes, tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]] = OrderedDict()
+        # input spectra by the digest of the modulator field they are of
+        self._spectra: OrderedDict[bytes, torch.Tensor] = OrderedDict()
+        # the DMD's distinct bit planes of the last input batch: (digest, [(planes, bits)])
+        self._dmd_cache: tuple[bytes, list[tuple[torch.Tensor, list[int]]]] | None = None
+        # the beam profile at the last pointing seen: ((y key, x key), profile)
+        self._profile: tuple[tuple[int, int], torch.Tensor] | None = None
 
     # -- the laser and the input modulator -----------------------------------------------------------
-    def _beam_at(self, t_s: np.ndarray) -> torch.Tensor:
-        """√(power per modulator pixel) at times ``t_s``: (B, rows, cols), or (1, rows, cols) if unchanging."""
+    def _beam_at(self, t_s: np.ndarray) -> tuple[torch.Tensor, np.ndarray | None]:
+        """√(power per modulator pixel) at times ``t_s`` without the power drift: (B, rows, cols), or
+        (1, rows, cols) if unchanging; and the power drift's factor on each frame's intensity (None: none)."""
         beam = self._beam[None]  # type: ignore[index]
         truth, r = self._in_truth, self._in
         if r is None or (r.power_drift is None and r.pointing_drift is None):
-            return beam
+            return beam, None
         if r.pointing_drift is not None and np.isfinite(truth.beam_waist_m):
-            cy = truth.beam_center_m[0] + r.pointing_drift[0].at(t_s)
-            cx = truth.beam_center_m[1] + r.pointing_drift[1].at(t_s)
-            w = truth.beam_waist_m
-            y0 = self._in_y_m - truth.beam_center_m[0]
-            x0 = self._in_x_m - truth.beam_center_m[1]
-            norm = torch.exp(-2 * y0**2 / w**2).sum() * torch.exp(-2 * x0**2 / w**2).sum()  # the beam at t = 0 on the modulator
-            y = self._in_y_m[None, :] - torch.from_numpy(cy).float().to(self._device)[:, None]
-            x = self._in_x_m[None, :] - torch.from_numpy(cx).float().to(self._device)[:, None]
-            profile = torch.exp(-2 * y**2 / w**2)[:, :, None] * torch.exp(-2 * x**2 / w**2)[:, None, :]
-            beam = torch.sqrt(truth.laser_power_w * profile / norm)
-        if r.power_drift is not None:
-            gain = torch.from_numpy(np.sqrt(1 + r.power_drift.at(t_s))).float().to(self._device)
-            beam = beam * gain[:, None, None]
+            ky = np.rint(r.pointing_drift[0].at(t_s) / POINTING_QUANTUM_M).astype(np.int64)
+            kx = np.rint(r.pointing_drift[1].at(t_s) / POINTING_QUANTUM_M).astype(np.int64)
+            keys = list(zip(ky.tolist(), kx.tolist()))
+            beam = torch.stack([self._profile_at(key) for key in keys]) if len(set(keys)) > 1 else self._profile_at(keys[0])[None]
+        gain = None if r.power_drift is None else 1 + r.power_drift.at(t_s)
+        return beam, gain
+
+    def _profile_at(self, key: tuple[int, int]) -> torch.Tensor:
+        """The beam (√W per pixel, the laser's power at t = 0) with its centre moved by ``key`` quanta (y, x)."""
+        if self._profile is not None and self._profile[0] == key:
+            return self._profile[1]
+        truth = self._in_truth
+        w = truth.beam_waist_m
+        y0 = self._in_y_m - truth.beam_center_m[0]
+        x0 = self._in_x_m - truth.beam_center_m[1]
+        norm = torch.exp(-2 * y0**2 / w**2).sum() * torch.exp(-2 * x0**2 / w**2).sum()  # the beam at t = 0 on the modulator
+        y = y0 - key[0] * POINTING_QUANTUM_M
+        x = x0 - key[1] * POINTING_QUANTUM_M
+        profile = torch.exp(-2 * y**2 / w**2)[:, None] * torch.exp(-2 * x**2 / w**2)[None, :]
+        beam = torch.sqrt(truth.laser_power_w * profile / norm)
+        self._profile = (key, beam)
         return beam
 
     def _input_terms(
@@ -138,31 +171,67 @@ class LabRealism:
     def _dmd_terms(
         self, dmd: DMDModulation, gray: np.ndarray, start_s: np.ndarray, exposure_s: float, beam: torch.Tensor, leak: float
     ) -> Iterator[tuple[torch.Tensor | None, torch.Tensor]]:
-        planes = dmd.planes(gray)  # (bits, B, rows, cols)
         weights = dmd.plane_weights(start_s, exposure_s)  # (B, bits)
-        groups: list[tuple[np.ndarray, np.ndarray]] = []  # distinct planes and their summed weights
-        for b in range(dmd.bits):
-            for i, (plane, w) in enumerate(groups):
-                if np.array_equal(plane, planes[b]):
-                    groups[i] = (plane, w + weights[:, b])
-                    break
-            else:
-                groups.append((planes[b], weights[:, b].copy()))
-        for plane, w in groups:
+        for mirrors, bits in self._dmd_groups(dmd, gray):
+            w = weights[:, bits].sum(axis=1)
             if not np.any(w > 0):
                 continue
-            mirrors = torch.from_numpy(plane).to(self._device)
             yield torch.from_numpy(w).float().to(self._device), (leak + (1 - leak) * mirrors) * beam
 
+    def _dmd_groups(self, dmd: DMDModulation, gray: np.ndarray) -> list[tuple[torch.Tensor, list[int]]]:
+        """The distinct bit-plane stacks (B, rows, cols) of a batch of gray patterns, each with the bits
+        that show it; kept for the last batch (a calibration shows one input under many masks)."""
+        key = _digest(gray)
+        if self._dmd_cache is not None and self._dmd_cache[0] == key:
+            return self._dmd_cache[1]
+        planes = dmd.planes(gray)  # (bits, B, rows, cols)
+        groups: list[tuple[np.ndarray, list[int]]] = []
+        for b in range(dmd.bits):
+            for plane, bits in groups:
+                if np.array_equal(plane, planes[b]):
+                    bits.append(b)
+                    break
+            else:
+                groups.append((planes[b], [b]))
+        out = [(torch.from_numpy(plane).to(self._device), bits) for plane, bits in groups]
+        self._dmd_cache = (key, out)
+        return out
+
     def _spectrum_of(self, field: torch.Tensor) -> torch.Tensor:
-        if field.is_complex():
-            return self._spectrum.apply(field.real) + 1j * self._spectrum.apply(field.imag)  # type: ignore[attr-defined]
-        return self._spectrum.apply(field)  # type: ignore[attr-defined]
+        """Input spectrum of each frame's field (B, rows, cols); the spectra of fields seen lately are
+        kept (a calibration shows one input under many masks)."""
+        keys = [_digest(f) for f in field]
+        unique = list(dict.fromkeys(keys))
+        missing = [k for k in unique if k not in self._spectra]
+        computed: dict[bytes, torch.Tensor] = {}
+        if missing:
+            first = {k: i for i, k in reversed(list(enumerate(keys)))}
+            fields = field[[first[k] for k in missing]]
+            if fields.is_complex():
+                spectra = self._spectrum.apply(fields.real) + 1j * self._spectrum.apply(fields.imag)  # type: ignore[attr-defined]
+            else:
+                spectra = self._spectrum.apply(fields)  # type: ignore[attr-defined]
+            computed = dict(zip(missing, spectra))
+        for k in unique:
+            spectrum = computed.get(k)
+            if spectrum is None:
+                self._spectra.move_to_end(k)
+            elif len(unique) <= _MAX_SPECTRA:
+                self._spectra[k] = spectrum
+                if len(self._spectra) > _MAX_SPECTRA:
+                    self._spectra.popitem(last=False)
+        if len(unique) == 1:
+            one = computed.get(unique[0], self._spectra.get(unique[0]))
+            return one[None].expand(len(keys), *one.shape)  # type: ignore[union-attr]
+        return torch.stack([computed[k] if k in computed else self._spectra[k] for k in keys])
 
     # -- the Fourier SLM -------------------------------------------------------------------------------
     def _pixels(self, gray: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
-        if self._pattern is not None and np.array_equal(self._pattern[0], gray):
-            return self._pattern[1:]  # type: ignore[return-value]
+        key = _digest(gray)
+        entry = self._patterns.get(key)
+        if entry is not None:
+            self._patterns.move_to_end(key)
+            return entry
         truth = self._f_truth
         fringing = self._f.fringing if self._f is not None else None
         if fringing is not None:
@@ -171,13 +240,14 @@ class LabRealism:
             lc = fringing_blur(torch.from_numpy(truth.response.phase(gray)), truth.crosstalk_sigma_px).numpy()
             pixels = np.exp(1j * (lc if self._surface_rad is None else lc + self._surface_rad))
         entry = (
-            gray.copy(),
             torch.from_numpy(pixels).to(torch.complex64).to(self._device),
             torch.from_numpy(lc).float().to(self._device),
             {},
         )
-        self._pattern = entry  # type: ignore[assignment]
-        return entry[1:]  # type: ignore[return-value]
+        self._patterns[key] = entry
+        if len(self._patterns) > _MAX_PATTERNS:
+            self._patterns.popitem(last=False)
+        return entry
 
     def _retardance_factors(self, start_s: np.ndarray, t_mid_s: np.ndarray) -> np.ndarray:
         """δ per frame: the retardance is (1 + δ) times the response's (drift, flicker)."""
@@ -212,7 +282,7 @@ class LabRealism:
         ``start_s`` (B,) and lasting ``exposure_s``: the mean power over each exposure."""
         start_s = np.asarray(start_s, dtype=np.float64)
         t_mid = start_s + exposure_s / 2
-        beam = self._beam_at(t_mid)
+        beam, gain = self._beam_at(t_mid)
         transmissions, which = self._transmissions(fourier_gray, self._retardance_factors(start_s, t_mid))
         n = input_gray.shape[0]
         intensity: torch.Tensor | None = None
@@ -234,6 +304,10 @@ class LabRealism:
             intensity = out if intensity is None else intensity + out
             power_in = power_in + p
         assert intensity is not None
+        if gain is not None:  # the laser's power drift: a factor on each frame's light
+            factor = torch.from_numpy(gain).float().to(self._device)
+            intensity = intensity * factor[:, None, None]
+            power_in = power_in * factor
         on_camera = F.grid_sample(
             intensity[:, None], self._sample.expand(n, -1, -1, -1), mode="bilinear", padding_mode="zeros", align_corners=True
         )[:, 0] * self._weight
@@ -246,7 +320,8 @@ class LabRealism:
         whole PWM periods)."""
         t = np.array([t_s])
         total = 0.0
-        for weight, field in self._input_terms(input_gray[None], t, 0.0, self._beam_at(t)):
+        beam, gain = self._beam_at(t)
+        for weight, field in self._input_terms(input_gray[None], t, 0.0, beam):
             p = float(field.abs().square().sum())
             total += p * (float(weight[0]) if weight is not None else 1.0)
-        return total
+        return total * (float(gain[0]) if gain is not None else 1.0)
