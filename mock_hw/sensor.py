@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from labctl.optics.render import one_cpu_thread
+from labctl.optics.cpu import one_cpu_thread
 from mock_hw.truth import SensorTruth
 
 PLANCK_J_S = 6.62607015e-34
@@ -64,7 +64,7 @@ class SensorModel:
         frames = np.empty(power_w.shape, dtype=np.uint16)
         n = power_w.shape[0]
         step = n if power_w.device.type != "cpu" else max(1, CPU_CHUNK_PIXELS // max(1, per_w.numel()))
-        with one_cpu_thread(power_w.device):  # many small steps: see labctl.optics.render
+        with one_cpu_thread(power_w.device):  # many small steps: see labctl.optics.cpu
             for start in range(0, n, step):
                 self._expose_step(power_w[start : start + step], per_w, dark, k, frames[start : start + step])
         return frames

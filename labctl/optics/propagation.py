@@ -76,7 +76,8 @@ def output_intensity(spectrum: torch.Tensor, transmission: torch.Tensor) -> torc
     and a ``transmission`` from :func:`slm_transmission`, both in FFT order. The second lens is a
     forward transform (the image is inverted); orthonormal scaling conserves power through a lossless
     mask. The output field is ``fft2(spectrum · transmission, norm="ortho")``, centred already."""
-    return torch.view_as_real(torch.fft.fft2(spectrum * transmission, norm="ortho")).square().sum(-1)
+    field = torch.fft.fft2(spectrum * transmission, norm="ortho")
+    return field.real.square() + field.imag.square()  # (view_as_real(·).square().sum(-1): 4× slower on the CPU)
 
 
 def fringing_blur(phase: torch.Tensor, sigma_px: float) -> torch.Tensor:

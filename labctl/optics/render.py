@@ -4,17 +4,13 @@ The physics is that of :meth:`~labctl.optics.sampling.InputSpectrum.apply`, then
 :func:`~labctl.optics.propagation.output_intensity`, then bilinear sampling at the camera's pixel
 centres (:func:`~labctl.optics.sampling.camera_sample_grid`); only the arithmetic is arranged for speed:
 
-- on the CPU, a few frames at a time (about :data:`CPU_CHUNK_SAMPLES` Fourier-plane samples per
-  step, the modulator's field too) in buffers that are reused: a fresh array of a whole batch costs
-  its page faults on every call (measured: ten times the arithmetic of an addition), and a small one
-  stays in cache between the steps that touch it;
+- on the CPU, a frame or a few at a time (:mod:`labctl.optics.cpu`), the modulator's field too, in
+  buffers that are reused: a fresh array of a whole batch costs its page faults on every call, and a
+  small one stays in cache between the steps that touch it;
 - the input spectrum is written in place (:meth:`~labctl.optics.sampling.InputSpectrum.apply_into`)
   and multiplied in place by the Fourier transmission; the second lens transforms into a reused
   buffer, its orthonormal scale folded into the camera's factor;
-- those many small steps run on one CPU thread (:func:`one_cpu_thread`): split over threads, each
-  step waits at a barrier for all of them, and on a shared machine a thread the scheduler has set
-  aside makes every barrier wait for its time slice (measured on 2 shared cores: 64 frames at
-  6 frames/s on 2 threads, 220 frames/s on one);
+- those many small steps run on one CPU thread (:func:`labctl.optics.cpu.one_cpu_thread`);
 - |field|² is formed only over the window that the camera's sampling reads
   (:func:`~labctl.optics.sampling.camera_sample_window`), and the second lens's column transforms
   only for that window's columns.
@@ -22,34 +18,13 @@ centres (:func:`~labctl.optics.sampling.camera_sample_grid`); only the arithmeti
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-
+from labctl.optics.cpu import frames_per_step, one_cpu_thread
 from labctl.optics.sampling import InputSpectrum
-
-#: Fourier-plane samples per rendering step on the CPU (one frame of a 360×360 grid; smaller grids
-#: several frames). Measured on 2 shared cores at 360×360: one frame per step 220 ms a batch of 64,
-#: two 239 ms, four 256 ms, eight 300 ms.
-CPU_CHUNK_SAMPLES = 2**17
-
-
-@contextmanager
-def one_cpu_thread(device: torch.device) -> Iterator[None]:
-    """Run torch's CPU operations of the block on one thread (nothing changes for a GPU), then
-    restore the thread count. OpenMP keeps the count per calling thread, so other Python threads'
-    torch work keeps its own."""
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class FrameRenderer:
@@ -70,12 +45,6 @@ class FrameRenderer:
         self.scale = scale / (m_r * m_c)  # the second lens's orthonormal scale, squared
         self._buffers: dict[str, torch.Tensor] = {}
 
-    def _chunk(self, n: int, device: torch.device) -> int:
-        if device.type != "cpu":
-            return n
-        m_r, m_c = self.spectrum.grid.shape
-        return max(1, min(n, CPU_CHUNK_SAMPLES // (m_r * m_c)))
-
     def _buffer(self, name: str, shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
         buf = self._buffers.get(name)
         if buf is None or buf.shape != shape or buf.dtype != dtype or buf.device != device:
@@ -94,7 +63,7 @@ class FrameRenderer:
         field_of = field.__getitem__ if isinstance(field, torch.Tensor) else field
         device = transmission.device
         out = torch.empty((n, *self.sample.shape[1:3]), dtype=torch.float32, device=device)
-        step = self._chunk(n, device)
+        step = frames_per_step(n, self.spectrum.grid.rows * self.spectrum.grid.cols, device)
         with one_cpu_thread(device):
             for start in range(0, n, step):
                 self._render_step(field_of, transmission, out, start, min(step, n - start))

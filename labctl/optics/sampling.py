@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from labctl.optics.cpu import frames_per_step, one_cpu_thread
 from labctl.optics.errors import OpticsModelError
 from labctl.optics.geometry import CameraPose, FourFGeometry, camera_half_extent_m
 
@@ -194,6 +195,8 @@ class InputSpectrum:
             )
         amplitude = amplitude.to(self.ex_re.dtype)
         if origin is None or (h, w) == self.input_shape:
+            if amplitude.device.type == "cpu" and not (torch.is_grad_enabled() and amplitude.requires_grad):
+                return self._apply_in_steps(amplitude)
             return self._apply_folded(amplitude)
         half = torch.complex(amplitude @ self.ex_re[c0 : c0 + w], amplitude @ self.ex_im[c0 : c0 + w])
         y = self.ey[:, r0 : r0 + h] @ half  # (..., rows(+1), half + 1)
@@ -226,6 +229,18 @@ class InputSpectrum:
         real = torch.cat([(cc + ss)[..., :n_pos], (cc - ss)[..., 1:].flip(-1)], dim=-1)
         imag = torch.cat([(sc - cs)[..., :n_pos], (cs + sc)[..., 1:].flip(-1)], dim=-1)
         return torch.complex(real, imag)
+
+    def _apply_in_steps(self, amplitude: torch.Tensor) -> torch.Tensor:
+        """:meth:`apply` without gradients on the CPU: :meth:`apply_into` a frame or a few at a time
+        (:mod:`labctl.optics.cpu`), into one array of the whole batch."""
+        lead = amplitude.shape[:-2]
+        frames = amplitude.reshape(-1, *self.input_shape)
+        out = torch.empty((frames.shape[0], *self.grid.shape), dtype=torch.complex64)
+        step = frames_per_step(frames.shape[0], self.grid.rows * self.grid.cols, amplitude.device)
+        with one_cpu_thread(amplitude.device):
+            for start in range(0, frames.shape[0], step):
+                self.apply_into(frames[start : start + step], out[start : start + step])
+        return out.reshape(*lead, *self.grid.shape)
 
     def apply_into(self, amplitude: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """:meth:`apply` of the whole modulator's real ``amplitude`` (B, rows_in, cols_in), written into
