@@ -1,6 +1,7 @@
 """``labctl demo``: the whole method on a (simulated) bench, end to end, in a few minutes.
 
-Train a nonlinear teacher, SCLC students without and with KD, and an optics-aware student (KD);
+Train a nonlinear teacher, SCLC students without and with KD, and an optics-aware student (KD),
+started from the SCLC + KD student (its filters, made phase only, and its back end);
 calibrate the bench; export the optics-aware student's mask for the bench as it comes
 (uncalibrated) and as calibrated; run both through the runner; draw a figure of a few test inputs
 through the calibrated bench (:mod:`labctl.demo_figure`); print one table and write
@@ -59,11 +60,11 @@ DEMO_STUDENT = {"channels": (32,), "hidden": 256, "backend_pool": 14, "backend_c
 class DemoSettings:
     teacher_epochs: int = 20
     student_epochs: int = 8
-    optics_epochs: int = 4
-    channels: int = 16  # optical channels (camera tiles) of the optics-aware student
-    #: the optics-aware student trains through the twin's physics, a full-frame FFT pair per image
-    #: (6.4 ms per image and epoch on 2 cores against 0.46 for the SCLC student without KD, measured
-    #: in `labctl demo --seed 0`): on the first N training images only (None: all)
+    optics_epochs: int = 2
+    #: the optics-aware student (the SCLC + KD student's channels and back end) trains through the
+    #: twin's physics, a full-frame FFT pair per image and channel group (6.4 ms per image, group and
+    #: epoch on 2 cores against 0.46 for the SCLC student without KD, measured in
+    #: `labctl demo --seed 0`): on the first N training images only (None: all)
     optics_train_limit: int | None = 2000
     teacher_width: int = 32  # channels of the teacher's first block (doubled per block); `train teacher`'s default
     #: the SCLC students' architecture (labctl.training.train.student_for arguments)
@@ -135,11 +136,13 @@ def run_demo(
         stage(name, t0)
         log(f"SCLC student {'with' if kd else 'without'} KD: {result.metrics} ({timings[name]} s)")
     t0 = begin()
-    layout = layout_for_bench(spec, data.size, settings.channels)
+    sclc_kd = students["student_kd"]
+    layout = layout_for_bench(spec, data.size, sclc_kd.model.front.out_channels)
     optics_limit = min((n for n in (settings.train_limit, settings.optics_train_limit) if n is not None), default=None)
     optical = train_student(
         data, teacher.model, TrainSettings(epochs=settings.optics_epochs, seed=settings.seed, train_limit=optics_limit),
-        kind="optics_aware", out_dir=out / "optics_aware", teacher_path=teacher.path, processes=on_device, layout=layout,
+        kind="optics_aware", out_dir=out / "optics_aware", teacher_path=teacher.path, processes=on_device,
+        start_from=(sclc_kd.model, sclc_kd.path), layout=layout,
     )
     stage("optics_aware", t0)
     log(f"optics-aware student (KD, digital twin): {optical.metrics} ({timings['optics_aware']} s)")

@@ -31,7 +31,8 @@ def test_demo_runs_end_to_end_on_tiny_settings(tmp_path: Path, one_torch_thread:
     bench_file = tmp_path / "small.toml"
     bench_file.write_text(bench_toml())
     data = load_dataset("digits")
-    settings = DemoSettings(teacher_epochs=1, student_epochs=1, optics_epochs=1, channels=4, train_limit=200, test_limit=12,
+    arch = {"channels": (4,), "hidden": 16, "backend_pool": 4, "backend_conv": 4, "backend_conv_layers": 1}
+    settings = DemoSettings(teacher_epochs=1, student_epochs=1, optics_epochs=1, student_arch=arch, train_limit=200, test_limit=12,
                             figure_inputs=2)
     out = tmp_path / "demo"
     summary = run_demo(BenchSpec.from_file(bench_file), data, out, settings, log=lambda line: None)
@@ -42,6 +43,9 @@ def test_demo_runs_end_to_end_on_tiny_settings(tmp_path: Path, one_torch_thread:
     mflops = summary["mflops"]
     assert all(v > 0 for v in mflops.values())
     assert mflops["teacher"] > mflops["student_kd"] == mflops["student_nokd"]  # same student, all-electronic teacher
+    # the optics-aware student started from the SCLC + KD student: the same back end, the same FLOPs
+    assert mflops["optics_aware"] == mflops["student_kd"]
+    assert json.loads((out / "optics_aware" / "model.json").read_text())["started_from"] == str(out / "student_kd" / "model.pt")
     assert summary["frames_per_input"] == 1 and summary["cpu_seconds"] > 0 and set(summary["cpu_s"]) >= {"teacher", "figure"}
 
     png = Path(summary["figure"])
