@@ -126,7 +126,12 @@ def true_camera_px(bench: Bench, x_m: np.ndarray, y_m: np.ndarray) -> np.ndarray
 def registration_error(bench: Bench, record_path: Path) -> float:
     """The worse of the input map's and the Fourier map's RMS distance (camera px) between where the
     fitted registration puts points and where the bench images them (distortion included)."""
-    fit = Registration.from_record(load_record(record_path))
+    record = load_record(record_path)
+    return map_error(bench, Registration.from_record(record), record.arrays["fourier_k"])
+
+
+def map_error(bench: Bench, fit: Registration, k: np.ndarray) -> float:
+    """:func:`registration_error` of the maps ``fit``, the Fourier map over the range of frequencies ``k``."""
     o, f, i = bench.spec.optics, bench.fourier_slm.grid, bench.input_slm.grid
     geo = FourFGeometry(o.wavelength_m, o.f1_m, o.f2_m, f.rows, f.cols, f.pitch_m)
     mag = geo.magnification
@@ -139,7 +144,6 @@ def registration_error(bench: Bench, record_path: Path) -> float:
     # Fourier map: the point source's image shifted by λ·f₂·k in the output plane
     source = output_m(np.array([[i.cols // 2, i.rows // 2]]))[0]
     dy, dx = geo.output_spacing_m
-    k = load_record(record_path).arrays["fourier_k"]
     ks = np.stack(np.meshgrid(np.linspace(k[:, 0].min(), k[:, 0].max(), 15), np.linspace(k[:, 1].min(), k[:, 1].max(), 15)), -1).reshape(-1, 2)
     spot = source + ks * [dx, dy]
     d_f = fit.fourier_points_to_camera(ks) - true_camera_px(bench, spot[:, 0], spot[:, 1])

@@ -1,10 +1,18 @@
-"""Registration of the SLMs to the camera: two affine maps fitted to centroided spots.
+"""Registration of the SLMs to the camera: two affine maps fitted to centroided spots, and the lens
+distortion of the relay in front of the camera where the spots show one.
 
 * input modulator → camera: one small block of pixels lit at a time on a grid over the modulator
   (a hardware-triggered sequence where the bench has one); the 4f images it onto the camera.
 * Fourier SLM → camera: a point source at the modulator's centre and a blazed phase ramp of spatial
   frequency k (cycles per SLM aperture) on the Fourier SLM; the first order lands at λ·f₂·k from the
   point's image (shared/REFERENCES.md). The map gives the camera pixel of that spot.
+
+Lens distortion: a relay between the 4f output plane and the sensor bends straight lines (radially,
+about the optical axis), which no affine follows. Both maps see the same relay, so one radial model
+(:class:`RadialWarp`: centre, k1, k2, applied after each map's affine) is fitted to both sets of
+spots at once; it is kept when it explains the spots clearly better than the affines alone
+(residual RMS under :data:`WARP_GAIN` of theirs), else the record holds the affines only, as records
+made before this model did (they load unchanged).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import optimize
 
 from calibration.acquisition import Acquirer
 from calibration.exposure import peak_over, set_exposure_for_peak
@@ -22,6 +31,60 @@ from calibration.slm_phase import point_image_peak
 from calibration.spots import apply_affine, brightest, disc, fit_affine, point_source, refined_centroid
 
 MIN_SPOTS = 6
+#: the radial model is kept when its residual RMS is below this fraction of the affines'
+WARP_GAIN = 0.85
+
+
+@dataclass(frozen=True)
+class RadialWarp:
+    """Radial lens distortion on the camera: a point an affine puts at camera px ``a`` lands at
+    ``c + (a − c)·(1 + k1·ρ² + k2·ρ⁴)``, ρ = |a − c| / ``radius_px`` (c: where the optical axis meets
+    the sensor; radius: the sensor's half-diagonal, which keeps k1, k2 near the lens's own values)."""
+
+    center_px: tuple[float, float]  # (col, row)
+    k1: float
+    k2: float
+    radius_px: float
+
+    def __call__(self, points_xy: np.ndarray) -> np.ndarray:
+        p = np.asarray(points_xy, np.float64)
+        d = p - np.asarray(self.center_px)
+        r2 = np.sum(d**2, axis=-1, keepdims=True) / self.radius_px**2
+        return np.asarray(self.center_px) + d * (1 + self.k1 * r2 + self.k2 * r2**2)
+
+    def to_dict(self) -> dict:
+        return {"model": "radial", "center_px": [float(v) for v in self.center_px], "k1": self.k1, "k2": self.k2,
+                "radius_px": self.radius_px}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RadialWarp:
+        if d.get("model") != "radial":
+            raise CalibrationRecordError(f"unknown registration distortion model {d.get('model')!r}")
+        return cls(tuple(float(v) for v in d["center_px"]), float(d["k1"]), float(d["k2"]), float(d["radius_px"]))  # type: ignore[arg-type]
+
+
+def fit_radial(maps: list[tuple[np.ndarray, np.ndarray]], radius_px: float, center_px: tuple[float, float]
+               ) -> tuple[list[np.ndarray], RadialWarp, list[np.ndarray]]:
+    """One radial warp after one affine per map, fitted to all maps' (source, camera) points at once
+    (least squares, starting from each map's affine fit and no distortion). Returns (affines, warp,
+    residual vectors per map)."""
+    starts = [fit_affine(src, dst)[0] for src, dst in maps]
+    scale = float(radius_px)
+
+    def unpack(p: np.ndarray) -> tuple[list[np.ndarray], RadialWarp]:
+        affines = [p[6 * i : 6 * i + 6].reshape(2, 3) for i in range(len(maps))]
+        c = p[6 * len(maps) :]
+        return affines, RadialWarp((float(c[0] * scale), float(c[1] * scale)), float(c[2]), float(c[3]), radius_px)
+
+    def residual(p: np.ndarray) -> np.ndarray:
+        affines, warp = unpack(p)
+        return np.concatenate([(warp(apply_affine(a, src)) - dst).ravel() for a, (src, dst) in zip(affines, maps)])
+
+    p0 = np.concatenate([a.ravel() for a in starts] + [[center_px[0] / scale, center_px[1] / scale, 0.0, 0.0]])
+    sol = optimize.least_squares(residual, p0, x_scale="jac")
+    affines, warp = unpack(sol.x)
+    resid = [dst - warp(apply_affine(a, src)) for a, (src, dst) in zip(affines, maps)]
+    return affines, warp, resid
 
 
 @dataclass(frozen=True)
@@ -160,17 +223,28 @@ def measure_registration(acq: Acquirer, log: RawLog, settings: RegistrationSetti
     f_affine, f_resid, f_ok = _fit(kk, f_pos, f"{cam.name}: Fourier-plane ramp spots", len(kk))
     progress("done", 1.0)
 
-    rms_in = float(np.sqrt(np.mean(np.sum(in_resid**2, axis=1))))
-    rms_f = float(np.sqrt(np.mean(np.sum(f_resid**2, axis=1))))
+    rms = lambda d: float(np.sqrt(np.mean(np.sum(d**2, axis=1))))  # noqa: E731
+    affine_rms = rms(np.concatenate([in_resid, f_resid]))
+    warp: RadialWarp | None = None
+    if in_ok.sum() + f_ok.sum() >= 2 * MIN_SPOTS + 4:
+        half_diagonal = 0.5 * float(np.hypot(cam.grid.rows, cam.grid.cols))
+        centre = ((cam.grid.cols - 1) / 2, (cam.grid.rows - 1) / 2)
+        (w_in, w_f), w, (r_in, r_f) = fit_radial([(centres_arr[in_ok], in_pos[in_ok]), (kk[f_ok], f_pos[f_ok])],
+                                                 half_diagonal, centre)
+        if rms(np.concatenate([r_in, r_f])) < WARP_GAIN * affine_rms:
+            in_affine, f_affine, in_resid, f_resid, warp = w_in, w_f, r_in, r_f, w
+    rms_in, rms_f = rms(in_resid), rms(f_resid)
     params = {
         "input_to_camera": in_affine.tolist(),
         "fourier_to_camera": f_affine.tolist(),
+        "distortion": warp.to_dict() if warp is not None else None,
+        "model": "affine + radial distortion (k1, k2)" if warp is not None else "affine",
         "input_spots_used": int(in_ok.sum()),
         "fourier_spots_used": int(f_ok.sum()),
         "input_block_px": b,
         "fourier_frequency_unit": "cycles per SLM aperture (kx along columns, ky along rows)",
     }
-    residuals = {"input_rms_px": rms_in, "fourier_rms_px": rms_f, "rms_px": max(rms_in, rms_f)}
+    residuals = {"input_rms_px": rms_in, "fourier_rms_px": rms_f, "rms_px": max(rms_in, rms_f), "affine_only_rms_px": affine_rms}
     arrays = {
         "input_spot_pixels": centres_arr, "input_spot_camera": in_pos, "input_spot_used": in_ok,
         "fourier_k": kk, "fourier_spot_camera": f_pos, "fourier_spot_used": f_ok,
@@ -180,30 +254,37 @@ def measure_registration(acq: Acquirer, log: RawLog, settings: RegistrationSetti
 
 @dataclass
 class Registration:
-    """Affine maps to camera pixels (x = col, y = row)."""
+    """Maps to camera pixels (x = col, y = row): an affine per map, then the lens distortion if measured."""
 
-    input_to_camera: np.ndarray  # 2x3: input-modulator px (col, row) → camera px (col, row)
-    fourier_to_camera: np.ndarray  # 2x3: (kx, ky) cycles per SLM aperture → camera px of the first-order spot
+    input_to_camera: np.ndarray  # 2x3: input-modulator px (col, row) → camera px (col, row), before distortion
+    fourier_to_camera: np.ndarray  # 2x3: (kx, ky) cycles per SLM aperture → camera px of the first-order spot, before distortion
     rms_px: float
     record_id: str = ""
+    distortion: RadialWarp | None = None  # None: affine only (also every record made before the model)
 
     @classmethod
     def from_record(cls, record: CalibrationRecord) -> Registration:
         if record.kind != "registration":
             raise CalibrationRecordError(f"record {record.id} is a {record.kind!r} record, not a registration")
         try:
+            warp = record.params.get("distortion")
             return cls(
                 input_to_camera=np.asarray(record.params["input_to_camera"], np.float64),
                 fourier_to_camera=np.asarray(record.params["fourier_to_camera"], np.float64),
                 rms_px=float(record.residuals["rms_px"]),
                 record_id=record.id,
+                distortion=RadialWarp.from_dict(warp) if warp else None,
             )
         except KeyError as exc:
             raise CalibrationRecordError(f"registration record {record.id} lacks {exc}") from None
 
+    def warp(self, camera_xy: np.ndarray) -> np.ndarray:
+        """Where the camera sees points that the affines put at ``camera_xy`` (the lens distortion)."""
+        return self.distortion(camera_xy) if self.distortion is not None else np.asarray(camera_xy, np.float64)
+
     def input_points_to_camera(self, points_xy: np.ndarray) -> np.ndarray:
-        return apply_affine(self.input_to_camera, points_xy)
+        return self.warp(apply_affine(self.input_to_camera, points_xy))
 
     def fourier_points_to_camera(self, k_xy: np.ndarray) -> np.ndarray:
         """Camera px (col, row) of the first-order spot of Fourier-SLM ramps of frequencies (kx, ky)."""
-        return apply_affine(self.fourier_to_camera, k_xy)
+        return self.warp(apply_affine(self.fourier_to_camera, k_xy))

@@ -42,6 +42,8 @@ class BenchSession:
     #: 2x3 affine, input-modulator px (col, row) → camera px (col, row) (None: no registration record)
     input_to_camera: np.ndarray | None
     description: BenchDescription
+    #: the registration's lens distortion, camera px → camera px after ``input_to_camera`` (None: none measured)
+    camera_warp: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def record_ids(self) -> dict[str, str | None]:
@@ -68,12 +70,13 @@ def open_session(spec: BenchSpec, kinds: tuple[str, ...] = KINDS, force: bool = 
         if active.slm_phase is not None:
             bench.fourier_slm.phase_table = phase_table_from_record(active.slm_phase)
         correct = CameraCorrection.from_record(active.camera).apply if active.camera is not None else None
-        affine = (np.asarray(Registration.from_record(active.registration).input_to_camera, dtype=np.float64)
-                  if active.registration is not None else None)
+        registration = Registration.from_record(active.registration) if active.registration is not None else None
+        affine = np.asarray(registration.input_to_camera, dtype=np.float64) if registration is not None else None
+        warp = registration.distortion if registration is not None else None
         description = BenchDescription.of(bench, _record_ids(active, bench.fourier_slm.phase_table))
         if kinds == KINDS:
             _save_beside(spec, description)
-        yield BenchSession(spec, bench, active, correct, affine, description)
+        yield BenchSession(spec, bench, active, correct, affine, description, warp)
 
 
 def _save_beside(spec: BenchSpec, description: BenchDescription) -> None:

@@ -57,7 +57,7 @@ def read_channels(spec: BenchSpec, masks_path: Path, frames: np.ndarray) -> np.n
         calib = BenchCalibration.for_session(session, masks.layout, warn=False)
     processor = OpticalInference(
         student.model.back, masks.layout, calib.affine, "classification", student.config.num_classes,
-        correct=calib.correct_frames, oversample=readout_oversample(student),
+        correct=calib.correct_frames, oversample=readout_oversample(student), warp=calib.camera_warp,
     )
     return processor.readout(frames).numpy()
 

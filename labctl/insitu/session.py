@@ -39,12 +39,12 @@ from labctl.insitu.backend_ft import BackendFineTuneConfig, accuracy, finetune_v
 from labctl.insitu.capture_cache import CaptureCache, capture_key
 from labctl.insitu.pat import PATConfig, PhysicsAwareTrainer
 from labctl.insitu.record import FineTuneRecord
-from labctl.insitu.twin_fit import ChannelAffine, TwinFitConfig, refine_twin
+from labctl.insitu.twin_fit import NOT_MODELLED, ChannelAffine, RefinableTwin, TwinFitConfig, refine_twin
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.models.checkpoint import load_checkpoint, save_checkpoint
 from labctl.optics.geometry import pose_from_affine
+from labctl.optics.quantise import table_phase_levels, uniform_levels
 from labctl.optics.readout import channel_points
-from labctl.optics.twin import FourFTwin
 from labctl.records.provenance import sha256_file, software_provenance
 from labctl.runner.bench_calibration import BenchCalibration
 from labctl.runner.optical_inference import ChannelScale, OpticalInference
@@ -233,7 +233,8 @@ class FineTuneSession:
             self.acquirer = Acquirer(bench, self.masks.group_gray()[0], RetryPolicy(), on_fault=lambda kind, message, index: (
                 state["events"].append({"time_s": time.time(), "kind": kind, "message": message}), self.log(f"fault: {message}")))
             self.processor = OpticalInference(model.back, self.layout, calib.affine, "classification", self.data.num_classes,
-                                              correct=calib.correct_frames, oversample=self.oversample)
+                                              correct=calib.correct_frames, oversample=self.oversample,
+                                              warp=calib.camera_warp)
             if "scale" in state:
                 bench.camera.exposure_s = state["exposure_s"]
                 self.scale = ChannelScale(np.asarray(state["scale"]["gain"]), np.asarray(state["scale"]["offset"]))
@@ -283,8 +284,8 @@ class FineTuneSession:
         table = self.bench.fourier_slm.phase_table
         pose = pose_from_affine(self.layout.geometry, self.layout.input_rows, self.layout.input_cols, self.layout.input_pitch_m,
                                 self.layout.camera_rows, self.layout.camera_cols, self.layout.camera_pitch_m, calib.affine)
-        twin = FourFTwin(self.layout, pose)
-        points = channel_points(self.layout, calib.affine, self.oversample)
+        twin = RefinableTwin(self.layout, pose)
+        points = channel_points(self.layout, calib.affine, self.oversample, calib.camera_warp)
         amplitudes = torch.from_numpy(modulator_amplitudes(self.train_images[self.subset], self.layout))
         if "twin" in state:
             twin.load_state_dict(state["twin"])
@@ -294,11 +295,13 @@ class FineTuneSession:
             det = self._readouts("train", self.subset, start_gray, state, "bench_frames")
             twin_to_bench, summary = refine_twin(twin, amplitudes, phase, det, points, self.oversample, self.options.twin)
             self.log("twin refined: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
+            self.log("twin cannot express: " + "; ".join(NOT_MODELLED))
+            summary["not_modelled"] = list(NOT_MODELLED)
             state.update(twin=twin.state_dict(), twin_affine=(twin_to_bench.gain.tolist(), twin_to_bench.offset.tolist()), twin_summary=summary)
             state["stage"] = "pat"
             self._save_state(state)
         trainer = PhysicsAwareTrainer(phase, model.back, twin, points, self.oversample, twin_to_bench,
-                                      self.layout.fourier_bit_depth, self.options.pat)
+                                      shown_levels(table), self.options.pat)
         rng = np.random.default_rng(self.options.seed + 1)
         batch = self.options.pat.batch_size
         while state["epoch"] < self.options.pat.epochs:
@@ -383,6 +386,14 @@ class FineTuneSession:
             "software": software_provenance(),
         })
         return result
+
+
+def shown_levels(table) -> torch.Tensor:
+    """The phases the panel shows through ``table`` (the session's active phase table, which may be
+    another than the one the mask was designed for): a calibrated table's levels (205–246 per 2π,
+    unevenly spaced), 2**bits uniform ones for the linear table."""
+    levels = uniform_levels(table.bit_depth) if table.record_id == "linear" else table_phase_levels(table.gray)
+    return torch.tensor(levels, dtype=torch.float64)
 
 
 def _groups(gray: np.ndarray) -> list[np.ndarray]:

@@ -10,6 +10,8 @@ differs, so the back end reads the same thing in both.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -32,12 +34,14 @@ def tile_offsets_px(layout: OpticalLayout) -> np.ndarray:
     return np.array([[sx * scale, sy * scale] for sy, sx in layout.tile_shifts_m()])
 
 
-def channel_points(layout: OpticalLayout, affine: np.ndarray, oversample: int = DEFAULT_OVERSAMPLE) -> torch.Tensor:
+def channel_points(layout: OpticalLayout, affine: np.ndarray, oversample: int = DEFAULT_OVERSAMPLE,
+                   warp: Callable[[np.ndarray], np.ndarray] | None = None) -> torch.Tensor:
     """Camera-pixel positions (x, y), shape (C, n·o, n·o, 2), of the image pixels of every channel.
 
     ``affine``: 2×3, input-modulator pixel (col, row) → camera pixel (col, row). With ``oversample``
     o > 1 each image pixel is sampled at o×o points spread over its footprint (averaged by
-    :func:`read_channels`), which evens out the camera's pixel grid.
+    :func:`read_channels`), which evens out the camera's pixel grid. ``warp``: camera points (..., 2)
+    → where the camera really sees them (a registration's lens distortion), applied after the affine.
     """
     affine = np.asarray(affine, dtype=np.float64)
     if affine.shape != (2, 3) or not np.all(np.isfinite(affine)):
@@ -56,7 +60,12 @@ def channel_points(layout: OpticalLayout, affine: np.ndarray, oversample: int = 
         cam_x = affine[0, 0] * px + affine[0, 1] * py + affine[0, 2]
         cam_y = affine[1, 0] * px + affine[1, 1] * py + affine[1, 2]
         points.append(np.stack([cam_x, cam_y], axis=-1))
-    return torch.from_numpy(np.stack(points)).float()
+    out = np.stack(points)
+    if warp is not None:
+        out = np.asarray(warp(out), dtype=np.float64)
+        if out.shape[-1] != 2 or not np.all(np.isfinite(out)):
+            raise OpticsModelError("the readout warp must map camera points (..., 2) to finite camera points")
+    return torch.from_numpy(out).float()
 
 
 def read_channels(frames: torch.Tensor, points: torch.Tensor, oversample: int = DEFAULT_OVERSAMPLE) -> torch.Tensor:

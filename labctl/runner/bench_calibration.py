@@ -1,4 +1,4 @@
-"""The calibration a run uses: registration affine, camera correction, and the records' ids.
+"""The calibration a run uses: registration affine (and lens distortion), camera correction, and the records' ids.
 
 Without records the run still works, on the nominal geometry and raw frames, and says which
 calibration to run; the ids (or ``None``) go into every run record.
@@ -27,6 +27,8 @@ class BenchCalibration:
     correct_frames: Callable[[np.ndarray], np.ndarray] | None
     record_ids: dict[str, str | None]
     missing: list[str] = field(default_factory=list)
+    #: the registration's lens distortion after ``affine`` (None: none measured, or no registration)
+    camera_warp: Callable[[np.ndarray], np.ndarray] | None = None
 
     @classmethod
     def for_session(cls, session: BenchSession, layout: OpticalLayout, warn: bool = True) -> BenchCalibration:
@@ -49,4 +51,4 @@ class BenchCalibration:
                 MissingCalibrationWarning,
                 stacklevel=2,
             )
-        return cls(affine, session.correct_frames, ids, missing)
+        return cls(affine, session.correct_frames, ids, missing, session.camera_warp)

@@ -62,10 +62,12 @@ class OpticalInference:
         correct=None,
         scale: ChannelScale | None = None,
         oversample: int = DEFAULT_OVERSAMPLE,
+        warp=None,
     ) -> None:
         self.back_end = back_end.eval()
         self.layout = layout
-        self._read = ReadoutMatrix(channel_points(layout, affine, oversample), (layout.camera_rows, layout.camera_cols), oversample)
+        self._read = ReadoutMatrix(channel_points(layout, affine, oversample, warp), (layout.camera_rows, layout.camera_cols),
+                                   oversample)
         self.task = task
         self.num_classes = num_classes
         self.correct = correct

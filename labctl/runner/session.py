@@ -101,7 +101,7 @@ def run_masks(
         identity = _identity(spec, bench, masks_path, student, calib, data.spec)
         processor = OpticalInference(
             student.model.back, layout, calib.affine, data.task, data.num_classes, correct=calib.correct_frames,
-            oversample=readout_oversample(student),
+            oversample=readout_oversample(student), warp=calib.camera_warp,
         )
         record = _open_record(out, resume, identity, test_targets, data.task, masks, options, bench, processor.columns)
         try:
