@@ -58,6 +58,9 @@ def main() -> None:
     parser.add_argument("--optics-epochs", type=int, default=12)
     parser.add_argument("--teachers", type=Path, default=None,
                         help="reuse teachers saved by an earlier --out (DIR/seed<N>/teacher) or by benchmarks/distillation.py")
+    parser.add_argument("--optics-start", choices=("sclc", "ramps"), default="sclc",
+                        help="start the optics-aware student from the SCLC + KD student (its filters and back end), or from random ramps")
+    parser.add_argument("--phase-lr-scale", type=float, default=TrainSettings.phase_lr_scale, help="the SLM phase's learning-rate multiplier")
     parser.add_argument("--teacher-width", type=int, default=32)
     parser.add_argument("--channels", type=int, default=int(CLASSIFIER_SCLC_SIZE["channels"]), help="optical channels of both students")
     parser.add_argument("--backend-pool", type=int, default=CLASSIFIER_SCLC_SIZE["backend_pool"])
@@ -100,7 +103,7 @@ def main() -> None:
     per_seed: list[dict] = []
     for seed in args.seeds:
         root = args.out / f"seed{seed}"
-        settings = {name: TrainSettings(epochs=args.epochs or epochs, seed=seed, train_limit=args.train_limit)
+        settings = {name: TrainSettings(epochs=args.epochs or epochs, seed=seed, train_limit=args.train_limit, phase_lr_scale=args.phase_lr_scale)
                     for name, epochs in (("teacher", args.teacher_epochs), ("student", args.student_epochs),
                                          ("optics", args.optics_epochs))}
         if args.teachers is not None:
@@ -109,11 +112,13 @@ def main() -> None:
         else:
             trained = train_teacher(data, settings["teacher"], root / "teacher", width=args.teacher_width)
             teacher_path, teacher_model = trained.path, trained.model
+        sclc = train_student(data, teacher_model, settings["student"], "sclc", root / "sclc_kd", teacher_path=teacher_path, **arch)
+        optics_arch = {"layout": layout} | ({} if args.optics_start == "sclc" else {k: v for k, v in arch.items() if k != "channels"})
         students = {
-            "sclc": train_student(data, teacher_model, settings["student"], "sclc", root / "sclc_kd", teacher_path=teacher_path, **arch),
+            "sclc": sclc,
             "optics_aware": train_student(
                 data, teacher_model, settings["optics"], "optics_aware", root / "optics_aware", teacher_path=teacher_path,
-                layout=layout, **{k: v for k, v in arch.items() if k != "channels"},
+                start_from=(sclc.model, sclc.path) if args.optics_start == "sclc" else None, **optics_arch,
             ),
         }
         row = {"seed": seed, "teacher": evaluate(teacher_model, test, "classification")["accuracy"]}
@@ -143,7 +148,7 @@ def main() -> None:
         "sclc_double_phase_optical": mean("sclc_double_phase_optical"), "sclc_optimised_optical": mean("sclc_optimised_optical"),
         "frames_per_input": {name: per_seed[0][f"{name}_frames_per_input"] for name, _, _ in EXPORTS},
         "backend_mflops": round(mflops["sclc"], 3), "optics_aware_backend_mflops": round(mflops["optics_aware"], 3), "seconds": round(time.perf_counter() - start, 1),
-        "data": args.data, "seeds": args.seeds, "test_images": len(test), "channels": channels, "per_seed": per_seed,
+        "optics_start": args.optics_start, "data": args.data, "seeds": args.seeds, "test_images": len(test), "channels": channels, "per_seed": per_seed,
         "bench": str(spec.source),
     }
     print(json.dumps(result))
