@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from labctl.insitu.twin_fit import ChannelAffine
-from labctl.models.optics_aware import quantise_phase
+from labctl.optics.quantise import round_to_levels
 from labctl.optics.readout import read_channels
 from labctl.optics.twin import FourFTwin
 from labctl.training.kd import kd_loss
@@ -48,6 +48,9 @@ class PhysicsAwareTrainer:
     ``bench_readout(indices, phase)`` writes ``phase`` to the SLM, captures the inputs ``indices``
     and returns their readouts in the back end's units (camera calibration, registration and
     channel scale applied). ``twin_to_bench`` maps the twin's readouts onto those units.
+    ``phase_levels``: the phases the panel shows through the session's phase table (sorted, in
+    [0, 2π); :meth:`OpticalLayout.quantisation_levels`, or ``table_phase_levels`` of the table): the
+    twin sees the mask rounded to those, as the panel shows it.
     """
 
     def __init__(
@@ -58,7 +61,7 @@ class PhysicsAwareTrainer:
         points: torch.Tensor,
         oversample: int,
         twin_to_bench: ChannelAffine,
-        bit_depth: int,
+        phase_levels: torch.Tensor,
         config: PATConfig,
     ) -> None:
         self.phase = nn.Parameter(phase.detach().clone().float())
@@ -67,15 +70,15 @@ class PhysicsAwareTrainer:
         self.points = points
         self.oversample = oversample
         self.twin_to_bench = twin_to_bench
-        self.bit_depth = bit_depth
+        self.phase_levels = torch.as_tensor(phase_levels, dtype=torch.float64)
         self.config = config
         self.optimiser = torch.optim.Adam(
             [{"params": [self.phase], "lr": config.phase_lr}, {"params": list(back_end.parameters()), "lr": config.back_lr}]
         )
 
     def shown_phase(self) -> torch.Tensor:
-        """The phase the SLM shows: wrapped and quantised to its bit depth."""
-        return quantise_phase(self.phase, self.bit_depth)
+        """The phase the SLM shows: wrapped and rounded to the panel's levels (straight-through gradient)."""
+        return round_to_levels(self.phase, self.phase_levels)
 
     def phase_for_slm(self) -> np.ndarray:
         with torch.no_grad():

@@ -3,6 +3,13 @@
 The camera pose starts from the registration (:func:`labctl.optics.geometry.pose_from_affine`);
 defocus, a phase-scale error of the phase table, a residual pose correction and a per-channel gain
 and offset are then fitted by gradient descent so that the twin's tile readouts match the bench's.
+:class:`RefinableTwin` adds what a real bench has and the shared twin holds fixed: the input
+modulator's leak (finite contrast: light from every pixel, the dark ones too), the laser beam's
+Gaussian profile on the modulator, the Fourier SLM's fill factor (zero-order light from the pixel
+gaps) and fringing crosstalk, lens aberrations beyond defocus (Noll 5–11 over the pupil) and the
+relay's radial distortion. What none of these can express (a binary DMD's bit planes, flicker,
+drift, the sensor's nonlinearity, stray light, vignetting within a tile, noise) is left in the
+residual, which the fit reports (:func:`residual_report`).
 The fitted twin is what physics-aware training sends its gradients through.
 """
 
@@ -13,21 +20,243 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
+from labctl.optics.errors import OpticsModelError
+from labctl.optics.geometry import CameraPose
+from labctl.optics.layout import OpticalLayout
+from labctl.optics.propagation import output_intensity, phase_transmission
 from labctl.optics.readout import read_channels
-from labctl.optics.twin import FourFTwin
+from labctl.optics.twin import FREE_PARAMETERS, FourFTwin, TwinAssumptions
 
+#: Adam step per parameter, in its own units (µm of shift or defocus, radians, log-scale, fraction;
+#: the beam's centre in units of the modulator's half-diagonal, its curvature in 1/half-diagonal²;
+#: distortion coefficients over the camera's half-diagonal; crosstalk in SLM pixels)
+STEP = {
+    "shift": 0.5, "rotation": 1e-3, "log_scale": 1e-3, "defocus_um": 10.0, "phase_scale": 0.005, "log_gain": 0.01,
+    "input_leak": 0.002, "beam_centre": 0.01, "beam_curvature": 0.02, "fill_gap": 0.005, "crosstalk_var": 0.01,
+    "zernike_rad": 0.02, "distortion": 0.002,
+}
 
-#: Adam step per parameter, in its own units (µm of shift or defocus, radians, log-scale, fraction)
-STEP = {"shift": 0.5, "rotation": 1e-3, "log_scale": 1e-3, "defocus_um": 10.0, "phase_scale": 0.005, "log_gain": 0.01}
+#: Noll indices of the aberrations the refinable twin fits (astigmatism, coma, trefoil, spherical)
+ZERNIKE_NOLL = (5, 6, 7, 8, 9, 10, 11)
+
+#: the refinable twin's parameters beyond the shared twin's
+EXTRA_PARAMETERS = ("input_leak", "beam_centre", "beam_curvature", "fill_gap", "crosstalk_var", "zernike_rad", "distortion")
+
+#: what the refinable twin's family cannot express (left in the residual)
+NOT_MODELLED = (
+    "input modulator gray by time-multiplexed binary bit planes (DMD) or a cos² response with phase coupling (LC)",
+    "sub-pixel fringing from the addressed voltages (approximated by a phase blur)",
+    "SLM surface bow", "per-frame phase flicker", "drift of laser power, pointing and phase response",
+    "sensor nonlinearity near saturation", "stray light", "vignetting within a tile", "shot and read noise",
+)
+
+#: the default fit: the shared twin's pose, defocus and phase scale, then what a lab bench adds
+DEFAULT_PARAMETERS = ("shift", "rotation", "log_scale", "defocus_um", "phase_scale") + EXTRA_PARAMETERS
 
 
 @dataclass
 class TwinFitConfig:
     steps: int = 150
     batch_size: int = 16
-    parameters: tuple[str, ...] = ("shift", "rotation", "log_scale", "defocus_um", "phase_scale")
+    parameters: tuple[str, ...] = DEFAULT_PARAMETERS
     seed: int = 0
+
+
+def zernike(j: int, rho: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """Noll-normalised Zernike polynomial ``j`` (unit RMS over ρ ≤ 1; Noll 1988) at polar pupil coordinates."""
+    from math import factorial
+
+    if j < 1:
+        raise OpticsModelError(f"Noll indices start at 1; got {j}")
+    n = int((-1 + np.sqrt(8 * (j - 1) + 1)) / 2)
+    p = j - n * (n + 1) // 2
+    m = ((p + n % 2) // 2) * 2 - n % 2
+    if m != 0 and j % 2 == 1:
+        m = -m
+    am = abs(m)
+    radial = np.zeros_like(rho)
+    for k in range((n - am) // 2 + 1):
+        c = (-1) ** k * factorial(n - k) / (factorial(k) * factorial((n + am) // 2 - k) * factorial((n - am) // 2 - k))
+        radial = radial + c * rho ** (n - 2 * k)
+    if m == 0:
+        return np.sqrt(n + 1) * radial
+    return np.sqrt(2 * (n + 1)) * radial * (np.cos(am * theta) if m > 0 else np.sin(am * theta))
+
+
+def _blur(phase: torch.Tensor, variance_px2: torch.Tensor) -> torch.Tensor:
+    """Fringing crosstalk as a blur of the addressed phase (as :func:`labctl.optics.propagation.fringing_blur`)
+    whose width is differentiable down to none: per axis the 5-tap binomial-like kernel
+    ``[a/2, 1−a, a/2] * [a/2, 1−a, a/2]``, ``a = variance/2`` (variance exact, up to 1.3 px²),
+    reflect-padded at the panel's edges."""
+    a = (variance_px2.clamp(0, 1.3) / 2).to(phase.dtype)
+    three = torch.stack([a / 2, 1 - a, a / 2])
+    k = F.conv1d(F.pad(three.view(1, 1, 3), (2, 2)), three.flip(0).view(1, 1, 3)).view(-1)  # (5,)
+    lead = phase.shape[:-2]
+    x = F.pad(phase.reshape(-1, 1, *phase.shape[-2:]), (2, 2, 2, 2), mode="reflect")
+    x = F.conv2d(F.conv2d(x, k.view(1, 1, 1, -1)), k.view(1, 1, -1, 1))
+    return x.reshape(*lead, *phase.shape[-2:])
+
+
+class RefinableTwin(FourFTwin):
+    """The shared twin plus the parameters of a real bench that twin refinement can fit.
+
+    All start where the shared twin is (no leak, a flat beam, fill factor ``1 − fill_gap``, the
+    assumed crosstalk, no aberration, no distortion), so an unfitted refinable twin is the shared
+    twin up to its fill factor and crosstalk assumptions.
+    """
+
+    def __init__(self, layout: OpticalLayout, pose: CameraPose = CameraPose(), assumptions: TwinAssumptions = TwinAssumptions()) -> None:
+        super().__init__(layout, pose, assumptions)
+        geo = self.grid.geometry
+        # the pupil: the Fourier plane over the SLM's half-diagonal (the lenses' clear aperture just covers the panel)
+        y, x = self.grid.fourier_positions_m()
+        radius = 0.5 * geo.fourier_pitch_m * float(np.hypot(geo.rows, geo.cols))
+        yy, xx = np.broadcast_arrays(y / radius, x / radius)
+        rho, theta = np.hypot(xx, yy), np.arctan2(yy, xx)
+        self.register_buffer("_zernike", torch.from_numpy(np.stack([zernike(j, rho, theta) for j in ZERNIKE_NOLL])).float(), persistent=False)
+        dy, dx = self.grid.displacements()
+        self.register_buffer("_disp_y", torch.from_numpy(dy / geo.rows).float(), persistent=False)
+        self.register_buffer("_disp_x", torch.from_numpy(dx / geo.cols).float(), persistent=False)
+        # modulator pixel positions over its half-diagonal (the beam's coordinates)
+        half = 0.5 * float(np.hypot(layout.input_rows, layout.input_cols))
+        self.register_buffer("_in_y", torch.from_numpy((np.arange(layout.input_rows) - (layout.input_rows - 1) / 2) / half).float(), persistent=False)
+        self.register_buffer("_in_x", torch.from_numpy((np.arange(layout.input_cols) - (layout.input_cols - 1) / 2) / half).float(), persistent=False)
+        # the camera's half-diagonal in the output plane (distortion's normalising radius)
+        self._cam_radius_m = 0.5 * layout.camera_pitch_m * float(np.hypot(layout.camera_rows, layout.camera_cols)) * pose.scale
+        self.input_leak = nn.Parameter(torch.tensor(0.0), requires_grad=False)
+        self.beam_centre = nn.Parameter(torch.zeros(2), requires_grad=False)  # (y, x)
+        self.beam_curvature = nn.Parameter(torch.tensor(0.0), requires_grad=False)  # 2/w², w over the half-diagonal
+        self.fill_gap = nn.Parameter(torch.tensor(1.0 - assumptions.fill_factor), requires_grad=False)
+        self.crosstalk_var = nn.Parameter(torch.tensor(float(assumptions.crosstalk_sigma_px) ** 2), requires_grad=False)  # px²
+        self.zernike_rad = nn.Parameter(torch.zeros(len(ZERNIKE_NOLL)), requires_grad=False)
+        self.distortion = nn.Parameter(torch.zeros(2), requires_grad=False)  # (q1, q2): output = sensor·(1 + q1 r² + q2 r⁴)
+
+    # -- parameters -----------------------------------------------------------------------------------
+    def project(self) -> None:
+        """Keep the parameters physical after an optimiser step (a leak, gap or blur is never negative,
+        a beam never diverges), so that a bound one can come back."""
+        with torch.no_grad():
+            self.input_leak.clamp_(0, 0.5)
+            self.fill_gap.clamp_(0, 0.5)
+            self.crosstalk_var.clamp_(0, 1.3)
+            self.beam_curvature.clamp_(min=0)
+
+    def fit_parameters(self, names: tuple[str, ...]) -> list[nn.Parameter]:
+        unknown = set(names) - set(FREE_PARAMETERS) - set(EXTRA_PARAMETERS)
+        if unknown:
+            raise OpticsModelError(
+                f"unknown twin parameter(s) {sorted(unknown)}; free parameters: {FREE_PARAMETERS + EXTRA_PARAMETERS}"
+            )
+        chosen = super().fit_parameters(tuple(n for n in names if n in FREE_PARAMETERS))
+        for name in EXTRA_PARAMETERS:
+            p = getattr(self, name)
+            p.requires_grad_(name in names)
+            if name in names:
+                chosen.append(p)
+        return chosen
+
+    @property
+    def fill_factor(self) -> torch.Tensor:
+        return 1 - self.fill_gap.clamp(0, 0.5)
+
+    def describe(self) -> dict[str, float]:
+        out = super().describe()
+        out.update(
+            input_leak=float(self.input_leak.clamp(0, 0.5)), beam_centre_y=float(self.beam_centre[0]), beam_centre_x=float(self.beam_centre[1]),
+            beam_waist=float(torch.sqrt(2 / self.beam_curvature.clamp_min(1e-9))) if float(self.beam_curvature) > 0 else float("inf"),
+            fill_factor=float(self.fill_factor), crosstalk_px=float(self.crosstalk_var.clamp(0, 1.3).sqrt()),
+            distortion_q1=float(self.distortion[0]), distortion_q2=float(self.distortion[1]),
+        )
+        out.update({f"zernike_{j}_rad": float(c) for j, c in zip(ZERNIKE_NOLL, self.zernike_rad.tolist())})
+        return out
+
+    # -- physics --------------------------------------------------------------------------------------
+    def _envelope_now(self) -> torch.Tensor:
+        """:func:`labctl.optics.propagation.aperture_envelope` at the current fill factor (differentiable)."""
+        fill = self.fill_factor
+        linear = torch.sqrt(fill)
+        ey = torch.sinc(linear * self._disp_y) * (self._disp_y.abs() * self.grid.geometry.rows < self.grid.rows / 2)
+        ex = torch.sinc(linear * self._disp_x) * (self._disp_x.abs() * self.grid.geometry.cols < self.grid.cols / 2)
+        return fill * ey[:, None] * ex[None, :]
+
+    def transmission(self, phase: torch.Tensor) -> torch.Tensor:
+        phase = phase.float() * self.phase_scale
+        if self.crosstalk_var.requires_grad or float(self.crosstalk_var) > 0:
+            phase = _blur(phase, self.crosstalk_var)
+        t = self._defocused(phase_transmission(phase, self._envelope_now()))
+        wavefront = torch.einsum("j,jyx->yx", self.zernike_rad, self._zernike)
+        return t * torch.polar(torch.ones_like(wavefront), wavefront)
+
+    def pixel_transmission(self, pixels: torch.Tensor) -> torch.Tensor:
+        raise OpticsModelError("the refinable twin is for phase masks (twin refinement and physics-aware training)")
+
+    def beam(self) -> torch.Tensor:
+        """Field amplitude of the laser over the modulator (rows, cols), 1 at the beam's centre."""
+        y = self._in_y - self.beam_centre[0]
+        x = self._in_x - self.beam_centre[1]
+        c = self.beam_curvature.clamp_min(0) / 2  # amplitude exp(−r²/w²) = exp(−(curvature/2)·r²)
+        return torch.exp(-c * y.square())[:, None] * torch.exp(-c * x.square())[None, :]
+
+    def _distorted(self) -> bool:
+        return self.distortion.requires_grad or bool(self.distortion.abs().sum() > 0)
+
+    def _sensor_xy(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Output-plane position (m, from the optical axis) of each camera pixel's centre at the pose."""
+        lay = self.layout
+        device = self.shift.device
+        v = (torch.arange(lay.camera_rows, dtype=torch.float64, device=device) - (lay.camera_rows - 1) / 2) * lay.camera_pitch_m
+        u = (torch.arange(lay.camera_cols, dtype=torch.float64, device=device) - (lay.camera_cols - 1) / 2) * lay.camera_pitch_m
+        vv, uu = torch.meshgrid(v, u, indexing="ij")
+        c, s = torch.cos(self.rotation), torch.sin(self.rotation)
+        k = torch.exp(self.log_scale)
+        return k * (c * uu - s * vv) + self.shift[0] * 1e-6, k * (s * uu + c * vv) + self.shift[1] * 1e-6
+
+    def _sensor_r2(self) -> torch.Tensor:
+        """Squared radius of each camera pixel in the output plane, over the camera's half-diagonal."""
+        x, y = self._sensor_xy()
+        return ((x.square() + y.square()) / self._cam_radius_m**2).float()
+
+    def camera_grid(self) -> torch.Tensor:
+        """The shared twin's grid with the relay's distortion: a sensor pixel at radius r (over the
+        camera's half-diagonal) sees the output plane at r·(1 + q1·r² + q2·r⁴)."""
+        if not self._distorted():
+            return super().camera_grid()
+        x, y = self._sensor_xy()
+        r2 = (x.square() + y.square()) / self._cam_radius_m**2
+        f = 1 + self.distortion[0].double() * r2 + self.distortion[1].double() * r2.square()
+        x, y = x * f, y * f
+        dy, dx = self._out_spacing
+        gx = 2 * (x / dx + self.grid.cols // 2) / (self.grid.cols - 1) - 1
+        gy = 2 * (y / dy + self.grid.rows // 2) / (self.grid.rows - 1) - 1
+        return torch.stack([gx, gy], dim=-1)[None].float()
+
+    def frames(self, amplitude: torch.Tensor, transmission: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
+        """Camera intensity for modulator amplitudes over the whole modulator (``origin`` None) or a
+        patch at ``origin``; the beam and the leak of every dark pixel included."""
+        lay = self.layout
+        side = lay.image_size * lay.image_scale
+        if origin is None:  # the image patch alone holds light (the session's inputs): its spectrum is cheaper
+            r0, c0 = lay.image_row, lay.image_col
+            patch = amplitude[..., r0 : r0 + side, c0 : c0 + side]
+            if bool((amplitude.abs().sum() - patch.abs().sum()).abs() <= 1e-6 * (amplitude.abs().sum() + 1e-12)):
+                amplitude, origin = patch, (r0, c0)
+        h, w = amplitude.shape[-2:]
+        r0, c0 = origin if origin is not None else (0, 0)
+        beam = self.beam()
+        leak = self.input_leak.clamp(0, 0.5)
+        signal = self._spectrum.apply((amplitude.float() * beam[r0 : r0 + h, c0 : c0 + w]) * (1 - leak), origin)
+        spectrum = signal + leak * self._spectrum.apply(beam[None])  # the leak: every pixel, dark ones too
+        intensity = output_intensity(spectrum, transmission)
+        grid = self.camera_grid().expand(intensity.shape[0], -1, -1, -1)
+        frame = F.grid_sample(intensity[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)[:, 0]
+        if self._distorted():  # a camera pixel collects the output-plane area its inverse map covers
+            r2 = self._sensor_r2()
+            q1, q2 = self.distortion
+            frame = frame * ((1 + q1 * r2 + q2 * r2.square()) * (1 + 3 * q1 * r2 + 5 * q2 * r2.square()))
+        return frame * torch.exp(self.log_gain)
 
 
 @dataclass
@@ -64,6 +293,24 @@ def match(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(np.corrcoef(a.detach().reshape(-1).numpy(), b.detach().reshape(-1).numpy())[0, 1])
 
 
+def residual_report(fitted: torch.Tensor, bench_readout: torch.Tensor) -> dict[str, float]:
+    """What the fitted twin leaves unexplained in ``bench_readout`` (B, C, n, n), given its readouts
+    mapped onto the bench's units (``fitted``): the residual's RMS over the bench readout's RMS, overall
+    and in the worst channel, and the share of the residual's power that is one level per frame and
+    channel (what a frame-wise effect leaves: drift, flicker, stray light), the rest being structure
+    within the tiles (input modulator, fringing, vignetting, noise)."""
+    residual = (bench_readout - fitted).double()
+    ref = bench_readout.double().square().mean().sqrt() + 1e-12
+    per_channel = residual.square().mean(dim=(0, 2, 3)).sqrt() / (bench_readout.double().square().mean(dim=(0, 2, 3)).sqrt() + 1e-12)
+    total = residual.square().mean() + 1e-30
+    frame_wise = residual.mean(dim=(2, 3)).square().mean()
+    return {
+        "residual_rel": float(residual.square().mean().sqrt() / ref),
+        "residual_rel_worst_channel": float(per_channel.max()),
+        "residual_frame_share": float(frame_wise / total),
+    }
+
+
 def refine_twin(
     twin: FourFTwin,
     amplitudes: torch.Tensor,
@@ -82,8 +329,9 @@ def refine_twin(
     phase = phase.detach()
     before = twin_readout(twin, amplitudes, phase, points, oversample)
     summary = {"match_before": match(before, bench_readout)}
-    twin.fit_parameters(config.parameters)
-    optimiser = torch.optim.Adam([{"params": [getattr(twin, name)], "lr": STEP[name]} for name in config.parameters])
+    names = tuple(n for n in config.parameters if hasattr(twin, n))  # the shared twin has no lab parameters
+    twin.fit_parameters(names)
+    optimiser = torch.optim.Adam([{"params": [getattr(twin, name)], "lr": STEP[name]} for name in names])
     generator = torch.Generator().manual_seed(config.seed)
     n = amplitudes.shape[0]
     scale = bench_readout.abs().mean(dim=(0, 2, 3), keepdim=True) + 1e-12
@@ -96,9 +344,14 @@ def refine_twin(
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
+        if isinstance(twin, RefinableTwin):
+            twin.project()
         on_step(step, float(loss.detach()))
     twin.fit_parameters(())
     after = twin_readout(twin, amplitudes, phase, points, oversample)
     summary["match_after"] = match(after, bench_readout)
+    affine = ChannelAffine.fit(after, bench_readout)
+    summary["residual_before"] = residual_report(ChannelAffine.fit(before, bench_readout)(before), bench_readout)["residual_rel"]
+    summary.update(residual_report(affine(after), bench_readout))
     summary.update(twin.describe())
-    return ChannelAffine.fit(after, bench_readout), summary
+    return affine, summary
