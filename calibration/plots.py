@@ -34,18 +34,28 @@ def plot_record(record: CalibrationRecord, path: Path) -> Path:
         k = record.params["gain_dn_per_e"]
         ax.plot([0, x.max()], [0, k * x.max()], "-", label=f"K = {k:.4g} DN/e⁻")
         ax.set(xlabel="μ_y − μ_dark (DN)", ylabel="σ²_y − σ²_dark (DN²)", title="Photon-transfer curve")
+    elif record.kind == "input_response":
+        ax.plot(a["gray"], a["relative_intensity"], "o", ms=3, label="measured intensity (of full on)")
+        ax.plot(np.arange(len(a["amplitude"])), a["amplitude"], "-", label="effective amplitude")
+        ax.set(xlabel="gray level", ylabel="relative to full on", title=f"Input modulator: {record.params['model']}")
     else:
+        from calibration.registration import RadialWarp
+
+        warp = RadialWarp.from_dict(record.params["distortion"]) if record.params.get("distortion") else None
         for key, label in (("input", "input modulator"), ("fourier", "Fourier SLM")):
             src = a[f"{key}_spot_pixels" if key == "input" else "fourier_k"]
             dst = a[f"{key}_spot_camera"]
             ok = a[f"{key}_spot_used"].astype(bool)
             affine = np.asarray(record.params[f"{key}_to_camera"])
             pred = src[ok] @ affine[:, :2].T + affine[:, 2]
+            if warp is not None:
+                pred = warp(pred)
             res = dst[ok] - pred
             ax.quiver(pred[:, 0], pred[:, 1], res[:, 0], res[:, 1], angles="xy", scale_units="xy", scale=0.02,
                       label=f"{label} (×50), RMS {np.sqrt(np.mean(np.sum(res**2, 1))):.3f} px", color="C0" if key == "input" else "C1")
         ax.invert_yaxis()
-        ax.set(xlabel="camera column", ylabel="camera row", title="Registration residuals", aspect="equal")
+        title = "Registration residuals" + (" (after the lens distortion)" if warp is not None else "")
+        ax.set(xlabel="camera column", ylabel="camera row", title=title, aspect="equal")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

@@ -2,7 +2,7 @@
 
 Format (``<id>.json``)::
 
-    {"format": "labctl-calibration/1", "id": ..., "kind": "slm_phase" | "camera" | "registration",
+    {"format": "labctl-calibration/1", "id": ..., "kind": "slm_phase" | "camera" | "registration" | "input_response",
      "device": {"driver", "vendor", "model", "serial"}, "wavelength_m": ..., "created": ISO-8601,
      "software": {"labctl": version}, "method": ..., "params": {...}, "residuals": {...},
      "arrays": "<id>.npz" | null}
@@ -33,7 +33,7 @@ from drivers.device import DeviceInfo
 FORMAT = "labctl-calibration/1"
 #: the one table of calibration kinds: each kind, in the order a full calibration measures them, and
 #: the bench role whose device a record of that kind belongs to (and is checked against)
-ROLE_OF_KIND = {"slm_phase": "fourier_slm", "camera": "camera", "registration": "camera"}
+ROLE_OF_KIND = {"slm_phase": "fourier_slm", "camera": "camera", "registration": "camera", "input_response": "input_slm"}
 KINDS = tuple(ROLE_OF_KIND)
 #: relative wavelength difference below which two wavelengths count as the same
 WAVELENGTH_RTOL = 1e-3

@@ -15,6 +15,7 @@ from calibration.acquisition import Acquirer, RetryPolicy
 from calibration.active import apply_phase_table
 from calibration.camera_response import CameraSweepSettings, measure_camera_response
 from calibration.errors import CalibrationError
+from calibration.input_response import InputResponseSettings, measure_input_response
 from calibration.plots import plot_record
 from calibration.raw_log import RawLog, kept_on_failure, no_progress
 from calibration.records import KINDS, CalibrationRecord
@@ -99,10 +100,26 @@ def calibrate_registration(bench: Bench, out_dir: str | Path, progress: Progress
     return _save(record, out, bench, log)
 
 
+def calibrate_input(bench: Bench, out_dir: str | Path, progress: Progress | None = None,
+                    settings: InputResponseSettings = InputResponseSettings(), retry: RetryPolicy | None = None) -> Path:
+    """Input-modulator response: gray level → relative intensity and effective amplitude, and the table back."""
+    out = Path(out_dir)
+    with kept_on_failure(RawLog(out, "input_response")) as log:
+        res = measure_input_response(Acquirer(bench, policy=retry, on_fault=log.fault), log, settings, progress or no_progress)
+    record = CalibrationRecord(
+        kind="input_response", device=bench.input_slm.info, wavelength_m=bench.spec.optics.wavelength_m,
+        method="centred block at each gray level through a flat Fourier SLM, summed camera signal over dark, "
+               "full-on references interleaved",
+        params=res.params, residuals=res.residuals, arrays=res.arrays,
+    )
+    return _save(record, out, bench, log)
+
+
 CALIBRATIONS: dict[str, Callable[..., Path]] = {
     "slm_phase": calibrate_slm,
     "camera": calibrate_camera,
     "registration": calibrate_registration,
+    "input_response": calibrate_input,
 }
 
 

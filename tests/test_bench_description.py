@@ -28,7 +28,7 @@ def test_description_holds_every_device_and_round_trips(tmp_path: Path) -> None:
     assert (d.devices["fourier_slm"].rows, d.devices["camera"].cols) == (128, 120)
     assert d.devices["input_slm"].sequence_length > 1 and d.devices["fourier_slm"].sequence_length == 1
     assert d.devices["shutter"].rows is None and d.devices["shutter"].identity.model == "SimShutter"
-    assert d.calibration == {"slm_phase": "linear", "camera": None, "registration": None}
+    assert d.calibration == {"slm_phase": "linear", "camera": None, "registration": None, "input_response": None}
     assert BenchDescription.from_dict(json.loads(json.dumps(d.to_dict()))) == d
     assert BenchDescription.load(d.save(tmp_path / "d.json")) == d
 

@@ -95,3 +95,24 @@ def test_readout_points_follow_the_distortion() -> None:
     np.testing.assert_allclose(bent, warp(plain.astype(np.float64)), atol=1e-3)
     assert np.abs(bent - plain).max() > 0.1
     np.testing.assert_array_equal(channel_points(layout, affine, warp=None).numpy(), plain)
+
+
+def test_input_response_of_an_lc_modulator_follows_its_hidden_cos2(tmp_path, one_torch_thread) -> None:
+    from calibration.input_response import InputResponseSettings
+    from calibration.records import KINDS, ROLE_OF_KIND
+    from calibration.run import calibrate_input
+
+    assert ROLE_OF_KIND["input_response"] == "input_slm" and "input_response" in KINDS
+    raw = {k: dict(v) for k, v in LAB.items()}
+    raw["input_slm"] = {**raw["input_slm"], "realism": {"modulator": "lc", "power_drift": 0.03, "power_drift_time_s": 900.0}}
+    with accuracy.bench_for_seed(raw, 1).open() as bench:
+        path = calibrate_input(bench, tmp_path, settings=InputResponseSettings(levels=17, frames_each=1))
+        lc = reveal_truth(bench.input_slm).realism.modulator
+    record = load_record(path)
+    assert record.kind == "input_response" and record.params["model"].startswith("cos²")
+    gray = record.arrays["gray"]
+    true = np.abs(lc.field(gray, 256)) ** 2
+    np.testing.assert_allclose(record.arrays["relative_intensity"], true / true[-1], atol=0.01)
+    amplitude = record.arrays["amplitude"]
+    table = record.arrays["table_gray"]
+    assert np.abs(amplitude[table] - np.linspace(0, 1, len(table))).max() < 0.05 + amplitude[0]

@@ -1,4 +1,4 @@
-"""``labctl calibrate slm|camera|registration|all``: measure, save records + plots, write a bench file."""
+"""``labctl calibrate slm|camera|registration|input|all``: measure, save records + plots, write a bench file."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from calibration.run import SLM_METHODS, calibrate_all
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
 
 KINDS_OF = {"slm": ("slm_phase",), "camera": ("camera",), "registration": ("registration",),
-            "all": ("slm_phase", "camera", "registration")}
+            "input": ("input_response",), "all": ("slm_phase", "camera", "registration", "input_response")}
 
 
 @click.command("calibrate")
@@ -25,7 +25,7 @@ KINDS_OF = {"slm": ("slm_phase",), "camera": ("camera",), "registration": ("regi
               help="How the SLM phase response is measured (slm and all).")
 @clean_errors
 def calibrate_command(what: str, bench_file: Path | None, out: Path, method: str) -> None:
-    """Calibrate the SLM phase response, the camera response and/or the SLM↔camera registration.
+    """Calibrate the SLM phase response, the camera response, the SLM↔camera registration and/or the input modulator's response.
 
     Writes one record per calibration, a PNG plot beside it, the raw measurements under OUT/raw, and
     OUT/bench.toml: the bench with a [calibration] table naming the new records.

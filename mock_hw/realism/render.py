@@ -212,18 +212,19 @@ class LabRealism:
             else:
                 spectra = self._spectrum.apply(fields)  # type: ignore[attr-defined]
             computed = dict(zip(missing, spectra))
+        found = {k: computed[k] if k in computed else self._spectra[k] for k in unique}  # before any eviction
         for k in unique:
-            spectrum = computed.get(k)
-            if spectrum is None:
-                self._spectra.move_to_end(k)
+            if k not in computed:
+                if k in self._spectra:  # (an insertion above may have just evicted it)
+                    self._spectra.move_to_end(k)
             elif len(unique) <= _MAX_SPECTRA:
-                self._spectra[k] = spectrum
+                self._spectra[k] = computed[k]
                 if len(self._spectra) > _MAX_SPECTRA:
                     self._spectra.popitem(last=False)
         if len(unique) == 1:
-            one = computed.get(unique[0], self._spectra.get(unique[0]))
-            return one[None].expand(len(keys), *one.shape)  # type: ignore[union-attr]
-        return torch.stack([computed[k] if k in computed else self._spectra[k] for k in keys])
+            one = found[unique[0]]
+            return one[None].expand(len(keys), *one.shape)
+        return torch.stack([found[k] for k in keys])
 
     # -- the Fourier SLM -------------------------------------------------------------------------------
     def _pixels(self, gray: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
