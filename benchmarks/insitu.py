@@ -97,7 +97,10 @@ def one_seed(data, args, seed: int, work: Path) -> dict:
     print(f"seed {seed}: teacher {teacher.metrics}, optics-aware student (twin) {student.metrics}", flush=True)
     masks = work / "masks.h5"
     export_masks(student.path, calibrated, masks)
-    options = FineTuneOptions(fraction=args.fraction, heldout=args.heldout, seed=seed, pat=PATConfig(epochs=args.pat_epochs, seed=seed))
+    # the operator knows what the input modulator is (not its hidden timing): a DMD's bench file says so
+    modulator = "dmd" if spec.raw.get("input_slm", {}).get("realism", {}).get("modulator") == "dmd" else "amplitude"
+    options = FineTuneOptions(fraction=args.fraction, heldout=args.heldout, seed=seed, pat=PATConfig(epochs=args.pat_epochs, seed=seed),
+                              input_modulator=modulator)
     result = FineTuneSession(calibrated, masks, None, data, work / "finetune", None, options,
                              log=lambda m: print(f"  {m}", flush=True)).run()
     return result.summary()

@@ -124,3 +124,51 @@ def test_benchmark_varies_every_device_seed_of_a_bench_file() -> None:
     assert [raw[r]["seed"] for r in ("input_slm", "fourier_slm", "camera")] == [21, 22, 23]
     assert raw["camera"]["defocus_m"] == pytest.approx(1e-4) and raw["camera"]["misalignment"] == 1.5
     assert raw["camera"]["realism"]["zernike_rms_rad"] == 0.4  # the realism tables kept
+
+
+def test_subpixel_fringing_loses_light_only_where_the_phase_steps() -> None:
+    from labctl.insitu.twin_fit import subpixel_fringing
+
+    phase = torch.zeros(8, 8)
+    phase[:, 4:] = 2 * math.pi - 0.1  # a wrap: nearly the same wrapped phase, a full swing of the drive
+    pixels = subpixel_fringing(phase, torch.tensor(0.35))
+    assert torch.allclose(pixels[:, :2].abs(), torch.ones(8, 2), atol=1e-5)  # far from the step: unit modulus
+    assert float(pixels[:, 3:5].abs().max()) < 0.8  # the flyback
+    thin = subpixel_fringing(phase, torch.tensor(0.02))
+    assert torch.allclose(thin, torch.polar(torch.ones_like(phase), phase), atol=1e-3)
+    width = torch.tensor(0.3, requires_grad=True)
+    subpixel_fringing(phase, width).abs().sum().backward()
+    assert float(width.grad) < 0  # wider fringing: less light through
+
+
+def test_lc_phase_offset_follows_the_tables_gray_branch() -> None:
+    """A panel reaching 2.4π over its gray range: the table uses gray 200 for a target of 0.1 rad (the
+    branch 2π up) and gray 10 for 0.2 rad; the liquid crystal sees the first 2π above the second."""
+    from labctl.insitu.twin_fit import lc_phase_offset
+
+    k = 1024
+    target = 2 * np.pi * np.arange(k) / k
+    per_gray = 2.4 * np.pi / 255  # phase per gray level
+    low = np.rint(target / per_gray).astype(int)
+    high = np.rint((target + 2 * np.pi) / per_gray).astype(int)
+    gray = np.where((high <= 255) & (np.arange(k) % 2 == 0), high, low)  # interleaved branches where both exist
+    table = PhaseTable(gray=gray.astype(np.uint16), bit_depth=8, record_id="test")
+    phase = np.array([[target[2], target[3]]])
+    shown = table.gray_for_phase(phase)
+    offset = lc_phase_offset(table, phase, shown)
+    expected = np.where(shown > 0.5 * 255 / 1.2, 2 * np.pi, 0.0) * (phase < 0.4 * np.pi)
+    assert np.array_equal(offset, expected) and offset.max() == pytest.approx(2 * np.pi)
+
+
+def test_a_dmd_twin_adds_bit_plane_intensities(layout, one_torch_thread) -> None:
+    phase = initial_phase(layout, torch.Generator().manual_seed(3))
+    binary = (_inputs(layout, 2, seed=4) > 0.5).float()
+    amplitude, dmd = RefinableTwin(layout), RefinableTwin(layout, input_bits=8)
+    with torch.no_grad():
+        for twin in (amplitude, dmd):
+            twin.input_leak.fill_(0.02)
+        # binary inputs: every bit plane is the image itself, so both modulators give the same frames
+        assert torch.allclose(dmd(binary, phase), amplitude(binary, phase), rtol=1e-4, atol=1e-7)
+        half = binary * (128 / 255)  # one bit plane at 128/255 of the exposure: intensity linear in gray
+        assert torch.allclose(dmd(half, phase), (128 / 255) * dmd(binary, phase) + (127 / 255) * dmd(torch.zeros_like(binary), phase),
+                              rtol=1e-3, atol=1e-7)

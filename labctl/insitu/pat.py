@@ -50,7 +50,9 @@ class PhysicsAwareTrainer:
     channel scale applied). ``twin_to_bench`` maps the twin's readouts onto those units.
     ``phase_levels``: the phases the panel shows through the session's phase table (sorted, in
     [0, 2π); :meth:`OpticalLayout.quantisation_levels`, or ``table_phase_levels`` of the table): the
-    twin sees the mask rounded to those, as the panel shows it.
+    twin sees the mask rounded to those, as the panel shows it. ``lc_offset(phase)``: the multiples
+    of 2π the liquid crystal adds to the shown phase (the table's gray branch,
+    :func:`labctl.insitu.twin_fit.lc_phase_offset`), which the twin's fringing sees.
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class PhysicsAwareTrainer:
         twin_to_bench: ChannelAffine,
         phase_levels: torch.Tensor,
         config: PATConfig,
+        lc_offset: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.phase = nn.Parameter(phase.detach().clone().float())
         self.back_end = back_end
@@ -71,6 +74,7 @@ class PhysicsAwareTrainer:
         self.oversample = oversample
         self.twin_to_bench = twin_to_bench
         self.phase_levels = torch.as_tensor(phase_levels, dtype=torch.float64)
+        self.lc_offset = lc_offset
         self.config = config
         self.optimiser = torch.optim.Adam(
             [{"params": [self.phase], "lr": config.phase_lr}, {"params": list(back_end.parameters()), "lr": config.back_lr}]
@@ -93,7 +97,10 @@ class PhysicsAwareTrainer:
     ) -> PATStep:
         measured = bench_readout(self.phase_for_slm())  # forward pass on the bench
         self.back_end.train()
-        simulated = self.twin_to_bench(read_channels(self.twin(amplitudes, self.shown_phase()), self.points, self.oversample))
+        shown = self.shown_phase()
+        if self.lc_offset is not None:
+            shown = shown + torch.from_numpy(self.lc_offset(shown.detach().numpy().astype(np.float64))).to(shown)
+        simulated = self.twin_to_bench(read_channels(self.twin(amplitudes, shown), self.points, self.oversample))
         hybrid = simulated + (measured - simulated).detach()
         logits = self.back_end(hybrid)
         if teacher_logits is None:

@@ -39,7 +39,15 @@ from labctl.insitu.backend_ft import BackendFineTuneConfig, accuracy, finetune_v
 from labctl.insitu.capture_cache import CaptureCache, capture_key
 from labctl.insitu.pat import PATConfig, PhysicsAwareTrainer
 from labctl.insitu.record import FineTuneRecord
-from labctl.insitu.twin_fit import NOT_MODELLED, ChannelAffine, RefinableTwin, TwinFitConfig, refine_twin
+from labctl.insitu.twin_fit import (
+    START_FRINGING_PX,
+    ChannelAffine,
+    RefinableTwin,
+    TwinFitConfig,
+    lc_phase_offset,
+    not_modelled,
+    refine_twin,
+)
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.models.checkpoint import load_checkpoint, save_checkpoint
 from labctl.optics.geometry import pose_from_affine
@@ -99,10 +107,15 @@ class FineTuneOptions:
     twin: TwinFitConfig = field(default_factory=TwinFitConfig)
     pat: PATConfig = field(default_factory=PATConfig)
     seed: int = 0
+    #: what the input modulator is, for the refined twin: "amplitude" (linear in gray) or "dmd"
+    #: (binary mirrors, gray by pulse-width modulation: a frame is the sum of its bit planes' intensities)
+    input_modulator: str = "amplitude"
 
     def __post_init__(self) -> None:
         if not 0 < self.fraction <= 1:
             raise FineTuneError(f"fraction must be in (0, 1]; got {self.fraction}")
+        if self.input_modulator not in ("amplitude", "dmd"):
+            raise FineTuneError(f"input_modulator must be 'amplitude' or 'dmd'; got {self.input_modulator!r}")
 
 
 @dataclass
@@ -284,7 +297,12 @@ class FineTuneSession:
         table = self.bench.fourier_slm.phase_table
         pose = pose_from_affine(self.layout.geometry, self.layout.input_rows, self.layout.input_cols, self.layout.input_pitch_m,
                                 self.layout.camera_rows, self.layout.camera_cols, self.layout.camera_pitch_m, calib.affine)
-        twin = RefinableTwin(self.layout, pose)
+        bits = self.bench.input_slm.bit_depth if self.options.input_modulator == "dmd" else None
+        twin = RefinableTwin(self.layout, pose, fringing_px=START_FRINGING_PX, input_bits=bits)
+
+        def lc_offset(phase_np: np.ndarray) -> np.ndarray:  # the 2π branch each pixel's gray level is on
+            return lc_phase_offset(table, phase_np, table.gray_for_phase(np.mod(phase_np, 2 * np.pi)))
+
         points = channel_points(self.layout, calib.affine, self.oversample, calib.camera_warp)
         amplitudes = torch.from_numpy(modulator_amplitudes(self.train_images[self.subset], self.layout))
         if "twin" in state:
@@ -293,15 +311,16 @@ class FineTuneSession:
         else:
             start_gray = table.gray_for_phase(phase.numpy())
             det = self._readouts("train", self.subset, start_gray, state, "bench_frames")
-            twin_to_bench, summary = refine_twin(twin, amplitudes, phase, det, points, self.oversample, self.options.twin)
+            lc = phase + torch.from_numpy(lc_offset(phase.numpy().astype(np.float64))).to(phase)
+            twin_to_bench, summary = refine_twin(twin, amplitudes, lc, det, points, self.oversample, self.options.twin)
             self.log("twin refined: " + ", ".join(f"{k} {v:.4g}" for k, v in summary.items()))
-            self.log("twin cannot express: " + "; ".join(NOT_MODELLED))
-            summary["not_modelled"] = list(NOT_MODELLED)
+            summary["not_modelled"] = not_modelled(twin)
+            self.log("twin cannot express: " + "; ".join(summary["not_modelled"]))
             state.update(twin=twin.state_dict(), twin_affine=(twin_to_bench.gain.tolist(), twin_to_bench.offset.tolist()), twin_summary=summary)
             state["stage"] = "pat"
             self._save_state(state)
         trainer = PhysicsAwareTrainer(phase, model.back, twin, points, self.oversample, twin_to_bench,
-                                      shown_levels(table), self.options.pat)
+                                      shown_levels(table), self.options.pat, lc_offset)
         rng = np.random.default_rng(self.options.seed + 1)
         batch = self.options.pat.batch_size
         while state["epoch"] < self.options.pat.epochs:
