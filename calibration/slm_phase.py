@@ -686,6 +686,8 @@ def _measure_multiplexed(acq: Acquirer, log: RawLog, settings: PhaseSweepSetting
             f"(worst fit residual {region_rms.max():.1%}); repeat with fewer regions"
         )
     extra = {"multiplexed_regions": True, "region_grating_vectors": [list(v) for v in layout.vectors],
+             "region_grating_rule": "region r: ((a*(x - cols//2) + b*(y - rows//2)) mod grating_period_px) >= grating_period_px/2, "
+                                    "(a, b) = region_grating_vectors[r]",
              "region_groups": layout.groups, "region_window_radius_px": radius}
     return _tables(slm, settings, regions, n_reg, phase_global, phase_regions, warps, region_rms, grays, i1, gfit,
                    None, layout.period, layout.period, group_grays[0], progress, extra)
