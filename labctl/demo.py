@@ -62,10 +62,10 @@ class DemoSettings:
     student_epochs: int = 8
     optics_epochs: int = 2
     #: the optics-aware student (the SCLC + KD student's channels and back end) trains through the
-    #: twin's physics, a full-frame FFT pair per image and channel group (6.4 ms per image, group and
-    #: epoch on 2 cores against 0.46 for the SCLC student without KD, measured in
-    #: `labctl demo --seed 0`): on the first N training images only (None: all). With 2000 the
-    #: bench read 80.5 % against the twin's 82.8 (seed 0); with 3000, 83.6 against 83.4, 8 s more
+    #: twin's physics, a full-frame FFT pair per image and channel group (2 groups: 52 s for 2 epochs
+    #: on 2000 images, against 28 s for 8 epochs of the SCLC student on all 6000, `make demo`, seed 0):
+    #: on the first N training images only (None: all). With 2000 the bench read 80.5 % against the
+    #: twin's 82.8 (seed 0); with 3000, 83.6 against 83.4, 8 s more
     optics_train_limit: int | None = 3000
     teacher_width: int = 32  # channels of the teacher's first block (doubled per block); `train teacher`'s default
     #: the SCLC students' architecture (labctl.training.train.student_for arguments)
