@@ -15,7 +15,8 @@ from drivers.bench import BenchSpec
 from drivers.phase_table import PhaseTable
 from labctl.insitu.pat import PATConfig, PhysicsAwareTrainer
 from labctl.insitu.session import shown_levels
-from labctl.insitu.twin_fit import ChannelAffine, RefinableTwin, TwinFitConfig, refine_twin, residual_report, twin_readout, zernike
+from labctl.insitu.twin_fit import ChannelAffine, RefinableTwin, TwinFitConfig, refine_twin, residual_report, twin_readout
+from labctl.optics.zernike import zernike
 from labctl.models.bench_layout import layout_for_bench
 from labctl.models.optics_aware import ideal_affine, initial_phase
 from labctl.optics.quantise import table_phase_levels, uniform_levels

@@ -31,6 +31,7 @@ from labctl.optics.layout import OpticalLayout
 from labctl.optics.propagation import output_intensity, phase_transmission, slm_transmission
 from labctl.optics.readout import read_channels
 from labctl.optics.twin import FREE_PARAMETERS, FourFTwin, TwinAssumptions
+from labctl.optics.zernike import zernike
 
 #: Adam step per parameter, in its own units (µm of shift or defocus, radians, log-scale, fraction;
 #: the beam's centre in units of the modulator's half-diagonal, its curvature in 1/half-diagonal²;
@@ -86,27 +87,6 @@ class TwinFitConfig:
     seed: int = 0
 
 
-def zernike(j: int, rho: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Noll-normalised Zernike polynomial ``j`` (unit RMS over ρ ≤ 1; Noll 1988) at polar pupil coordinates."""
-    from math import factorial
-
-    if j < 1:
-        raise OpticsModelError(f"Noll indices start at 1; got {j}")
-    n = int((-1 + np.sqrt(8 * (j - 1) + 1)) / 2)
-    p = j - n * (n + 1) // 2
-    m = ((p + n % 2) // 2) * 2 - n % 2
-    if m != 0 and j % 2 == 1:
-        m = -m
-    am = abs(m)
-    radial = np.zeros_like(rho)
-    for k in range((n - am) // 2 + 1):
-        c = (-1) ** k * factorial(n - k) / (factorial(k) * factorial((n + am) // 2 - k) * factorial((n - am) // 2 - k))
-        radial = radial + c * rho ** (n - 2 * k)
-    if m == 0:
-        return np.sqrt(n + 1) * radial
-    return np.sqrt(2 * (n + 1)) * radial * (np.cos(am * theta) if m > 0 else np.sin(am * theta))
-
-
 #: sub-pixel samples per SLM pixel and axis of :func:`subpixel_fringing`
 FRINGING_OVERSAMPLE = 4
 
@@ -154,6 +134,8 @@ class RefinableTwin(FourFTwin):
     twin up to its fill factor and crosstalk assumptions.
     """
 
+    free_parameters = FREE_PARAMETERS + EXTRA_PARAMETERS
+
     def __init__(
         self, layout: OpticalLayout, pose: CameraPose = CameraPose(), assumptions: TwinAssumptions = TwinAssumptions(),
         fringing_px: float = 0.0, input_bits: int | None = None,
@@ -200,20 +182,6 @@ class RefinableTwin(FourFTwin):
             self.beam_curvature.clamp_(min=0)
             if float(self.fringing_px) > 0:
                 self.fringing_px.clamp_(0.02, 1.5)
-
-    def fit_parameters(self, names: tuple[str, ...]) -> list[nn.Parameter]:
-        unknown = set(names) - set(FREE_PARAMETERS) - set(EXTRA_PARAMETERS)
-        if unknown:
-            raise OpticsModelError(
-                f"unknown twin parameter(s) {sorted(unknown)}; free parameters: {FREE_PARAMETERS + EXTRA_PARAMETERS}"
-            )
-        chosen = super().fit_parameters(tuple(n for n in names if n in FREE_PARAMETERS))
-        for name in EXTRA_PARAMETERS:
-            p = getattr(self, name)
-            p.requires_grad_(name in names)
-            if name in names:
-                chosen.append(p)
-        return chosen
 
     @property
     def fill_factor(self) -> torch.Tensor:

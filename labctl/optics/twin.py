@@ -43,6 +43,9 @@ class TwinAssumptions:
 
 
 class FourFTwin(nn.Module):
+    #: what :meth:`fit_parameters` may fit (a refined twin adds its own)
+    free_parameters: tuple[str, ...] = FREE_PARAMETERS
+
     def __init__(
         self, layout: OpticalLayout, pose: CameraPose = CameraPose(), assumptions: TwinAssumptions = TwinAssumptions(),
         image_only: bool = False,
@@ -81,12 +84,12 @@ class FourFTwin(nn.Module):
 
     # -- parameters -----------------------------------------------------------------------------------
     def fit_parameters(self, names: tuple[str, ...]) -> list[nn.Parameter]:
-        """Mark ``names`` (from FREE_PARAMETERS) as fitted; returns them for an optimiser."""
-        unknown = set(names) - set(FREE_PARAMETERS)
+        """Mark ``names`` (from the class's ``free_parameters``) as fitted; returns them for an optimiser."""
+        unknown = set(names) - set(self.free_parameters)
         if unknown:
-            raise OpticsModelError(f"unknown twin parameter(s) {sorted(unknown)}; free parameters: {FREE_PARAMETERS}")
+            raise OpticsModelError(f"unknown twin parameter(s) {sorted(unknown)}; free parameters: {self.free_parameters}")
         chosen = []
-        for name in FREE_PARAMETERS:
+        for name in self.free_parameters:
             p = getattr(self, name)
             p.requires_grad_(name in names)
             if name in names:
