@@ -67,8 +67,13 @@ def convert(tarball: Path, out: Path, train_per_class: int = TRAIN_PER_CLASS, te
             for prefix, part in (("train", images[:train_per_class]), ("t10k", images[train_per_class : train_per_class + test_per_class])):
                 splits[prefix][0].append(part)
                 splits[prefix][1].append(np.full(len(part), label, dtype=np.uint8))
+    return {"out": str(out), **write_splits(out, splits, np.random.default_rng(0))}
+
+
+def write_splits(out: Path, splits: dict[str, tuple[list[np.ndarray], list[np.ndarray]]], rng: np.random.Generator) -> dict[str, int]:
+    """Each split's per-class images and labels, shuffled together by ``rng``, as gzipped IDX files
+    ``<split>-images-idx3-ubyte.gz`` / ``<split>-labels-idx1-ubyte.gz`` in ``out``; images per split."""
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
     counts = {}
     for prefix, (images, labels) in splits.items():
         x, y = np.concatenate(images), np.concatenate(labels)
@@ -76,7 +81,7 @@ def convert(tarball: Path, out: Path, train_per_class: int = TRAIN_PER_CLASS, te
         write_idx(out / f"{prefix}-images-idx3-ubyte.gz", x[order])
         write_idx(out / f"{prefix}-labels-idx1-ubyte.gz", y[order])
         counts[prefix] = len(y)
-    return {"out": str(out), **counts}
+    return counts
 
 
 def main() -> None:

