@@ -10,12 +10,12 @@ physics-aware training of the mask, each pass over ``--fraction`` of the trainin
 ``--bench FILE`` runs on that bench file instead (e.g. mock_hw/lab_bench.toml, whose hidden
 non-idealities lie outside the twin's model: aberrations, relay distortion, a DMD input, fringing,
 flicker, drift, ...): each seed adds 10·seed to every device's seed, the file is used as it is (no
-defocus or misalignment added unless asked), and by default every calibration runs (SLM phase,
-camera, registration) before the student is trained for the calibrated bench (its phase levels),
-as an operator would; what is left for fine-tuning is model error.
+defocus or misalignment added unless asked), and by default every calibration runs (input
+response, SLM phase, camera, registration) before the student is trained for the calibrated bench
+(its phase levels), as an operator would; what is left for fine-tuning is model error.
 
 Usage: python benchmarks/insitu.py [--data SPEC] [--seeds 0 1] [--defocus-um 250] [--misalignment 2]
-       [--bench FILE] [--calibrate slm_phase camera registration] [--threads 1]
+       [--bench FILE] [--calibrate input_response slm_phase camera registration] [--threads 1]
 Last line: JSON with digital, optical_before, optical_backend_ft, optical_pat (means over seeds,
 fractions) and bench_frames (training frames per run, mean), plus per-seed figures.
 """
@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from calibration.records import KINDS
 from drivers.bench import BenchSpec
 from labctl.data import load_dataset
 
@@ -111,8 +112,8 @@ def main() -> None:
     parser.add_argument("--data", default="digits")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--bench", type=Path, default=None, help="bench file (default: the embedded bench, defocused and misaligned)")
-    parser.add_argument("--calibrate", nargs="+", choices=("slm_phase", "camera", "registration"), default=None,
-                        help="calibrations run before export (default: camera registration; with --bench all three)")
+    parser.add_argument("--calibrate", nargs="+", choices=KINDS, default=None,
+                        help="calibrations run before export (default: camera registration; with --bench all)")
     parser.add_argument("--defocus-um", type=float, default=None, help="camera defocus (default: 250; with --bench 0)")
     parser.add_argument("--misalignment", type=float, default=None,
                         help="camera misalignment, times the default draw (default: 2; with --bench 1)")
@@ -131,7 +132,7 @@ def main() -> None:
     if args.misalignment is None:
         args.misalignment = 1.0 if lab else 2.0
     if args.calibrate is None:
-        args.calibrate = ["slm_phase", "camera", "registration"] if lab else ["camera", "registration"]
+        args.calibrate = list(KINDS) if lab else ["camera", "registration"]
     if args.threads:
         torch.set_num_threads(args.threads)
     data = load_dataset(args.data)

@@ -1,7 +1,9 @@
-"""The calibration records a bench file names as active, and applying the SLM phase table.
+"""The calibration records a bench file names as active, and applying the SLM phase table and the
+input modulator's amplitude table.
 
     [calibration]
-    slm_phase = "slm_phase-....json"       # paths relative to the bench file
+    input_response = "input_response-....json"   # paths relative to the bench file
+    slm_phase = "slm_phase-....json"
     camera = "camera-....json"
     registration = "registration-....json"
 """
@@ -16,7 +18,9 @@ from calibration.errors import CalibrationMismatch, CalibrationRecordError
 from calibration.record_checks import check_camera_record, check_registration_record
 from calibration.records import KINDS, ROLE_OF_KIND, CalibrationRecord, load_record
 from drivers.bench import Bench, BenchSpec
+from drivers.amplitude_table import AmplitudeTable
 from drivers.device import DeviceInfo
+from drivers.errors import AmplitudeTableError
 from drivers.phase_table import PhaseTable
 
 
@@ -40,6 +44,10 @@ class ActiveCalibration:
     @property
     def registration(self) -> CalibrationRecord | None:
         return self.of_kind("registration")
+
+    @property
+    def input_response(self) -> CalibrationRecord | None:
+        return self.of_kind("input_response")
 
 
 def active_records(spec: BenchSpec, bench: Bench | None = None, force: bool = False,
@@ -98,3 +106,35 @@ def apply_phase_table(bench: Bench, record: CalibrationRecord, force: bool = Fal
     if why and not force:
         raise CalibrationMismatch(f"SLM phase record {record.id} was {why}; recalibrate, or force it")
     slm.phase_table = phase_table_from_record(record)
+
+
+def amplitude_table_from_record(record: CalibrationRecord) -> AmplitudeTable:
+    """The input modulator's amplitude → gray table of an ``input_response`` record; its bit depth is
+    that of the modulator it measured (one measured amplitude per gray level in ``amplitude``)."""
+    if record.kind != "input_response":
+        raise CalibrationRecordError(f"record {record.id} is a {record.kind!r} record, not an input-response calibration")
+    try:
+        gray = np.asarray(record.arrays["table_gray"])
+        levels = int(np.asarray(record.arrays["amplitude"]).size)
+    except KeyError as exc:
+        raise CalibrationRecordError(f"input-response record {record.id} lacks {exc}") from None
+    bit_depth = levels.bit_length() - 1
+    if levels < 2 or 2**bit_depth != levels:
+        raise CalibrationRecordError(
+            f"input-response record {record.id}: {levels} measured amplitudes, not one per gray level of a modulator"
+        )
+    try:
+        return AmplitudeTable(gray=gray, bit_depth=bit_depth, record_id=record.id,
+                              metadata={"wavelength_m": record.wavelength_m, "created": record.created,
+                                        "model": record.params.get("model")})
+    except AmplitudeTableError as exc:
+        raise CalibrationRecordError(f"input-response record {record.id}: {exc}") from None
+
+
+def apply_amplitude_table(bench: Bench, record: CalibrationRecord, force: bool = False) -> None:
+    """Make ``record``'s table the input modulator's active amplitude table (device and wavelength checked)."""
+    slm = bench.input_slm
+    why = record.mismatch(slm.info, bench.spec.optics.wavelength_m)
+    if why and not force:
+        raise CalibrationMismatch(f"input-response record {record.id} was {why}; recalibrate, or force it")
+    slm.amplitude_table = amplitude_table_from_record(record)

@@ -20,7 +20,9 @@ Slow drift of the laser power is taken out by a full-on reference shown every fe
 sweep's intensities are divided by the references interpolated over the sweep); the references'
 spread is reported (``reference_drift_rel``). The record holds the measured amplitude of every
 gray level (interpolated between the sampled ones, made monotone) and the lookup table
-amplitude → gray (``table_gray``), and which simple model fits best (``model``).
+amplitude → gray (``table_gray``), and which simple model fits best (``model``). A bench session
+installs that table on the input modulator (:class:`drivers.amplitude_table.AmplitudeTable`), so
+every image is then shown through it; the measurement itself always shows raw gray levels.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from calibration.acquisition import Acquirer
 from calibration.errors import AmbiguousMeasurement
 from calibration.exposure import check_frames, peak_over, set_exposure_for_peak
 from calibration.raw_log import Progress, RawLog, no_progress
+from drivers.amplitude_table import AmplitudeTable
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,18 @@ def _block(shape: tuple[int, int], fraction: float, amplitude: float) -> np.ndar
 
 def measure_input_response(acq: Acquirer, log: RawLog, settings: InputResponseSettings = InputResponseSettings(),
                            progress: Progress = no_progress) -> InputResponseResult:
+    """The modulator's raw response: measured through the linear amplitude table (amplitude g/(L−1)
+    shows gray g exactly), whatever table is active; the active one is restored afterwards."""
+    inp = acq.bench.input_slm
+    active = inp.amplitude_table
+    inp.amplitude_table = AmplitudeTable.linear(inp.bit_depth)
+    try:
+        return _measure(acq, log, settings, progress)
+    finally:
+        inp.amplitude_table = active
+
+
+def _measure(acq: Acquirer, log: RawLog, settings: InputResponseSettings, progress: Progress) -> InputResponseResult:
     bench = acq.bench
     inp, cam, slm = bench.input_slm, bench.camera, bench.fourier_slm
     levels = inp.levels

@@ -31,9 +31,10 @@ from calibration.errors import CalibrationMismatch, CalibrationRecordError
 from drivers.device import DeviceInfo
 
 FORMAT = "labctl-calibration/1"
-#: the one table of calibration kinds: each kind, in the order a full calibration measures them, and
-#: the bench role whose device a record of that kind belongs to (and is checked against)
-ROLE_OF_KIND = {"slm_phase": "fourier_slm", "camera": "camera", "registration": "camera", "input_response": "input_slm"}
+#: the one table of calibration kinds: each kind, in the order a full calibration measures them (the
+#: input response first: the others show their patterns through its table; see calibration.run.calibrate_all),
+#: and the bench role whose device a record of that kind belongs to (and is checked against)
+ROLE_OF_KIND = {"input_response": "input_slm", "slm_phase": "fourier_slm", "camera": "camera", "registration": "camera"}
 KINDS = tuple(ROLE_OF_KIND)
 #: relative wavelength difference below which two wavelengths count as the same
 WAVELENGTH_RTOL = 1e-3

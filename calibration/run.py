@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from calibration.acquisition import Acquirer, RetryPolicy
-from calibration.active import apply_phase_table
+from calibration.active import apply_amplitude_table, apply_phase_table
 from calibration.camera_response import CameraSweepSettings, measure_camera_response
 from calibration.errors import CalibrationError
 from calibration.input_response import InputResponseSettings, measure_input_response
@@ -102,7 +102,8 @@ def calibrate_registration(bench: Bench, out_dir: str | Path, progress: Progress
 
 def calibrate_input(bench: Bench, out_dir: str | Path, progress: Progress | None = None,
                     settings: InputResponseSettings = InputResponseSettings(), retry: RetryPolicy | None = None) -> Path:
-    """Input-modulator response: gray level → relative intensity and effective amplitude, and the table back."""
+    """Input-modulator response: gray level → relative intensity and effective amplitude, and the table
+    back; makes the new table active on ``bench``."""
     out = Path(out_dir)
     with kept_on_failure(RawLog(out, "input_response")) as log:
         res = measure_input_response(Acquirer(bench, policy=retry, on_fault=log.fault), log, settings, progress or no_progress)
@@ -112,7 +113,9 @@ def calibrate_input(bench: Bench, out_dir: str | Path, progress: Progress | None
                "full-on references interleaved",
         params=res.params, residuals=res.residuals, arrays=res.arrays,
     )
-    return _save(record, out, bench, log)
+    path = _save(record, out, bench, log)
+    apply_amplitude_table(bench, record)
+    return path
 
 
 CALIBRATIONS: dict[str, Callable[..., Path]] = {
@@ -126,15 +129,28 @@ CALIBRATIONS: dict[str, Callable[..., Path]] = {
 def calibrate_all(spec: BenchSpec, out_dir: str | Path, progress: Progress | None = None,
                   kinds: tuple[str, ...] = KINDS, slm_method: str = "diffraction",
                   retry: RetryPolicy | None = None) -> dict[str, Path]:
-    """Open the bench, run the calibrations ``kinds`` in order, write ``out_dir/bench.toml``; kind → record path.
+    """Open the bench, run the calibrations ``kinds`` in the order of :data:`calibration.records.KINDS`
+    (whatever order they are given in), write ``out_dir/bench.toml``; kind → record path.
 
+    The input response comes first: it needs no other calibration (its Fourier SLM is a flat gray
+    level, it sums the whole frame over dark), and the later steps show their input patterns through
+    its table: the interferometric SLM method's cosine grating above all, to which an uncorrected
+    response (an LC modulator's cos²) adds harmonics whose second orders beat with the zero order at
+    the very fringe frequency it demodulates. (The diffraction method, camera and registration show
+    only dark and full on, which any table maps to the modulator's extremes.) An input-response record
+    the bench file already names is applied unless the input response is measured anew.
     ``slm_method``: how the SLM phase response is measured (see SLM_METHODS); ``retry``: how
     acquisition faults are retried (None: the default policy)."""
+    unknown = [kind for kind in kinds if kind not in KINDS]
+    if unknown:
+        raise CalibrationError(f"unknown calibration kind(s) {unknown}; expected some of {KINDS}")
+    kinds = tuple(kind for kind in KINDS if kind in kinds)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     report = progress or no_progress
     paths: dict[str, Path] = {}
-    with open_session(spec, kinds=("slm_phase",)) as session:
+    kept = ("slm_phase",) if "input_response" in kinds else ("input_response", "slm_phase")
+    with open_session(spec, kinds=kept) as session:
         bench = session.bench
         for i, kind in enumerate(kinds):
             def sub(message: str, fraction: float, i: int = i, kind: str = kind) -> None:

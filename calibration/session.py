@@ -1,7 +1,8 @@
 """The bench session: the one place that opens the devices of a bench file and applies the
 calibration records its ``[calibration]`` table names as active — the phase table on the Fourier
-SLM, the camera correction and the registration for whoever reads frames — and that takes the
-bench's description (:mod:`drivers.description`), saved beside the bench file.
+SLM, the amplitude table on the input modulator (every image is then shown through the measured
+input response), the camera correction and the registration for whoever reads frames — and that
+takes the bench's description (:mod:`drivers.description`), saved beside the bench file.
 
 Devices open in the bench file's role order (modulators first, then the camera, then instruments);
 each record's device identity and wavelength are checked against the open devices before anything
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calibration.active import ActiveCalibration, active_phase_table, active_records, phase_table_from_record
+from calibration.active import (
+    ActiveCalibration, active_phase_table, active_records, amplitude_table_from_record, phase_table_from_record,
+)
 from calibration.camera_response import CameraCorrection
 from calibration.records import KINDS
 from calibration.registration import Registration
@@ -62,13 +65,15 @@ def open_session(spec: BenchSpec, kinds: tuple[str, ...] = KINDS, force: bool = 
     """Open the bench of ``spec`` and apply its active records of ``kinds``; close it on the way out.
 
     The bench's description is saved beside its bench file whenever it differs from the saved one
-    (first open, a device replaced, another calibration). A calibration run passes
-    ``kinds=("slm_phase",)``: it measures the camera and the registration anew, so records of a
-    replaced camera must not stop it."""
+    (first open, a device replaced, another calibration). A calibration run applies only the SLM
+    phase record and, unless it measures the input response anew, the input-response record: it
+    measures the camera and the registration anew, so records of a replaced camera must not stop it."""
     with spec.open() as bench:
         active = active_records(spec, bench, force=force, kinds=kinds)
         if active.slm_phase is not None:
             bench.fourier_slm.phase_table = phase_table_from_record(active.slm_phase)
+        if active.input_response is not None:
+            bench.input_slm.amplitude_table = amplitude_table_from_record(active.input_response)
         correct = CameraCorrection.from_record(active.camera).apply if active.camera is not None else None
         registration = Registration.from_record(active.registration) if active.registration is not None else None
         affine = np.asarray(registration.input_to_camera, dtype=np.float64) if registration is not None else None

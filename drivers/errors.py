@@ -54,6 +54,11 @@ class PhaseTableError(LabctlError, ValueError):
     """A gray-level → phase table has the wrong shape or gray levels outside the SLM's range."""
 
 
+class AmplitudeTableError(LabctlError, ValueError):
+    """An amplitude → gray-level table has the wrong shape, non-finite or non-integer entries, gray
+    levels outside the modulator's range, or falls somewhere."""
+
+
 class BenchFileError(LabctlError, ValueError):
     """A bench description file is malformed: missing role, unknown driver, bad arguments."""
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from drivers.amplitude_table import AmplitudeTable
 from drivers.capabilities import HardwareSequence
 from drivers.device import Device
 from drivers.errors import InvalidPattern, UnsupportedFeature
@@ -19,10 +20,6 @@ from drivers.limits import (
     GRID_BYTES_PER_PIXEL, GRID_MEMORY_BUDGET_BYTES, MAX_GRID_SIDE, PITCH_RANGE_M, finite, integer, within_budget,
 )
 from drivers.phase_table import PhaseTable
-
-
-#: Values per step when converting a float pattern to gray levels (a reused 512 KiB buffer)
-_CONVERT_STEP = 2**16
 
 
 class SLMRole(StrEnum):
@@ -63,7 +60,8 @@ class SLM(Device):
     ``write_gray`` takes integer gray levels ``(rows, cols)``; an ``(n, rows, cols)`` stack is a
     sequence shown one pattern per camera hardware trigger (only on a :class:`HardwareSequence` SLM).
     ``write_phase`` (Fourier role) maps radians through the active :class:`PhaseTable`;
-    ``write_amplitude`` (input role) maps field amplitude in [0, 1] linearly onto gray levels.
+    ``write_amplitude`` (input role) maps field amplitude in [0, 1] through the active
+    :class:`AmplitudeTable` (linear until the input response is calibrated).
     """
 
     def __init__(self, name: str, role: SLMRole | str) -> None:
@@ -71,6 +69,7 @@ class SLM(Device):
         self.role = SLMRole(role)
         self.frame_count = 0  # patterns shown since open
         self._phase_table: PhaseTable | None = None
+        self._amplitude_table: AmplitudeTable | None = None
 
     # -- description -------------------------------------------------------------------------
     @property
@@ -120,6 +119,19 @@ class SLM(Device):
         table.check_compatible(self.name, bit_depth=self.bit_depth, grid_shape=self.grid.shape)
         self._phase_table = table
 
+    # -- amplitude table -----------------------------------------------------------------------
+    @property
+    def amplitude_table(self) -> AmplitudeTable:
+        """Active map from field amplitude to gray level; linear (1 at the top level) until calibrated."""
+        if self._amplitude_table is None:
+            self._amplitude_table = AmplitudeTable.linear(self.bit_depth)
+        return self._amplitude_table
+
+    @amplitude_table.setter
+    def amplitude_table(self, table: AmplitudeTable) -> None:
+        table.check_compatible(self.name, bit_depth=self.bit_depth)
+        self._amplitude_table = table
+
     # -- writing -----------------------------------------------------------------------------
     def write_gray(self, levels: np.ndarray) -> None:
         """Show raw gray levels (integer array, ``(rows, cols)`` or ``(n, rows, cols)``)."""
@@ -137,21 +149,14 @@ class SLM(Device):
         self.write_gray(self.phase_table.gray_for_phase(phase))
 
     def write_amplitude(self, amplitude: np.ndarray) -> None:
-        """Show a field amplitude in [0, 1] (input role); 1 maps to the top gray level."""
+        """Show a field amplitude in [0, 1] (input role) through the active :class:`AmplitudeTable`."""
         self._require_open()
         if self.role is not SLMRole.INPUT:
             raise UnsupportedFeature(self.name, f"write_amplitude needs an input modulator; this is a {self.role} modulator")
         amp, lo, hi = self._checked_float(amplitude, "amplitude")
         if lo < 0 or hi > 1:
             raise InvalidPattern(self.name, f"amplitude outside [0, 1]: min {lo:.4g}, max {hi:.4g}")
-        gray = np.empty(amp.shape, dtype=np.uint16)
-        flat_amp, flat_gray = amp.reshape(-1), gray.reshape(-1)
-        scaled = np.empty(min(flat_amp.size, _CONVERT_STEP))  # one reused buffer: no page faults per pattern
-        for start in range(0, flat_amp.size, _CONVERT_STEP):
-            part = scaled[: min(_CONVERT_STEP, flat_amp.size - start)]
-            np.multiply(flat_amp[start : start + part.size], self.levels - 1, out=part)
-            flat_gray[start : start + part.size] = np.rint(part, out=part)
-        self.write_gray(gray)
+        self.write_gray(self.amplitude_table.gray_for_amplitude(amp))
 
     @abstractmethod
     def _show_gray(self, levels: np.ndarray) -> None:

@@ -21,7 +21,8 @@ from labctl.cli import main
 from tests.conftest import bench_toml
 
 FAST = RetryPolicy(attempts=5, first_backoff_s=0.0, max_backoff_s=0.0)
-#: the disconnect lands in the SLM sweep, the write failure on its 40th pattern
+#: the disconnect lands in the input-response sweep (measured first), the write failure on the Fourier
+#: SLM's 40th pattern (in its phase sweep)
 FAULTS = dict(missed_trigger_rate=0.05, disconnect_at_frame=60, write_failure_at=40)
 
 
@@ -60,7 +61,12 @@ def test_calibration_under_injected_faults_matches_the_fault_free_one(tmp_path: 
     assert "reconnect_failed" not in counts
     slm_faults = np.load(tmp_path / "faulty" / "raw" / "slm_phase.npz")["faults"]
     assert any("fourier_slm" in line and "write failed" in line for line in slm_faults)
-    assert any("disconnect" in line and "camera" in line for line in slm_faults)
+    input_faults = np.load(tmp_path / "faulty" / "raw" / "input_response.npz")["faults"]
+    assert any("disconnect" in line and "camera" in line for line in input_faults)
+
+    # input response: the same relative intensities
+    np.testing.assert_allclose(faulty["input_response"].arrays["relative_intensity"],
+                               clean["input_response"].arrays["relative_intensity"], atol=0.01)
 
     # phase table: the same response (the suite's own bound against the truth is 0.08 rad RMS)
     a, b = clean["slm_phase"].arrays, faulty["slm_phase"].arrays

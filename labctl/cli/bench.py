@@ -53,7 +53,7 @@ def check(bench_file: Path | None, out: Path) -> None:
     """Open every device, write a test pattern, capture a frame, print a device table, save a PNG."""
     console = Console()
     spec = load_bench_spec(bench_file)
-    with open_session(spec, kinds=("slm_phase",)) as session:
+    with open_session(spec, kinds=("input_response", "slm_phase")) as session:
         b = session.bench
         console.print(device_table(b))
         b.input_slm.write_amplitude(resolution_target(*b.input_slm.grid.shape))

@@ -8,12 +8,12 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from calibration.records import load_record
+from calibration.records import KINDS, load_record
 from calibration.run import SLM_METHODS, calibrate_all
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
 
 KINDS_OF = {"slm": ("slm_phase",), "camera": ("camera",), "registration": ("registration",),
-            "input": ("input_response",), "all": ("slm_phase", "camera", "registration", "input_response")}
+            "input": ("input_response",), "all": KINDS}
 
 
 @click.command("calibrate")
@@ -25,10 +25,12 @@ KINDS_OF = {"slm": ("slm_phase",), "camera": ("camera",), "registration": ("regi
               help="How the SLM phase response is measured (slm and all).")
 @clean_errors
 def calibrate_command(what: str, bench_file: Path | None, out: Path, method: str) -> None:
-    """Calibrate the SLM phase response, the camera response, the SLM↔camera registration and/or the input modulator's response.
+    """Calibrate the input modulator's response, the SLM phase response, the camera response and/or the SLM↔camera registration.
 
-    Writes one record per calibration, a PNG plot beside it, the raw measurements under OUT/raw, and
-    OUT/bench.toml: the bench with a [calibration] table naming the new records.
+    ``all`` measures them in that order: the input response first, so the later steps show their
+    input patterns through its table. Writes one record per calibration, a PNG plot beside it, the
+    raw measurements under OUT/raw, and OUT/bench.toml: the bench with a [calibration] table naming
+    the new records.
     """
     console = Console()
     spec = load_bench_spec(bench_file)

@@ -107,8 +107,9 @@ class FineTuneOptions:
     twin: TwinFitConfig = field(default_factory=TwinFitConfig)
     pat: PATConfig = field(default_factory=PATConfig)
     seed: int = 0
-    #: what the input modulator is, for the refined twin: "amplitude" (linear in gray) or "dmd"
-    #: (binary mirrors, gray by pulse-width modulation: a frame is the sum of its bit planes' intensities)
+    #: what the input modulator is, for the refined twin: "amplitude" (the field as asked: linear in gray,
+    #: or made so by an input-response table) or "dmd" (binary mirrors, gray by pulse-width modulation:
+    #: a frame is the sum of its bit planes' intensities, the gray levels those the active table shows)
     input_modulator: str = "amplitude"
 
     def __post_init__(self) -> None:
@@ -304,7 +305,11 @@ class FineTuneSession:
             return lc_phase_offset(table, phase_np, table.gray_for_phase(np.mod(phase_np, 2 * np.pi)))
 
         points = channel_points(self.layout, calib.affine, self.oversample, calib.camera_warp)
-        amplitudes = torch.from_numpy(modulator_amplitudes(self.train_images[self.subset], self.layout))
+        amplitudes_np = modulator_amplitudes(self.train_images[self.subset], self.layout)
+        if bits is not None:  # the twin's DMD shows gray = amplitude·(L−1): give it the gray levels the bench shows
+            inp = self.bench.input_slm
+            amplitudes_np = (inp.amplitude_table.gray_for_amplitude(amplitudes_np) / (inp.levels - 1)).astype(amplitudes_np.dtype)
+        amplitudes = torch.from_numpy(amplitudes_np)
         if "twin" in state:
             twin.load_state_dict(state["twin"])
             twin_to_bench = ChannelAffine(torch.tensor(state["twin_affine"][0]), torch.tensor(state["twin_affine"][1]))

@@ -1,7 +1,8 @@
 """The calibration a run uses: registration affine (and lens distortion), camera correction, and the records' ids.
 
-Without records the run still works, on the nominal geometry and raw frames, and says which
-calibration to run; the ids (or ``None``) go into every run record.
+Without records the run still works, on the nominal geometry, raw frames, a linear SLM phase and a
+linear input modulator, and says which calibration to run; the ids (or ``None``) go into every run
+record. (The phase and amplitude tables themselves are installed on the SLMs by the bench session.)
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ class BenchCalibration:
         ids = session.record_ids
         if ids["slm_phase"] == "linear":
             missing.append("slm")
+        if ids["input_response"] is None:  # images shown as if amplitude were linear in gray
+            missing.append("input")
         source = session.spec.source
         if missing and warn:
             warnings.warn(

@@ -1,0 +1,175 @@
+"""The input modulator's amplitude table (drivers/amplitude_table.py): its validation, write_amplitude
+through it, the bench session installing an input-response record's table (and refusing another
+device's), and on the lab bench's DMD: the measured table brings the delivered amplitude to the
+requested one, where the linear mapping shows √amplitude."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from calibration.active import amplitude_table_from_record
+from calibration.errors import CalibrationMismatch, CalibrationRecordError
+from calibration.records import CalibrationRecord, load_record
+from calibration.run import write_bench_file
+from calibration.session import open_session
+from drivers.amplitude_table import AmplitudeTable
+from drivers.bench import BenchSpec
+from drivers.device import DeviceInfo
+from drivers.errors import AmplitudeTableError, InvalidPattern, InvalidSetting
+from labctl.models.bench_layout import layout_for_bench
+from labctl.runner.bench_calibration import BenchCalibration, MissingCalibrationWarning
+from tests.conftest import bench_toml
+
+ROOT = Path(__file__).resolve().parents[1]
+INPUT = DeviceInfo("mock", "labctl", "SimAmplitudeSLM", "SIM-input-1")
+#: a DMD-like inverse: the gray of intensity a², on 256 amplitude targets
+SQUARE = np.rint(255 * np.linspace(0, 1, 256) ** 2)
+
+
+@pytest.mark.parametrize(
+    "gray, bit_depth, message",
+    [
+        (np.zeros((4, 4)), 8, r"shape \(K,\)"),
+        (np.array([3]), 8, r"K >= 2"),
+        (np.array([0.0, np.nan, 255.0]), 8, "1 NaN/inf"),
+        (np.array([0.0, 10.5, 255.0]), 8, "not whole numbers"),
+        (np.array([0, 128, 256]), 8, r"outside 0\.\.255 \(8-bit\): min 0, max 256"),
+        (np.array([-1, 128, 255]), 8, r"outside 0\.\.255"),
+        (np.array([0, 200, 150, 255]), 8, "not monotone: gray falls from 200 to 150 between amplitude targets 1 and 2"),
+        (np.array([7, 7, 7]), 8, "gray 7 for every amplitude"),
+        (np.array([0, 255]), 0, "bit depth must be an integer in 1..16"),
+        (np.array(["a", "b"]), 8, "real gray levels"),
+    ],
+)
+def test_table_refuses_what_no_modulator_can_show(gray, bit_depth, message) -> None:
+    with pytest.raises(AmplitudeTableError, match=message):
+        AmplitudeTable(gray=gray, bit_depth=bit_depth, record_id="bad")
+
+
+def test_linear_table_keeps_the_old_mapping_and_a_square_law_table_interpolates() -> None:
+    amp = np.random.default_rng(0).random((3, 40, 50))
+    np.testing.assert_array_equal(AmplitudeTable.linear(8).gray_for_amplitude(amp), np.rint(amp * 255))
+    table = AmplitudeTable(SQUARE, 8, "dmd")
+    big = np.random.default_rng(1).random(3 * 2**16 + 5)  # more than one conversion step
+    np.testing.assert_array_equal(table.gray_for_amplitude(big), np.rint(np.interp(big * 255, np.arange(256), SQUARE)))
+    assert table.gray_for_amplitude(np.array([0.0, 0.5, 1.0])).tolist() == [0, 64, 255]
+
+
+def test_write_amplitude_shows_the_gray_levels_of_the_active_table() -> None:
+    with BenchSpec.from_toml(bench_toml()).open() as bench:
+        inp = bench.input_slm
+        with pytest.raises(InvalidSetting, match="10-bit gray levels; device is 8-bit"):
+            inp.amplitude_table = AmplitudeTable.linear(10)
+        amp = np.broadcast_to(np.linspace(0, 1, inp.grid.cols), inp.grid.shape).copy()
+        inp.write_amplitude(amp)
+        np.testing.assert_array_equal(inp.shown_gray, np.rint(amp * 255))
+        inp.amplitude_table = AmplitudeTable(SQUARE, 8, "dmd")
+        inp.write_amplitude(amp)
+        np.testing.assert_array_equal(inp.shown_gray, np.rint(np.interp(amp * 255, np.arange(256), SQUARE)))
+        assert np.abs(inp.shown_gray - 255 * amp**2).max() <= 1.0  # intensity a²: the DMD's gray
+        shown = inp.frame_count
+        with pytest.raises(InvalidPattern, match=r"outside \[0, 1\]"):
+            inp.write_amplitude(amp * 1.5)  # refused by the base class before the table or the device
+        assert inp.frame_count == shown
+
+
+def _input_record(device: DeviceInfo = INPUT, table: np.ndarray = SQUARE) -> CalibrationRecord:
+    return CalibrationRecord(
+        kind="input_response", device=device, wavelength_m=532e-9, method="test",
+        params={"model": "intensity linear in gray (binary mirrors, PWM)"}, residuals={},
+        arrays={"gray": np.arange(0, 256, 17), "amplitude": np.sqrt(np.arange(256) / 255),
+                "table_gray": table.astype(np.uint16)},
+    )
+
+
+def test_session_installs_the_input_response_table_and_names_it(tmp_path) -> None:
+    src = tmp_path / "bench.toml"
+    src.write_text(bench_toml())
+    record = _input_record()
+    bench_file = write_bench_file(BenchSpec.from_file(src), tmp_path / "cal" / "bench.toml",
+                                  {"input_response": record.save(tmp_path / "records")})
+    with open_session(BenchSpec.from_file(bench_file)) as session:
+        inp = session.bench.input_slm
+        assert inp.amplitude_table.record_id == record.id
+        assert session.record_ids["input_response"] == record.id == session.description.calibration["input_response"]
+        inp.write_amplitude(np.full(inp.grid.shape, 0.5))
+        assert (inp.shown_gray == 64).all()
+        with pytest.warns(MissingCalibrationWarning) as caught:
+            calib = BenchCalibration.for_session(session, layout_for_bench(session.spec, 8, 1))
+        assert "input" not in calib.missing and "input" not in str(caught[0].message)
+    with open_session(BenchSpec.from_file(src)) as session:  # no record: linear, and the warning says so
+        assert session.bench.input_slm.amplitude_table.record_id == "linear" and session.record_ids["input_response"] is None
+        with pytest.warns(MissingCalibrationWarning, match=r"no registration, camera, slm, input calibration"):
+            calib = BenchCalibration.for_session(session, layout_for_bench(session.spec, 8, 1))
+        assert calib.missing[-1] == "input"
+
+
+def test_session_refuses_another_modulators_record_unless_forced(tmp_path) -> None:
+    src = tmp_path / "bench.toml"
+    src.write_text(bench_toml())
+    foreign = _input_record(DeviceInfo("mock", "labctl", "SimAmplitudeSLM", "OTHER"))
+    bench_file = write_bench_file(BenchSpec.from_file(src), tmp_path / "bad" / "bench.toml",
+                                  {"input_response": foreign.save(tmp_path / "foreign")})
+    with pytest.raises(CalibrationMismatch, match="another device"):
+        with open_session(BenchSpec.from_file(bench_file)):
+            pass
+    with open_session(BenchSpec.from_file(bench_file), force=True) as session:
+        assert session.bench.input_slm.amplitude_table.record_id == foreign.id
+
+
+def test_records_that_cannot_make_a_table_are_refused_clearly(tmp_path) -> None:
+    falling = _input_record(table=SQUARE[::-1])
+    with pytest.raises(CalibrationRecordError, match=f"input-response record {falling.id}: .* not monotone"):
+        amplitude_table_from_record(falling)
+    odd = _input_record()
+    odd.arrays["amplitude"] = odd.arrays["amplitude"][:200]
+    with pytest.raises(CalibrationRecordError, match="200 measured amplitudes"):
+        amplitude_table_from_record(odd)
+    with pytest.raises(CalibrationRecordError, match="not an input-response calibration"):
+        amplitude_table_from_record(CalibrationRecord(kind="camera", device=INPUT, wavelength_m=532e-9, method="t",
+                                                      params={}, residuals={}))
+
+
+def test_the_measured_table_delivers_the_requested_amplitude_on_a_dmd(tmp_path, one_torch_thread) -> None:
+    from calibration.input_response import InputResponseSettings
+    from calibration.run import calibrate_input
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import calibration_accuracy as accuracy
+    from input_amplitude import delivered_amplitude
+
+    lab = tomllib.loads((ROOT / "mock_hw" / "lab_bench.toml").read_text())
+    assert lab["input_slm"]["realism"]["modulator"] == "dmd"
+    requested = np.linspace(0, 1, 41)
+    settings = InputResponseSettings(levels=17, frames_each=2)
+    with accuracy.bench_for_seed(lab, 1).open() as bench:
+        inp = bench.input_slm
+        linear = delivered_amplitude(bench, inp.amplitude_table.gray_for_amplitude(requested))
+        first = load_record(calibrate_input(bench, tmp_path / "a", settings=settings))
+        assert inp.amplitude_table.record_id == first.id  # applied on the bench it was measured on
+        inp.write_amplitude(np.full(inp.grid.shape, 0.5))
+        assert (inp.shown_gray == inp.amplitude_table.gray_for_amplitude(np.array(0.5))).all()
+        assert 40 <= int(inp.shown_gray[0, 0]) <= 90  # near a quarter of full on (linear: 128): intensity linear in gray
+        calibrated = delivered_amplitude(bench, inp.amplitude_table.gray_for_amplitude(requested))
+        # measured again with the table active: still the raw response, not the one through the table
+        again = load_record(calibrate_input(bench, tmp_path / "b", settings=settings))
+        gray = first.arrays["gray"]
+        true_intensity = delivered_amplitude(bench, gray) ** 2
+        # what a sweep shown through the first table would have read: amplitude g/(L−1) → the table's gray
+        through_table = delivered_amplitude(bench, amplitude_table_from_record(first).gray_for_amplitude(gray / 255)) ** 2
+    rms_linear = float(np.sqrt(np.mean((linear - requested) ** 2)))  # measured 0.18 (seed 1)
+    rms_calibrated = float(np.sqrt(np.mean((calibrated - requested) ** 2)))  # measured 0.023
+    assert rms_linear > 0.1 and rms_calibrated < 0.3 * rms_linear, (rms_linear, rms_calibrated)
+
+    def off(intensity: np.ndarray) -> float:
+        return float(np.sqrt(np.mean((intensity - true_intensity) ** 2)))
+
+    # the partial PWM period of a 1 ms exposure costs each sweep up to 0.08 of full on (measured 0.037, 0.034
+    # RMS); a sweep shown through the table would be 0.18 off
+    raw, shown = off(again.arrays["relative_intensity"]), off(through_table)
+    assert raw < 0.5 * shown, (raw, shown)
