@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
+from labctl.runner.drift_settings import DriftSettings
 
 
 @click.command("export-masks")
@@ -45,12 +46,22 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path) -
 @click.option("--save-frames", is_flag=True, help="Keep the raw camera frames (compressed) in the record.")
 @click.option("--exposure", "exposure_s", default=None, type=float, help="Camera exposure in s (default: automatic).")
 @click.option("--resize", is_flag=True, help="Resize the data's images to the size the masks were made for.")
+@click.option("--drift-every", default=DriftSettings.every_batches, show_default=True, type=click.IntRange(0),
+              help="Show the drift references again every N batches, correct the readout gain when it moved, "
+                   "stop when the response changed beyond a gain (0: no drift checks).")
+@click.option("--drift-inputs", default=DriftSettings.inputs, show_default=True, type=click.IntRange(1),
+              help="Reference inputs per drift check (the first training inputs of the readout-scale fit).")
 @clean_errors
 def run_command(
     bench_file: Path | None, masks_file: Path, data_spec: str, out: Path, student: Path | None, resume: bool,
-    batch_size: int, limit: int | None, save_frames: bool, exposure_s: float | None, resize: bool,
+    batch_size: int, limit: int | None, save_frames: bool, exposure_s: float | None, resize: bool, drift_every: int,
+    drift_inputs: int,
 ) -> None:
-    """Show each test input, capture, read the channel tiles, run the back end, record the prediction."""
+    """Show each test input, capture, read the channel tiles, run the back end, record the prediction.
+
+    Every --drift-every batches a few reference inputs are shown again and compared with their
+    readouts at the start: a gain that moved is corrected from the next input on, a change no gain
+    can undo stops the run (resumable); each check is in the record (labctl report plots them)."""
     from labctl.data import load_dataset
     from labctl.masks.mask_file import MaskFile
     from labctl.runner.session import RunOptions, run_masks
@@ -59,7 +70,8 @@ def run_command(
     spec = load_bench_spec(bench_file)
     masks = MaskFile.load(masks_file)
     data = load_dataset(data_spec, size=masks.layout.image_size if resize else None)
-    options = RunOptions(batch_size=batch_size, limit=limit, save_frames=save_frames, exposure_s=exposure_s)
+    options = RunOptions(batch_size=batch_size, limit=limit, save_frames=save_frames, exposure_s=exposure_s,
+                         drift=DriftSettings(every_batches=drift_every, inputs=drift_inputs))
     frames_per_input = masks.frames_per_input
     stop = threading.Event()
     with Progress(
@@ -82,6 +94,8 @@ def run_command(
         summary, path = run_masks(spec, masks_file, data, out, options=options, resume=resume, student_path=student,
                                   on_progress=on_progress, stop=stop)
     state = "interrupted (continue with --resume)" if summary.interrupted else "complete"
+    if summary.stop_reason:
+        console.print(f"[red]stopped: {summary.stop_reason}[/red]")
     console.print(
         f"run {state}: {summary.processed} input(s) this time, {summary.skipped_done} already done, "
         f"{summary.faults} fault(s) recovered, {summary.frames_per_s:.1f} inputs/s "

@@ -9,11 +9,12 @@ from typing import Any
 
 import numpy as np
 
+from labctl.records.drift_history import DRIFT_EVENTS, DriftHistory, read_drift_history
 from labctl.records.run_record import RunRecord
 
 
 #: events a run logs that are not device faults
-NOT_FAULTS = ("resumed", "interrupted", "aborted")
+NOT_FAULTS = ("resumed", "interrupted", "aborted", *DRIFT_EVENTS)
 
 
 @dataclass
@@ -29,6 +30,7 @@ class RunReport:
     faults: dict[str, int]
     provenance: dict[str, Any] = field(default_factory=dict)
     frames_per_input: int = 1  # camera frames (and masks shown) per input: one per channel group
+    drift: DriftHistory | None = None  # the drift monitor's checks (None: the run had none)
 
     def summary(self) -> dict[str, Any]:
         per_input = self.frames_per_input
@@ -38,6 +40,7 @@ class RunReport:
             "frames_per_input": per_input,
             "wall_inputs_per_s": self.wall_frames_per_s / per_input if self.wall_frames_per_s is not None else None,
             "faults": sum(self.faults.values()),
+            **(self.drift.summary() if self.drift is not None else {}),
         }
 
 
@@ -71,6 +74,7 @@ def build_report(path: str | Path) -> RunReport:
         per_input = int(rec.attr("frames_per_input") or 1)  # records from before multiplexing: one frame
         provenance = {k: rec.attr(k) for k in ("bench_file", "devices", "calibration", "mask_file", "model_checkpoint", "data", "method")}
         logits_classes = rec.column("logits").shape[1] if task == "classification" else 0
+        drift = read_drift_history(rec)
     metrics: dict[str, float] = {}
     confusion = None
     if done.any():
@@ -86,7 +90,7 @@ def build_report(path: str | Path) -> RunReport:
     wall_rate = float(summary["frames_per_s"]) * per_input if summary else None  # the runner counts inputs
     faults = Counter(e["kind"] for e in events if e["kind"] not in NOT_FAULTS)
     return RunReport(Path(path), task, int(done.size), int(done.sum()), metrics, confusion, camera_rate, wall_rate, dict(faults),
-                     provenance, per_input)
+                     provenance, per_input, drift)
 
 
 def save_confusion_png(confusion: np.ndarray, path: Path, title: str) -> Path:

@@ -11,6 +11,8 @@ Layout::
     /results/row_crc       CRC-32 per input over its row of every column (verified when opened)
     /results/frame_crc     CRC-32 per stored frame (verified when the frame is read)
     /events                fault log: time_s, kind, first_index, message, crc
+    /tables/<name>         optional logs of fixed-layout rows (e.g. the drift checks), a crc per row
+    /arrays/<name>         optional arrays written once (e.g. the drift monitor's baseline), a crc each
 
 Every attribute is covered by a SHA-256 (``attrs_sha256``). One process writes a record at a time:
 :class:`labctl.records.writer_lock.WriterLock` (a lock file, not HDF5's file locking) and creation
@@ -192,6 +194,30 @@ class RunRecord:
             out.append(event)
         return out
 
+    def table(self, name: str) -> np.ndarray | None:
+        """The rows of table ``name`` (a structured array without the crc field), each checked against
+        its CRC-32; None if the record has no such table."""
+        where = f"tables/{name}"
+        if where not in self._h5:
+            return None
+        rows = self._read(where, ...)
+        fields = [f for f in rows.dtype.names if f != "crc"]
+        payload = _without_crc(rows, fields)
+        bad = np.flatnonzero(row_crcs([payload]) != rows["crc"]) if rows.size else np.empty(0, int)
+        if bad.size:
+            raise RunRecordError(f"{self.path}: row {int(bad[0])} of table {name!r} fails its checksum (damaged or edited file)")
+        return payload
+
+    def array(self, name: str) -> np.ndarray | None:
+        """Array ``name`` as written by :meth:`put_array`, checked against its CRC-32; None if absent."""
+        where = f"arrays/{name}"
+        if where not in self._h5:
+            return None
+        data = self._read(where, ...)
+        if row_crcs([data.reshape(1, -1)])[0] != self._h5[where].attrs.get("crc32"):
+            raise RunRecordError(f"{self.path}: array {name!r} fails its checksum (damaged or edited file)")
+        return data
+
     def _read(self, name: str, index: Any) -> np.ndarray:
         try:
             return self._h5[name][index]
@@ -225,6 +251,39 @@ class RunRecord:
         event = {"time_s": time.time(), "kind": kind, "first_index": int(first_index), "message": message}
         events.resize((n + 1,))
         events[n] = (event["time_s"], kind, event["first_index"], message, _event_crc(event))
+        self._h5.flush()
+
+    def append_row(self, name: str, row: dict[str, Any]) -> None:
+        """Append one row to table ``name`` (created by its first row: one field per key, of that
+        value's dtype and shape; every later row must have the same keys and shapes), then flush."""
+        values = {key: np.asarray(value) for key, value in row.items()}
+        where = f"tables/{name}"
+        if where not in self._h5:
+            dtype = np.dtype([(key, v.dtype, v.shape) for key, v in values.items()] + [("crc", "u4")])
+            self._h5.require_group("tables").create_dataset(name, shape=(0,), maxshape=(None,), dtype=dtype, chunks=(64,))
+        table = self._h5[where]
+        fields = [f for f in table.dtype.names if f != "crc"]
+        if sorted(fields) != sorted(values):
+            raise RunRecordError(f"{self.path}: a row of table {name!r} must give {fields}; got {sorted(values)}")
+        record = np.zeros(1, dtype=table.dtype)
+        try:
+            for key in fields:
+                record[key] = values[key]
+        except ValueError as exc:
+            raise RunRecordError(f"{self.path}: a row of table {name!r} does not fit its layout: {exc}") from None
+        record["crc"] = row_crcs([_without_crc(record, fields)])
+        n = table.shape[0]
+        table.resize((n + 1,))
+        table[n] = record[0]
+        self._h5.flush()
+
+    def put_array(self, name: str, data: np.ndarray) -> None:
+        """Store ``data`` once (gzip) under ``name`` with its CRC-32; refused if the name is taken."""
+        if f"arrays/{name}" in self._h5:
+            raise RunRecordError(f"{self.path} already holds array {name!r}; it is written once")
+        data = np.ascontiguousarray(data)
+        ds = self._h5.require_group("arrays").create_dataset(name, data=data, compression="gzip", compression_opts=4)
+        ds.attrs["crc32"] = row_crcs([data.reshape(1, -1)])[0]
         self._h5.flush()
 
     def set_attr(self, key: str, value: Any) -> None:
@@ -325,6 +384,14 @@ def _declared_columns(h5: h5py.File, path: Path) -> list[Column]:
     if not columns:
         raise RunRecordError(f"{path} declares no columns")
     return columns
+
+
+def _without_crc(rows: np.ndarray, fields: list[str]) -> np.ndarray:
+    """``rows`` with only ``fields``, packed (the bytes a table row's CRC-32 is over)."""
+    packed = np.empty(rows.shape, dtype=np.dtype([(f, rows.dtype.fields[f][0]) for f in fields]))
+    for f in fields:
+        packed[f] = rows[f]
+    return packed
 
 
 def _event_crc(event: dict[str, Any]) -> int:

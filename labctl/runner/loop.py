@@ -5,6 +5,10 @@ tile readout, back end: a few milliseconds a batch) while the main thread record
 The processor runs in the capture thread because its small tensor operations would otherwise fight
 the simulator's (or a driver's) own threads for the CPU. Ctrl-C (or ``stop``) ends the run after the
 batch being recorded; finished batches are already on disk.
+
+With a drift monitor (:mod:`labctl.runner.drift`) the capture thread also checks the bench's response
+before every few batches and once after the last; it hands each check to the main thread to record,
+and stops (before the next input) at a change no readout correction can undo.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 from calibration.acquisition import Acquirer
 from drivers.camera import FrameBatch
 from labctl.records.run_record import Column, RunRecord
+from labctl.runner.drift import DriftCheck, DriftMonitor
 from labctl.runner.multiplex import capture_groups
 
 
@@ -39,6 +44,7 @@ class RunSummary:
     faults: int
     seconds: float
     interrupted: bool
+    stop_reason: str = ""  # why the run stopped before its end, when not by the operator
 
     @property
     def frames_per_s(self) -> float:
@@ -66,11 +72,13 @@ def run_inputs(
     on_batch: Callable[[int], None] = lambda n: None,
     stop: threading.Event | None = None,
     group_gray: Sequence[np.ndarray] | None = None,
+    monitor: DriftMonitor | None = None,
 ) -> RunSummary:
     """Process every input not yet marked done in ``record``; each is recorded exactly once.
 
     ``group_gray``: the (rows, cols) masks of multiplexed channel groups, each input captured
-    under every one (:func:`capture_groups`); None: the acquirer's one mask."""
+    under every one (:func:`capture_groups`); None: the acquirer's one mask. ``monitor``: drift
+    checks between batches; its column (the correction epoch) is added to every batch's values."""
     stop = stop or threading.Event()
     done = record.done
     skipped = int(done.sum())
@@ -90,22 +98,32 @@ def run_inputs(
 
     def capture_worker() -> None:
         try:
-            for idx in pending_batches(done, batch_size):
+            inputs_done = skipped
+            for number, idx in enumerate(pending_batches(done, batch_size)):
                 if stop.is_set():
                     return
+                if monitor is not None and monitor.due(number):
+                    check = monitor.check(int(idx[0]), inputs_done)
+                    if not hand_over(check) or check.uncorrectable:
+                        return
                 amplitudes = encode(images[idx])
                 frames = (acquirer.capture(amplitudes, first_index=int(idx[0])) if group_gray is None
                           else capture_groups(acquirer, group_gray, amplitudes, int(idx[0])))
                 values = processor(frames.data.astype(np.float32))
+                if monitor is not None:
+                    values[monitor.column.name] = np.full(idx.size, monitor.epoch, dtype=np.int32)
                 if not hand_over((idx, frames, values)):
                     return
+                inputs_done += idx.size
+            if monitor is not None and monitor.settings.enabled and inputs_done > skipped:
+                hand_over(monitor.check(-1, inputs_done))  # how far the response went during the last batches
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             capture_error.append(exc)
         finally:
             hand_over(_END)
 
     acquirer.on_fault = lambda kind, message, first_index=-1: pending_events.put((kind, message, first_index))
-    processed, interrupted = 0, False
+    processed, interrupted, stop_reason = 0, False, ""
     start = time.perf_counter()
     worker = threading.Thread(target=capture_worker, name="labctl-capture", daemon=True)
     worker.start()
@@ -121,6 +139,10 @@ def run_inputs(
             _flush_events(record, pending_events)
             if item is _END:
                 break
+            if isinstance(item, DriftCheck):
+                DriftMonitor.record(record, item)
+                stop_reason = f"drift: {item.uncorrectable}" if item.uncorrectable and item.first_index >= 0 else stop_reason
+                continue
             idx, frames, values = item
             values.update(_frame_metadata(frames))
             if labels is not None:
@@ -141,7 +163,7 @@ def run_inputs(
         record.log_event("aborted", f"{type(capture_error[0]).__name__}: {capture_error[0]}")
         raise capture_error[0]
     remaining = int((~record.done).sum())
-    return RunSummary(processed, skipped, acquirer.faults, time.perf_counter() - start, interrupted or remaining > 0)
+    return RunSummary(processed, skipped, acquirer.faults, time.perf_counter() - start, interrupted or remaining > 0, stop_reason)
 
 
 def _flush_events(record: RunRecord, events: queue.SimpleQueue) -> None:

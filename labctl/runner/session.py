@@ -3,7 +3,8 @@
 Order of work, so that bad input is refused before any device is written to and before any record
 is created: load masks, checkpoint and data (checked against each other) → open the bench and check
 the masks against it → create (or reopen, for ``--resume``) the run record → set exposure and fit the
-readout scale on training inputs → show the mask and run every test input once.
+readout scale on training inputs → capture the drift monitor's baseline (or reuse the recorded one)
+→ show the mask and run every test input once, checking the response every few batches.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ from labctl.optics.readout import DEFAULT_OVERSAMPLE
 from labctl.records.provenance import sha256_file, software_provenance
 from labctl.records.run_record import Column, RunRecord, RunRecordError
 from labctl.runner.bench_calibration import BenchCalibration
+from labctl.runner.drift import DriftMonitor, open_monitor
+from labctl.runner.drift_settings import DriftSettings
 from labctl.runner.loop import METADATA_COLUMNS, RunSummary, run_inputs
 from labctl.runner.multiplex import capture_groups
 from labctl.runner.optical_inference import ChannelScale, OpticalInference, fit_channel_scale
@@ -43,6 +46,7 @@ class RunOptions:
     scale_inputs: int = 64  # training inputs used to fit the readout scale
     exposure_s: float | None = None  # None: automatic
     retry: RetryPolicy | None = None
+    drift: DriftSettings = field(default_factory=DriftSettings)  # reference checks; every_batches=0: none
 
 
 def student_for_masks(masks: MaskFile, checkpoint: str | Path | None = None) -> LoadedCheckpoint:
@@ -103,11 +107,15 @@ def run_masks(
             student.model.back, layout, calib.affine, data.task, data.num_classes, correct=calib.correct_frames,
             oversample=readout_oversample(student), warp=calib.camera_warp,
         )
-        record = _open_record(out, resume, identity, test_targets, data.task, masks, options, bench, processor.columns)
+        drift_columns = [DriftMonitor.column] if options.drift.enabled else []
+        record = _open_record(out, resume, identity, test_targets, data.task, masks, options, bench,
+                              processor.columns + drift_columns)
         try:
             acquirer = Acquirer(bench, masks.group_gray()[0], options.retry or RetryPolicy(),
                                      on_fault=lambda kind, message, index: record.log_event(kind, message, index))
             processor.scale = _readout_scale(record, acquirer, processor, student, train_images, masks, options)
+            monitor = open_monitor(record, options.drift, modulator_amplitudes(train_images, layout),
+                                   lambda amplitudes: capture_groups(acquirer, masks.group_gray(), amplitudes), processor, resume)
             total = record.n_inputs
             done0 = int(record.done.sum())
             counter = {"n": done0}
@@ -128,6 +136,7 @@ def run_masks(
                 on_batch=progressed,
                 stop=stop,
                 group_gray=masks.group_gray(),
+                monitor=monitor,
             )
             record.set_attr("last_summary", summary.__dict__ | {
                 "frames_per_s": summary.frames_per_s, "frames_per_input": masks.frames_per_input,
