@@ -20,6 +20,26 @@ each region's response as a smooth warp of it. Sequential regions (``multiplex``
 would not fit on the camera): the grating fills one region (a whole number of periods wide, so the
 region aperture's own diffraction vanishes at the first-order spot), the rest of the panel stays at
 gray 0, and a full-panel grating sweep comes first: about six times the frames.
+
+Fringing correction (multiplexed regions). The fringing field smooths the LC phase across every
+bar edge, so a grating reads a phase step shorter than a uniform pixel's: the apparent response is
+φ·(1 − α·|f|²), |f| the grating's spatial frequency (the smoothing's transfer at that frequency, to
+first order; α grows with gray level). The multiplexed gratings (stripes ~11 px on 64-px regions)
+have more edges than the 16-px bars of the sequential sweep, and on the embedded default bench, seed 3
+(Gaussian fringing of σ = 0.62 px), every region read ≈ 1.2 % short: phase RMS 0.0506 rad (0.036
+sequential); with the fringing switched off in the simulator the same sweep gave 0.016. So the
+corner regions (:func:`outer_regions`) are swept once more under one binary grating of a longer
+period (32 px: |f|² 0.44–0.5 of the multiplexed gratings'; ``fringing_levels`` levels with
+complements), their multiplexed responses are fitted as a warp of that reference's, and the ratio
+gives α per gray level (:func:`_fringing_reference`); each region's curve is divided by
+1 − α·|f_r|² (:func:`_undo_fringing`). Not the central regions: the input modulator's leak light is
+focused at the panel centre with cross-shaped sinc sidelobes ~20× the point source's along the
+central row and column; where they light bar edges they bias the apparent phase differently
+(central regions 0.3–0.8 % off their fringing-only value), which made a central reference say
+α ≈ 0. Measured (``benchmarks/calibration_accuracy.py`` SLM phase only, diffraction, 1 thread):
+default bench seeds 1–5 0.0243/0.0272/0.0506/0.0425/0.0179 rad before, 0.0172/0.0219/0.0157/0.0214/
+0.0209 after; lab bench seeds 1–3 0.015/0.020/0.022 after (0.022–0.025 before); ≈ 70 more frames.
+The sequential path (``multiplex`` off) is not corrected.
 """
 
 from __future__ import annotations
@@ -50,6 +70,7 @@ class PhaseSweepSettings:
     table_regions: int = 16  # N×N regions of the lookup table (smooth fit of the measured regions)
     multiplex: bool = True  # all regions in one sweep (own grating direction each); False: region by region
     multiplex_levels: int = 20  # gray levels per group of regions (each with its complement; groups interleave)
+    fringing_levels: int = 32  # gray levels of the fringing reference (multiplexed only; 0: no fringing correction)
 
 
 @dataclass
@@ -612,6 +633,7 @@ def _measure_multiplexed(acq: Acquirer, log: RawLog, settings: PhaseSweepSetting
     top = levels - 1
     windows, radius = locate_multiplexed(acq, layout, regions, flat, top // 2, keep)
     zero_window = disc(flat.shape, brightest(flat), radius)
+    reference = _fringing_reference_setup(acq, settings, regions, layout, flat)
     # the flat panel (the zero order's wings reach the windows) and a grating near φ = π with its
     # complement (the first orders interfere with those wings, constructively in one of the two)
     probes = [(0, False), (top // 2, False), (top // 2, True)]
@@ -685,19 +707,170 @@ def _measure_multiplexed(acq: Acquirer, log: RawLog, settings: PhaseSweepSetting
             f"{slm.name}: a region's first-order intensities do not follow a monotone phase response "
             f"(worst fit residual {region_rms.max():.1%}); repeat with fewer regions"
         )
-    extra = {"multiplexed_regions": True, "region_grating_vectors": [list(v) for v in layout.vectors],
+    apparent_global, fringing_params = phase_global, {"fringing_correction": None}
+    if reference is not None:
+        progress("fringing reference (corner regions, longer grating period)", 0.95)
+        alpha, fringing_params = _fringing_reference(acq, log, settings, regions, layout, reference, sums, group_grays,
+                                                     phase_global, keep)
+        phase_global, phase_regions, warps = _undo_fringing(alpha, layout, regions, phase_global, phase_regions)
+        check_range(float(phase_global[-1]), levels, slm.name)
+    extra = {"multiplexed_regions": True, **fringing_params, "region_grating_vectors": [list(v) for v in layout.vectors],
              "region_grating_rule": "region r: ((a*(x - cols//2) + b*(y - rows//2)) mod grating_period_px) >= grating_period_px/2, "
                                     "(a, b) = region_grating_vectors[r]",
              "region_groups": layout.groups, "region_window_radius_px": radius}
     return _tables(slm, settings, regions, n_reg, phase_global, phase_regions, warps, region_rms, grays, i1, gfit,
-                   None, layout.period, layout.period, group_grays[0], progress, extra)
+                   None, layout.period, layout.period, group_grays[0], progress, extra, apparent_global)
+
+
+@dataclass
+class FringingReference:
+    """The longer-period grating over the central regions that :func:`_fringing_reference` sweeps."""
+
+    members: list[int]  # the corner regions (outermost ring of the multiplexed layout)
+    period: int  # of the reference grating, along x (SLM px)
+    windows: OrderWindows
+
+
+def grating_frequency_sq(vector: tuple[int, int], period: int) -> float:
+    """|f|² (cycles² per SLM px²) of the binary grating ``((a·x + b·y) mod period) ≥ period/2``."""
+    a, b = vector
+    return float(a * a + b * b) / period**2
+
+
+def outer_regions(regions: list, layout: MultiplexLayout) -> list[int]:
+    """The regions farthest from the panel centre (the corners), which the leak light's arms miss."""
+    n = int(round(np.sqrt(len(regions))))
+    c = (np.arange(n) + 0.5) / n * 2 - 1
+    dist = [round(float(np.hypot(c[i], c[j])), 6) for i, j, _ in regions]
+    return [r for r in range(len(regions)) if dist[r] == max(dist)]
+
+
+def reference_grating(shape: tuple[int, int], regions: list, members: list[int], period: int, gray: int,
+                      complement: bool = False) -> np.ndarray:
+    """One binary grating along x (:func:`grating`, the same phase origin everywhere) shown in the regions
+    ``members`` only; the rest of the panel at 0."""
+    full = grating(shape, period, gray, complement=complement)
+    out = np.zeros(shape, np.uint16)
+    for r in members:
+        sl = regions[r][2]
+        out[sl] = full[sl]
+    return out
+
+
+def _fringing_reference_setup(acq: Acquirer, settings: PhaseSweepSettings, regions: list, layout: MultiplexLayout,
+                              flat: np.ndarray) -> FringingReference | None:
+    """Where the fringing reference's first orders fall (a probe at the exposure ``flat`` was taken at),
+    or None when it is off or cannot be made (no period clearly longer than the multiplexed gratings')."""
+    if settings.fringing_levels <= 0:
+        return None
+    members = outer_regions(regions, layout)
+    shape = acq.bench.fourier_slm.grid.shape
+    try:
+        period = choose_period(shape[1], regions[0][2][1].stop - regions[0][2][1].start)
+    except AmbiguousMeasurement:
+        return None
+    u_in = np.mean([grating_frequency_sq(layout.vectors[r], layout.period) for r in members])
+    if grating_frequency_sq((1, 0), period) > 0.6 * u_in:  # too close to extrapolate from
+        return None
+    top = acq.bench.fourier_slm.levels - 1
+    probe = acq.capture_masks([reference_grating(shape, regions, members, period, top // 2)], what="fringing reference probe")[0]
+    return FringingReference(members, period, locate_orders(acq.bench, flat, probe, period))
+
+
+def _fringing_reference(acq: Acquirer, log: RawLog, settings: PhaseSweepSettings, regions: list, layout: MultiplexLayout,
+                        ref: FringingReference, sums: list[np.ndarray], group_grays: list[np.ndarray],
+                        phase_global: np.ndarray, keep: int) -> tuple[np.ndarray, dict]:
+    """Fringing compression of the apparent phase, per gray level: α(g) in φ_apparent = φ·(1 − α·|f|²).
+
+    The central regions are swept once more as one block under a binary grating of a longer period
+    (|f|² at most 0.6 of the multiplexed gratings'); each central region's multiplexed response is
+    fitted as a warp m_r(t) = a + b·t of the reference's, and with m̄ their mean,
+    m̄ = (1 − α·ū)/(1 − α·|f_ref|²) gives α (ū: the central regions' mean |f|²). Same pixels, same
+    illumination: the only difference between the two is the gratings' spatial frequency.
+    """
+    bench = acq.bench
+    slm, cam = bench.fourier_slm, bench.camera
+    shape, levels = slm.grid.shape, slm.levels
+    top = levels - 1
+    probes = [(0, False), (top // 2, False), (top // 2, True)]
+
+    def probe_peak() -> tuple[float, float]:
+        frames = acq.capture_masks((reference_grating(shape, regions, ref.members, ref.period, g, complement=c) for g, c in probes),
+                                   what="exposure grating")
+        return float(frames[:, ref.windows.first].max()), float(np.median(frames))
+
+    set_exposure_for_peak(cam, probe_peak, target_fraction=0.6)
+    grays = np.unique(np.linspace(0, top, min(settings.fringing_levels, levels)).round().astype(int))
+    frames = acq.capture_masks((reference_grating(shape, regions, ref.members, ref.period, int(g), complement=c)
+                                for g in grays for c in (False, True)), what="fringing reference grating")
+    i1 = frames[:, ref.windows.first].sum(axis=1, dtype=np.float64).reshape(-1, 2).mean(axis=1)
+    log.add("fringing_reference_gray", grays)
+    log.add("fringing_reference_first_order", i1)
+    log.add("fringing_reference_exposure_s", cam.exposure_s)
+    model, inc, fit = fit_global(grays / top, i1, settings.knots)
+    if fit.residual_rms > 0.05:
+        raise AmbiguousMeasurement(
+            f"{slm.name}: the fringing reference's first orders do not follow a monotone phase response (fit residual "
+            f"{fit.residual_rms:.1%} of the swing); check for flicker, a drifting laser or stray light and repeat"
+        )
+    phase_ref = model.evaluate(inc, np.arange(levels) / top)
+    log.add("fringing_reference_phase", phase_ref)
+    ab = []
+    for r in ref.members:
+        rgrays = group_grays[[r in grp for grp in layout.groups].index(True)]
+        ab.append(fit_warp(phase_ref[rgrays], sums[r])[0])
+    a, b = np.mean(ab, axis=0)
+    t = phase_ref / max(float(phase_ref[-1]), 1e-9)
+    ratio = a + b * t  # multiplexed over reference, per gray level
+    u_ref = grating_frequency_sq((1, 0), ref.period)
+    u_in = float(np.mean([grating_frequency_sq(layout.vectors[r], layout.period) for r in ref.members]))
+    alpha = (1 - ratio) / (u_in - ratio * u_ref)
+    compression = alpha * u_in
+    if np.max(np.abs(compression)) > 0.1:
+        raise AmbiguousMeasurement(
+            f"{slm.name}: the central regions' response under the multiplexed gratings differs from a "
+            f"{ref.period}-pixel grating's by up to {np.max(np.abs(compression)):.1%}, more than fringing explains; "
+            "repeat, or measure region by region (multiplex off)"
+        )
+    params = {
+        "fringing_correction": "phi = phi_apparent / (1 - alpha*|f|^2), alpha per gray level from the central regions "
+                               "under the multiplexed gratings vs one grating of fringing_reference_period_px",
+        "fringing_reference_period_px": ref.period,
+        "fringing_reference_regions": ref.members,
+        "fringing_reference_levels": int(len(grays)),
+        "fringing_compression_at_half_scale": float(np.interp(0.5, t, compression)),
+        "fringing_compression_at_full_scale": float(compression[-1]),
+        "fringing_reference_fit_rms_rel": fit.residual_rms,
+    }
+    return alpha, params
+
+
+def _undo_fringing(alpha: np.ndarray, layout: MultiplexLayout, regions: list, phase_global: np.ndarray,
+                   phase_regions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each region's curve divided by its compression 1 − α·|f_r|², the full-panel curve by the regions'
+    mean; each region's warp refitted to the corrected full-panel curve. Returns (global, regions, warps)."""
+    u = np.array([grating_frequency_sq(v, layout.period) for v in layout.vectors])
+    glob = phase_global / (1 - alpha * u.mean())
+    out = phase_regions.copy()
+    warps = np.tile([1.0, 0.0], (*phase_regions.shape[:2], 1))
+    t = glob / max(float(glob[-1]), 1e-9)
+    design = np.stack([glob, glob * t], axis=1)
+    for r, (i, j, _) in enumerate(regions):
+        out[i, j] = phase_regions[i, j] / (1 - alpha * u[r])
+        warps[i, j], *_ = np.linalg.lstsq(design, out[i, j], rcond=None)
+        out[i, j] = design @ warps[i, j]
+    return glob, out, warps
 
 
 def _tables(slm, settings: PhaseSweepSettings, regions: list, n_reg: int, phase_global: np.ndarray,
             phase_regions: np.ndarray, warps: np.ndarray, region_rms: np.ndarray, grays: np.ndarray, i1: np.ndarray,
             gfit: CurveFit, tan_rms: float | None, period: int, rperiod: int | None, rgrays: np.ndarray | None,
-            progress: Progress, extra_params: dict | None = None) -> PhaseCalibration:
-    """Lookup tables from the fitted responses, and the calibration's parameters, residuals and arrays."""
+            progress: Progress, extra_params: dict | None = None,
+            apparent_global: np.ndarray | None = None) -> PhaseCalibration:
+    """Lookup tables from the fitted responses, and the calibration's parameters, residuals and arrays.
+
+    ``apparent_global``: the curve the intensities ``i1`` were fitted with, where ``phase_global`` is
+    that curve corrected (fringing); the point-wise phases are corrected by the same factor."""
     shape, levels = slm.grid.shape, slm.levels
     progress("building lookup tables", 0.97)
     warp_misfit = None
@@ -738,13 +911,15 @@ def _tables(slm, settings: PhaseSweepSettings, regions: list, n_reg: int, phase_
         "region_scale_surface_misfit": warp_misfit,
         "table_quantisation_rms_rad": lut_err,
     }
+    apparent = phase_global if apparent_global is None else apparent_global
+    factor = np.divide(phase_global, apparent, out=np.ones_like(phase_global), where=apparent > 1e-9)
     arrays = {
         "table_gray": gray_lut,
         "phase_global": phase_global,
         "phase_regions": phase_regions,
         "region_warp": warps,
         "measured_gray": grays,
-        "measured_phase": pointwise_phase(phase_global[grays], i1, gfit.amplitude, gfit.background),
+        "measured_phase": pointwise_phase(apparent[grays], i1, gfit.amplitude, gfit.background) * factor[grays],
     }
     return PhaseCalibration(table, np.arange(levels), phase_global, phase_regions, params, residuals, arrays)
 
