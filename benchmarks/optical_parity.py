@@ -63,6 +63,8 @@ def main() -> None:
     parser.add_argument("--phase-lr-scale", type=float, default=TrainSettings.phase_lr_scale, help="the SLM phase's learning-rate multiplier")
     parser.add_argument("--teacher-width", type=int, default=32)
     parser.add_argument("--channels", type=int, default=int(CLASSIFIER_SCLC_SIZE["channels"]), help="optical channels of both students")
+    parser.add_argument("--kernel-support", type=int, default=0,
+                        help="the SCLC student's spatial kernel limit (labctl train student --kernel-support; 0: free filters)")
     parser.add_argument("--backend-pool", type=int, default=CLASSIFIER_SCLC_SIZE["backend_pool"])
     parser.add_argument("--hidden", type=int, default=CLASSIFIER_SCLC_SIZE["hidden"])
     parser.add_argument("--backend-conv", type=int, default=None, help=f"default {CLASSIFIER_SCLC_SIZE['backend_conv']}; 0: none")
@@ -98,6 +100,7 @@ def main() -> None:
     print(f"bench calibrated in {time.perf_counter() - t0:.0f} s: {args.out / 'calibration' / 'bench.toml'}", flush=True)
     test = data.test if args.test_limit is None else data.test.subset(torch.arange(min(args.test_limit, len(data.test))))
     channels = arch["channels"][-1]
+    sclc_arch = arch | ({"kernel_support": args.kernel_support} if args.kernel_support else {})
     layout = layout_for_bench(calibrated, data.size, channels)
 
     per_seed: list[dict] = []
@@ -112,7 +115,7 @@ def main() -> None:
         else:
             trained = train_teacher(data, settings["teacher"], root / "teacher", width=args.teacher_width)
             teacher_path, teacher_model = trained.path, trained.model
-        sclc = train_student(data, teacher_model, settings["student"], "sclc", root / "sclc_kd", teacher_path=teacher_path, **arch)
+        sclc = train_student(data, teacher_model, settings["student"], "sclc", root / "sclc_kd", teacher_path=teacher_path, **sclc_arch)
         optics_arch = {"layout": layout} | ({} if args.optics_start == "sclc" else {k: v for k, v in arch.items() if k != "channels"})
         students = {
             "sclc": sclc,
@@ -148,7 +151,7 @@ def main() -> None:
         "sclc_double_phase_optical": mean("sclc_double_phase_optical"), "sclc_optimised_optical": mean("sclc_optimised_optical"),
         "frames_per_input": {name: per_seed[0][f"{name}_frames_per_input"] for name, _, _ in EXPORTS},
         "backend_mflops": round(mflops["sclc"], 3), "optics_aware_backend_mflops": round(mflops["optics_aware"], 3), "seconds": round(time.perf_counter() - start, 1),
-        "optics_start": args.optics_start, "data": args.data, "seeds": args.seeds, "test_images": len(test), "channels": channels, "per_seed": per_seed,
+        "optics_start": args.optics_start, "kernel_support": args.kernel_support, "data": args.data, "seeds": args.seeds, "test_images": len(test), "channels": channels, "per_seed": per_seed,
         "bench": str(spec.source),
     }
     print(json.dumps(result))

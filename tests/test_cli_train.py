@@ -150,3 +150,23 @@ def test_cli_kd_defaults_are_the_training_defaults() -> None:
     defaults = TrainSettings()
     assert (DEFAULT_T, DEFAULT_ALPHA, DEFAULT_SPECTRAL_LR_SCALE, DEFAULT_PHASE_LR_SCALE) == (
         defaults.kd_temperature, defaults.kd_alpha, defaults.spectral_lr_scale, defaults.phase_lr_scale)
+
+
+def test_kernel_support_option_limits_the_sclc_students_kernels(tmp_path: Path) -> None:
+    out = tmp_path / "k5"
+    code, output = _invoke("train", "student", *TINY, "--no-kd", "--channels", "4", "--hidden", "8", "--backend-conv", "0",
+                           "--kernel-support", "5", "--out", str(out))
+    assert code == 0, output
+    assert json.loads((out / "model.json").read_text())["config"]["kernel_support"] == 5
+    from labctl.models.checkpoint import load_checkpoint
+
+    front = load_checkpoint(out).model.front
+    assert front.kernel_extent == 5
+    kernels = torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(front.collapse().detach(), dim=(-2, -1))), dim=(-2, -1))
+    outside = kernels.clone()
+    outside[..., 6:11, 6:11] = 0  # the central 5 x 5 of a 16-px frame (offset 0 at index 8)
+    assert outside.abs().max() < 1e-6 * kernels.abs().max()
+    code, output = _invoke("train", "student", *TINY, "--no-kd", "--kernel-support", "4", "--out", str(tmp_path / "even"))
+    assert code != 0 and "must be odd" in output, output
+    code, output = _invoke("train", "student", *TINY, "--no-kd", "--all-linear", "--kernel-support", "5", "--out", str(tmp_path / "lin"))
+    assert code != 0 and "--kernel-support" in output, output

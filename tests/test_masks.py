@@ -117,3 +117,18 @@ def test_unreadable_mask_file_is_named(tmp_path: Path) -> None:
         MaskFile.load(bad)
     with pytest.raises(MaskFileError, match="no mask file"):
         MaskFile.load(tmp_path / "missing.h5")
+
+
+def test_double_phase_clipped_to_a_percentile_encodes_the_clipped_mask() -> None:
+    """Scaled to the 80th percentile of the amplitudes: the wanted term carries more of the light,
+    and the pairs average to the mask with its top fifth clipped to unit amplitude."""
+    rng = np.random.default_rng(1)
+    mask = rng.normal(size=(16, 16)) + 1j * rng.normal(size=(16, 16))  # a sum of many ramped filters looks like this
+    phase, scale = double_phase(mask, clip_percentile=80)
+    assert scale == pytest.approx(np.percentile(np.abs(mask), 80))
+    clipped = np.minimum(np.abs(mask) / scale, 1.0) * np.exp(1j * np.angle(mask))
+    partner = np.exp(1j * (2 * np.angle(mask) - phase))
+    np.testing.assert_allclose(0.5 * (np.exp(1j * phase) + partner), clipped, atol=1e-9)
+    assert np.mean(np.abs(clipped) ** 2) > 1.5 * np.mean(np.abs(mask / np.abs(mask).max()) ** 2)
+    with pytest.raises(EncodingError, match=r"clip_percentile must be within \(0, 100\]; got 0"):
+        double_phase(mask, clip_percentile=0)

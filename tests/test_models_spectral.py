@@ -128,3 +128,76 @@ def test_teacher_takes_28_to_512_px(size: int) -> None:
 def test_unet_teacher_keeps_the_image_size() -> None:
     unet = UNetTeacher(UNetConfig("segmentation", 3, 36, 2, levels=2, width=4)).eval()
     assert unet(torch.rand(2, 3, 36, 36)).shape == (2, 2, 36, 36)
+
+
+# -- kernel support: the SCLC filters limited to K x K px, convolved linearly as a 4f system does --------------
+
+
+def _spatial(bank: torch.Tensor) -> torch.Tensor:
+    return torch.fft.fftshift(torch.fft.ifft2(torch.fft.ifftshift(bank, dim=(-2, -1))), dim=(-2, -1))
+
+
+@pytest.mark.parametrize("support, layers", [(5, 1), (9, 1), (5, 2)])
+def test_kernel_support_zeroes_every_kernel_outside_its_support(support: int, layers: int) -> None:
+    from labctl.models.spectral import project_kernel_support
+
+    torch.manual_seed(0)
+    stack = SpectralStack(1, 28, [3] * layers, [1] * layers, kernel_support=support)
+    with torch.no_grad():  # whatever the optimiser makes of the stored values, only a K x K kernel is applied
+        for layer in stack.layers:
+            layer.weight_real.normal_()
+            layer.weight_imag.normal_()
+    extent = layers * (support - 1) + 1
+    assert stack.kernel_extent == extent
+    for filters, side in [*((layer.filters, support) for layer in stack.layers), (stack.collapse(), extent)]:
+        kernels = _spatial(filters.detach())
+        inside = torch.zeros(28, 28, dtype=torch.bool)
+        inside[14 - side // 2 : 14 + side // 2 + 1, 14 - side // 2 : 14 + side // 2 + 1] = True
+        assert kernels[..., ~inside].abs().max() < 1e-6 * kernels.abs().max()
+        assert kernels[..., inside].abs().max() > 0.1 * kernels.abs().max()
+    w = torch.complex(stack.layers[0].weight_real, stack.layers[0].weight_imag).detach()
+    once = project_kernel_support(w, support)
+    assert (project_kernel_support(once, support) - once).abs().max() < 1e-5 * once.abs().max()  # a projection
+    assert (once - w).abs().max() > 0.1 * w.abs().max()  # and it did remove something
+
+
+def test_kernel_support_makes_the_stack_the_linear_convolution() -> None:
+    """Zero-padded: the image's border does not wrap (as in a 4f system), unlike the free filters' circular one."""
+    torch.manual_seed(1)
+    stack = SpectralStack(1, 16, [2], [1], kernel_support=3)
+    kernel = torch.zeros(2, 1, 3, 3)
+    kernel[0, 0, 1, 2] = 1.0  # shift right by one pixel
+    kernel[1, 0, 0, 1] = 2.0  # offset one row up: the image moves up one pixel, doubled
+    bank = kernel_spectrum(kernel, 16, 16).to(torch.complex64)
+    with torch.no_grad():
+        stack.layers[0].weight_real.copy_(bank.real)
+        stack.layers[0].weight_imag.copy_(bank.imag)
+    x = torch.rand(3, 1, 16, 16)
+    out = stack(x).real
+    right = torch.zeros_like(x[:, 0])
+    right[..., 1:] = x[:, 0, :, :-1]  # the last column leaves the frame; nothing re-enters at the left
+    up = torch.zeros_like(x[:, 0])
+    up[..., :-1, :] = 2 * x[:, 0, 1:, :]  # the first row leaves the frame; the last stays dark
+    assert torch.allclose(out[:, 0], right, atol=1e-5) and torch.allclose(out[:, 1], up, atol=1e-5)
+    assert torch.allclose(apply_filter_bank(x, bank, support=3).real, out, atol=1e-5)
+    assert not torch.allclose(apply_filter_bank(x, bank).real[:, 0], right, atol=1e-3)  # the circular one wraps
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"kernel_support": 4}, "must be odd"),
+    ({"kernel_support": 29}, "must fit the 28-px image"),
+    ({"kernel_support": 11, "layers": 3}, "spans 31 px"),
+    ({"kernel_support": 5, "pool": 2}, "without spectral pooling"),
+])
+def test_kernel_support_that_cannot_work_is_refused(kwargs: dict, message: str) -> None:
+    from labctl.models.errors import ModelConfigError
+
+    layers, pool = kwargs.pop("layers", 1), kwargs.pop("pool", 1)
+    with pytest.raises(ModelConfigError, match=message):
+        SpectralStack(1, 28, [4] * layers, [pool] + [1] * (layers - 1), **kwargs)
+
+
+def test_student_config_carries_the_kernel_support() -> None:
+    student = SCLCStudent(StudentConfig("classification", 1, 28, 10, channels=[4], backend_pool=7, kernel_support=7))
+    assert student.front.kernel_support == 7 and student.front.kernel_extent == 7
+    assert SCLCStudent(StudentConfig("classification", 1, 28, 10, channels=[4])).front.kernel_extent == 28

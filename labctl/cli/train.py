@@ -205,6 +205,11 @@ def _sclc_start(
     "classification SCLC student, else 16.",
 )
 @click.option("--pool", default=None, help="Spectral pooling factor per layer (default 1 each).")
+@click.option(
+    "--kernel-support", type=click.IntRange(0), default=0, show_default=True,
+    help="SCLC student: limit each spectral layer's spatial kernel to K x K px (K odd) and convolve linearly, as the 4f "
+    "system does (no wrap at the image border, no spill into neighbouring camera tiles); 0: free filters as wide as the image.",
+)
 @click.option("--detection", type=click.Choice(["intensity", "field"]), default="intensity", show_default=True)
 @click.option("--hidden", type=click.IntRange(1), default=None, help="Back-end width. Default: 256 for a classification SCLC student, else 128.")
 @click.option(
@@ -230,7 +235,7 @@ def train_student_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
     resume: bool, device: torch.device, teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool,
     start_from: Path | None, phase_lr_scale: float, all_linear: bool,
-    channels: str | None, pool: str | None, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
+    channels: str | None, pool: str | None, kernel_support: int, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
     backend_conv: int | None, backend_conv_layers: int | None, bench_file: Path | None,
 ) -> None:
     """Train a student: by KD from --teacher, or with --no-kd on labels alone."""
@@ -274,8 +279,12 @@ def train_student_command(
         arch |= backend_conv_arch(data.task, data_spec, backend_conv, backend_conv_layers, size_defaults)
     elif backend_conv_layers is not None:
         raise click.UsageError("--backend-conv-layers adds ReLUs; the --all-linear baseline has none")
+    if kernel_support and kind != "sclc":
+        raise click.UsageError("--kernel-support limits an SCLC student's spectral filters; an optics-aware or all-linear student has none")
     if kind == "sclc":
         arch |= {"channels": _parse_ints(channels, "--channels"), "detection": detection}
+        if kernel_support:
+            arch["kernel_support"] = kernel_support
         if pool is not None:
             arch["pool"] = _parse_ints(pool, "--pool")
     elif kind == "optics_aware":

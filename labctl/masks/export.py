@@ -5,8 +5,13 @@ Two paths (compared by ``benchmarks/mask_export.py``):
 (a) an SCLC student: collapse its stack into one complex filter per channel, lay the channels out as
     camera tiles with linear phase ramps, sample at the SLM's pitch for the bench's wavelength and
     focal length (:mod:`labctl.masks.filter_bank`), and make it phase only: double-phase encoding
-    (:mod:`labctl.masks.encoding`), refined by default by optimisation through the twin
-    (:mod:`labctl.masks.optimise`);
+    (:mod:`labctl.masks.encoding`, amplitudes scaled to their ``DOUBLE_PHASE_CLIP_PERCENTILE``
+    percentile), refined by default by optimisation through the twin (:mod:`labctl.masks.optimise`),
+    which starts from the double-phase encoding scaled to the ``OPTIMISE_START_CLIP_PERCENTILE``.
+    A student trained with a kernel support (``labctl train student --kernel-support K``) is laid
+    out with a guard band between its tiles sized from its kernel
+    (:func:`labctl.optics.layout.guard_for_kernel`), so no channel's light reaches another's tile;
+    free filters (kernels as wide as the image) get none (no guard band that fits holds them);
 (b) an optics-aware student: its phase mask is already what the SLM shows.
 
 Both go through the Fourier SLM's active phase table (the calibration in force) to gray levels.
@@ -27,11 +32,17 @@ from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.masks.optimise import PhaseOptimisation, optimise_phase
 from labctl.models.bench_layout import layout_for
 from labctl.models.checkpoint import LoadedCheckpoint, load_checkpoint
-from labctl.optics.layout import OpticalLayout, images_of, modulator_amplitudes
+from labctl.optics.layout import OpticalLayout, guard_for_kernel, images_of, modulator_amplitudes
 from labctl.records.provenance import software_provenance
 
 
 ENCODINGS = ("optimised", "double-phase")
+#: the percentile of a mask's amplitudes that double-phase encoding scales to 1 (above it: clipped);
+#: measured in benchmarks/optical_parity.md
+DOUBLE_PHASE_CLIP_PERCENTILE = 100.0
+#: the same for the start of the optimised encoding (a start with more light in the wanted term:
+#: readout match 0.31 -> 0.63 at the start, 0.84 -> 0.88 after 60 steps; benchmarks/optical_parity.md)
+OPTIMISE_START_CLIP_PERCENTILE = 85.0
 
 
 def export_masks(
@@ -63,7 +74,9 @@ def export_masks(
     if student.kind == "optics_aware":
         layout, phase, method, extra = _optics_aware(student)
     elif student.kind == "sclc":
-        layout = layout_for(description, _image_size(student), student.model.front.out_channels)
+        front = student.model.front
+        guard = guard_for_kernel(front.kernel_extent) if getattr(front, "kernel_support", 0) else 0
+        layout = layout_for(description, _image_size(student), front.out_channels, guard_image_px=guard)
         layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation)
     else:
         raise MaskFileError(
@@ -107,9 +120,13 @@ def _collapsed(
         )
     with torch.no_grad():
         bank = front.collapse()
-    encoded = [double_phase(mask) for mask in fourier_masks(bank, layout)]
+    clip = DOUBLE_PHASE_CLIP_PERCENTILE if encoding == "double-phase" else OPTIMISE_START_CLIP_PERCENTILE
+    encoded = [double_phase(mask, clip) for mask in fourier_masks(bank, layout)]
     phases = [phase for phase, _ in encoded]
-    extra: dict = {"encoding": "double-phase", "amplitude_scale": [peak for _, peak in encoded]}
+    support = front.kernel_extent if front.kernel_support else 0
+    extra: dict = {"encoding": "double-phase", "amplitude_scale": [peak for _, peak in encoded],
+                   "clip_percentile": clip, "kernel_support": front.kernel_support,
+                   "guard_image_px": layout.guard_image_px}
     if encoding == "double-phase":
         return layout, _as_file_shape(phases), "sclc-double-phase", extra
     from labctl.data import load_dataset
@@ -122,7 +139,7 @@ def _collapsed(
     for g in range(layout.channel_groups):
         group_bank = bank[list(layout.group_channels(g))]
         phases[g], summary = optimise_phase(phases[g], group_bank, layout, torch.from_numpy(images), amplitudes,
-                                            ideal_affine(layout), optimisation)
+                                            ideal_affine(layout), optimisation, support=support)
         summaries.append(summary)
     # one figure per file: the readout match averaged over the groups (each weighs its channels)
     weights = [len(layout.group_channels(g)) for g in range(layout.channel_groups)]

@@ -54,14 +54,18 @@ def optimise_phase(
     affine: np.ndarray,
     config: PhaseOptimisation = PhaseOptimisation(),
     on_step: Callable[[int, float], None] = lambda step, loss: None,
+    support: int = 0,
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Refined phase in [0, 2π) and a summary (readout match before and after, on ``images``).
 
-    ``bank`` holds the channels of one mask (at most one frame's tiles; tiles past them stay unread)."""
+    ``bank`` holds the channels of one mask (at most one frame's tiles; tiles past them stay unread).
+    ``support``: the student's collapsed kernel extent when its front end convolves linearly
+    (:attr:`labctl.models.spectral.SpectralStack.kernel_extent`), so that the target is the
+    student's own detection; 0: the circular convolution of free filters."""
     twin = FourFTwin(layout)
     points = channel_points(layout, affine)[: bank.shape[0]]
     with torch.no_grad():
-        target = apply_filter_bank(images, bank).abs().square()
+        target = apply_filter_bank(images, bank, support=support).abs().square()
     phase = torch.tensor(initial_phase, dtype=torch.float32, requires_grad=True)
     optimiser = torch.optim.Adam([phase], lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)

@@ -30,6 +30,7 @@ INT_BOUNDS: dict[str, tuple[int, int]] = {
     "backend_pool": (1, 1024),
     "backend_conv_layers": (1, 8),
     "init_kernel": (1, 1024),
+    "kernel_support": (0, 1024),
     # widths: bounded by the memory budget; the cap only keeps the count within PyTorch's int range
     "width": (1, 2**31 - 1),
     "hidden": (1, 2**31 - 1),

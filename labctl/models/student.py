@@ -18,7 +18,12 @@ from labctl.models.spectral import SpectralStack
 class StudentConfig:
     """``channels`` / ``pool``: per spectral layer, output channels and spectral-pooling factor.
     ``detection``: intensity (camera, default) or field. ``backend_pool``: side of the pooled map the
-    classifier's MLP reads. ``linear_backend``: no ReLU in the back end (all-linear baseline)."""
+    classifier's MLP reads. ``linear_backend``: no ReLU in the back end (all-linear baseline).
+    ``kernel_support``: 0 (default) leaves each spectral filter free (a kernel as wide as the
+    image, convolved circularly); K > 0 (odd) limits every layer's spatial kernel to K × K pixels
+    and makes the front end the linear convolution a 4f system computes (no wrap at the border, no
+    spill past ``(L·(K − 1) + 1) // 2`` pixels around the image: see
+    :class:`labctl.models.spectral.SpectralStack`)."""
 
     task: Literal["classification", "segmentation"]
     in_channels: int
@@ -34,6 +39,7 @@ class StudentConfig:
     backend_conv_layers: int = 1  # how many of them, each followed by 2x2 max pooling
     init_kernel: int = 5
     kind: Literal["sclc", "linear"] = "sclc"
+    kernel_support: int = 0
 
     def __post_init__(self) -> None:
         check_backend_conv(self.task, self.backend_conv, self.backend_conv_layers)
@@ -51,7 +57,9 @@ class SCLCStudent(nn.Module):
         super().__init__()
         self.config = config
         pool = list(config.pool) or [1] * len(config.channels)
-        self.front = SpectralStack(config.in_channels, config.size, list(config.channels), pool, config.init_kernel)
+        self.front = SpectralStack(
+            config.in_channels, config.size, list(config.channels), pool, config.init_kernel, config.kernel_support
+        )
         self.detector = Detector(config.detection)
         detected = self.detector.channels(self.front.out_channels)
         if config.task == "classification":

@@ -55,6 +55,11 @@ class OpticalLayout:
     #: phases the Fourier SLM shows through its phase table (sorted, [0, 2π)); empty: the linear
     #: table's 2**fourier_bit_depth uniform levels (:mod:`labctl.optics.quantise`)
     phase_levels: tuple[float, ...] = ()
+    #: guard band, in image pixels: the clear gap between the image footprints of any two tiles of a
+    #: frame must be at least this wide. A kernel reaching ``h`` image pixels from its centre spills
+    #: ``h`` pixels past its footprint (the 4f convolution is linear); a gap of ``h`` or more keeps
+    #: that light off every other channel's tile (:func:`guard_for_kernel`). 0: no guard band.
+    guard_image_px: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tiles", tuple(tuple(int(v) for v in t) for t in self.tiles))
@@ -77,6 +82,37 @@ class OpticalLayout:
         for r, c in self.tiles:
             if r < 0 or c < 0 or r + self.tile_size > self.camera_rows or c + self.tile_size > self.camera_cols:
                 raise LayoutError(f"tile at camera ({r}, {c}) of {self.tile_size} px leaves the {self.camera_rows}x{self.camera_cols} camera")
+        self._check_guard_band()
+
+    def _check_guard_band(self) -> None:
+        """Refuse two tiles whose image footprints are closer than the guard band (camera pixels)."""
+        if self.guard_image_px < 0:
+            raise LayoutError(f"the guard band must be >= 0 image px; got {self.guard_image_px}")
+        if not self.guard_image_px or len(self.tiles) < 2:
+            return
+        need = self.guard_band_camera_px
+        footprint = self.footprint_px
+        tiles = np.array(self.tiles, dtype=np.float64)
+        # gap between two equal footprints centred in equal tiles: the larger of the row and column distances, less a footprint
+        gaps = np.abs(tiles[:, None, :] - tiles[None, :, :]).max(axis=-1) - footprint
+        np.fill_diagonal(gaps, np.inf)
+        i, j = np.unravel_index(int(np.argmin(gaps)), gaps.shape)
+        if gaps[i, j] < need - 1e-9:
+            raise LayoutError(
+                f"tiles at camera {self.tiles[i]} and {self.tiles[j]}: their {footprint:.1f}-px image footprints are "
+                f"{gaps[i, j]:.1f} camera px apart, closer than the guard band of {self.guard_image_px} image px "
+                f"({need:.1f} camera px at {self.image_scale}x); the kernel's spill would reach the other channel's tile"
+            )
+
+    @property
+    def camera_px_per_image_px(self) -> float:
+        """Camera pixels one image pixel covers (at ``image_scale``)."""
+        return self.footprint_px / self.image_size
+
+    @property
+    def guard_band_camera_px(self) -> float:
+        """The guard band in camera pixels."""
+        return self.guard_image_px * self.camera_px_per_image_px
 
     @property
     def channel_groups(self) -> int:
@@ -130,16 +166,20 @@ class OpticalLayout:
     @classmethod
     def tiled(
         cls, numbers: dict, image_size: int, channels: int, margin_px: int = 4, image_scale: int | None = None, bench: str = "",
-        phase_levels: tuple[float, ...] = (),
+        phase_levels: tuple[float, ...] = (), guard_image_px: int = 0,
     ) -> OpticalLayout:
         """A grid of equal tiles over the camera and the image centred on the modulator, as large
         (integer ``image_scale``) as lets its footprint plus ``margin_px`` fit a tile.
 
         All ``channels`` share one camera frame where their tiles fit; otherwise the channels are
         multiplexed: the most tiles per frame that still hold the image at ``image_scale`` (at least
-        1x when it is not given), each group of channels shown as its own mask and frame."""
+        1x when it is not given), each group of channels shown as its own mask and frame.
+        ``guard_image_px``: the guard band (see the field); the tile pitch leaves at least that many
+        image pixels between neighbouring footprints, so fewer tiles fit a frame as it grows."""
         if channels < 1:
             raise LayoutError(f"need at least one channel; got {channels}")
+        if guard_image_px < 0:
+            raise LayoutError(f"the guard band must be >= 0 image px; got {guard_image_px}")
         mag = numbers["f2_m"] / numbers["f1_m"]
         px_per_image_px = numbers["input_pitch_m"] * mag / numbers["camera_pitch_m"]
         fit_modulator = min(numbers["input_rows"], numbers["input_cols"]) // image_size
@@ -153,12 +193,14 @@ class OpticalLayout:
             n_rows = math.ceil(per_frame / n_cols)
             pitch = min(numbers["camera_rows"] // n_rows, numbers["camera_cols"] // n_cols)
             fit_camera = int((pitch - 2 * margin_px) / (image_size * px_per_image_px))
+            if per_frame > 1 and guard_image_px:  # footprint + guard band within one pitch
+                fit_camera = min(fit_camera, int(pitch / ((image_size + guard_image_px) * px_per_image_px) + 1e-9))
             scale = min(fit_camera, fit_modulator) if image_scale is None else image_scale
             if scale >= 1 and fit_camera >= scale:
                 break
         else:
             need = int(math.ceil(image_size * (image_scale or 1) * px_per_image_px)) + 2 * margin_px
-            raise LayoutError(
+            raise LayoutError(  # one tile has no neighbour, so no guard band: only the margins can refuse it
                 f"not even one channel fits: a {image_size}-px image at {image_scale or 1}x covers "
                 f"{image_size * (image_scale or 1) * px_per_image_px:.0f} camera px, {need} px with {margin_px} px margins, "
                 f"and the camera is {numbers['camera_rows']}x{numbers['camera_cols']} px; use smaller images or a larger camera"
@@ -172,7 +214,18 @@ class OpticalLayout:
             **numbers, image_size=image_size, image_scale=scale,
             image_row=(numbers["input_rows"] - side) // 2, image_col=(numbers["input_cols"] - side) // 2,
             tile_size=tile, tiles=tiles, bench=bench, channels=channels, phase_levels=phase_levels,
+            guard_image_px=guard_image_px if per_frame > 1 else 0,
         )
+
+
+def guard_for_kernel(kernel_extent: int) -> int:
+    """The guard band (image pixels) for a collapsed kernel ``kernel_extent`` pixels wide: its reach
+    ``kernel_extent // 2`` past the footprint, plus one pixel for the blur of the Fourier SLM's finite
+    aperture (the mask covers a little over one period of the filter's spectrum, so each kernel tap
+    is imaged as a sinc about one image pixel wide)."""
+    if kernel_extent < 1:
+        raise LayoutError(f"a kernel is at least 1 px wide; got {kernel_extent}")
+    return kernel_extent // 2 + 1
 
 
 def modulator_patch(images: torch.Tensor, layout: OpticalLayout) -> torch.Tensor:

@@ -56,10 +56,14 @@ def student_for(
     backend_conv: int = 0,
     backend_conv_layers: int = 1,
     seed: int = 0,
+    kernel_support: int = 0,
 ) -> nn.Module:
     """An SCLC student, the all-linear baseline, or an optics-aware student (``layout`` required:
-    :func:`labctl.models.bench_layout.layout_for_bench`) for ``data``."""
+    :func:`labctl.models.bench_layout.layout_for_bench`) for ``data``. ``kernel_support``: an SCLC
+    student's spatial kernel limit (:class:`labctl.models.student.StudentConfig`; 0: free filters)."""
     torch.manual_seed(seed)
+    if kernel_support and kind != "sclc":
+        raise TrainingSettingsError(f"a kernel support limit is a setting of the SCLC student; a {kind} student has none")
     if kind == "linear":
         if backend_conv or backend_conv_layers != 1:
             raise TrainingSettingsError("the all-linear baseline has no back-end convolution (its ReLU would make it nonlinear)")
@@ -78,7 +82,7 @@ def student_for(
     config = StudentConfig(
         data.task, data.channels, data.size, data.num_classes, channels=list(channels), pool=list(pool),
         detection=detection, backend_pool=backend_pool, hidden=hidden, backend_conv=backend_conv,  # type: ignore[arg-type]
-        backend_conv_layers=backend_conv_layers,
+        backend_conv_layers=backend_conv_layers, kernel_support=kernel_support,
     )
     return SCLCStudent(config)
 
