@@ -1,11 +1,12 @@
-"""How far the lab bench's input modulator delivers the amplitude asked of it, shown linearly (gray =
-amplitude·(L−1)) and through the table its input-response calibration measured.
+"""How far the lab bench's input modulator delivers the field amplitude asked of it, shown linearly
+(gray = amplitude·(L−1)) and through the table its input-response calibration measured.
 
 For each modulator kind (``--modulators``: the lab bench's DMD, an LC modulator) and seed, the lab
 bench (mock_hw/lab_bench.toml, device seeds as in calibration_accuracy.py) has its input response
 calibrated; the amplitudes ``linspace(0, 1, 101)`` are converted to gray levels by the linear table
-and by the measured one, and each gray level's true effective amplitude (relative to full on, from
-the modulator's hidden truth) is compared with the amplitude asked for.
+and by the measured one, and each gray level's true field (relative to full on, from the modulator's
+hidden truth: a DMD's field averaged over whole PWM periods, an LC cell's |field|) is compared with
+the amplitude asked for.
 
 Usage: python benchmarks/input_amplitude.py [--seeds 1 2 3] [--modulators dmd lc] [--threads 1]
 Last line: JSON, per modulator the RMS and worst amplitude error, linear and calibrated (means over
@@ -37,11 +38,11 @@ LAB = Path(__file__).resolve().parents[1] / "mock_hw" / "lab_bench.toml"
 REALISM = {"dmd": {"modulator": "dmd", "pwm_period_s": 6.944e-4}, "lc": {"modulator": "lc"}}
 
 
-def delivered_amplitude(bench: Bench, gray: np.ndarray) -> np.ndarray:
-    """The input modulator's true effective amplitude at each gray level, relative to its top level,
-    from its hidden truth: a DMD's bit planes over whole PWM periods (plane b shown for 2^b/(2^n − 1)
-    of the time; an off mirror still sends the leak amplitude), an LC cell's |cos(Γ/2)|, an ideal
-    modulator's leak + (1 − leak)·gray/(L − 1)."""
+def delivered_field(bench: Bench, gray: np.ndarray) -> np.ndarray:
+    """The input modulator's true field amplitude at each gray level, relative to its top level, from
+    its hidden truth: a DMD's mirror field averaged over whole PWM periods (plane b shown for
+    2^b/(2^n − 1) of the time; an off mirror still sends the leak amplitude), an LC cell's
+    |cos(Γ/2)|, an ideal modulator's leak + (1 − leak)·gray/(L − 1)."""
     truth = reveal_truth(bench.input_slm)
     modulator, leak, levels = truth.realism.modulator, truth.leak_amplitude, bench.input_slm.levels
     gray = np.asarray(gray)
@@ -49,10 +50,10 @@ def delivered_amplitude(bench: Bench, gray: np.ndarray) -> np.ndarray:
     if isinstance(modulator, DMDModulation):
         weights = modulator.plane_weights(np.zeros(1), 0.0)[0]  # whole periods
 
-        def intensity(g: np.ndarray) -> np.ndarray:
-            return np.tensordot(weights, (leak + (1 - leak) * modulator.planes(g)) ** 2, axes=1)
+        def mean_field(g: np.ndarray) -> np.ndarray:
+            return np.tensordot(weights, leak + (1 - leak) * modulator.planes(g), axes=1)
 
-        return np.sqrt(intensity(gray) / intensity(top))
+        return mean_field(gray) / mean_field(top)
     if isinstance(modulator, LCModulation):
         return np.abs(modulator.field(gray, levels)) / np.abs(modulator.field(top, levels))
     return leak + (1 - leak) * gray / (levels - 1)
@@ -66,9 +67,9 @@ def one(modulator: str, seed: int, out: Path) -> dict:
     requested = np.linspace(0, 1, 101)
     with accuracy.bench_for_seed(raw, seed).open() as bench:
         inp = bench.input_slm
-        linear = delivered_amplitude(bench, inp.amplitude_table.gray_for_amplitude(requested)) - requested
+        linear = delivered_field(bench, inp.amplitude_table.gray_for_amplitude(requested)) - requested
         calibrate_input(bench, out)  # makes its table active
-        calibrated = delivered_amplitude(bench, inp.amplitude_table.gray_for_amplitude(requested)) - requested
+        calibrated = delivered_field(bench, inp.amplitude_table.gray_for_amplitude(requested)) - requested
     return {"seed": seed, "rms_linear": float(np.sqrt(np.mean(linear**2))), "max_linear": float(np.abs(linear).max()),
             "rms_calibrated": float(np.sqrt(np.mean(calibrated**2))), "max_calibrated": float(np.abs(calibrated).max())}
 

@@ -1,13 +1,13 @@
 """Map from field amplitude in [0, 1] to input-modulator gray level: the product of the input-response
 calibration (:mod:`calibration.input_response`).
 
-An input modulator's effective amplitude is rarely linear in its gray level: a DMD makes gray by
-pulse-width modulation, so its time-averaged *intensity* is linear in gray and the amplitude goes as
-√gray; an LC amplitude modulator follows cos² of a retardance. A table samples the inverse of the
-measured response at ``K`` amplitude targets ``linspace(0, 1, K)``; an amplitude between two targets
-gets the gray level interpolated linearly between theirs, then rounded — where the inverse is steep
-(a DMD near full on: about two gray levels per target of a 256-sample table) nearest-target lookup
-would throw away half the modulator's levels.
+An input modulator's field is rarely linear in its gray level: an LC amplitude modulator follows
+cos² of a retardance in intensity, an analog one has a finite contrast; a DMD's mirrors switch
+between two fields, so its field averaged over the exposure is linear in gray up to the off mirrors'
+leak. A table samples the inverse of the measured response at ``K`` amplitude targets
+``linspace(0, 1, K)``; an amplitude between two targets gets the gray level interpolated linearly
+between theirs, then rounded — where the inverse is steep (an LC cell near its extremes: several
+gray levels per target of a 256-sample table) nearest-target lookup would throw levels away.
 """
 
 from __future__ import annotations
