@@ -13,7 +13,9 @@ gain/read-noise relative errors, dark offset error in DN; max_seconds: slowest s
 (wall clock; each seed's row also gives every calibration's seconds and process CPU seconds, which
 say more on a machine shared with other jobs);
 phase_rms_rad_interferometric: phase_rms_rad of the split-screen interferometric method, run after the
-others (an extra figure; the diffraction method stays the one behind phase_rms_rad).
+others (an extra figure; the diffraction method stays the one behind phase_rms_rad). It measures the
+response at the panel centre and its tilt, not a curvature of it across the panel, so a curved panel
+leaves it above 0.05 rad (seed 2: 0.056 default bench, 0.057 lab bench; calibration/slm_interferometric.py).
 
 What "true" means on a lab-realism bench (mock_hw/realism), i.e. what each calibration is held to:
 - phase: the liquid crystal's gray→phase response with its regional variation, times the retardance
