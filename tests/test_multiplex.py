@@ -87,7 +87,8 @@ def digits() -> object:
 def test_the_default_32_channel_sclc_student_exports_and_runs_on_the_embedded_bench(digits, tmp_path_factory) -> None:
     root = tmp_path_factory.mktemp("mux")
     torch.manual_seed(0)
-    student = train_student(digits, None, TrainSettings(epochs=1, train_limit=300), kind="sclc", out_dir=root / "s", channels=(32,))
+    # 2 epochs: after 1 the student reads 38 % digitally, and 40 inputs through the uncalibrated bench sat at the 0.2 below
+    student = train_student(digits, None, TrainSettings(epochs=2, train_limit=300), kind="sclc", out_dir=root / "s", channels=(32,))
     masks = export_masks(student.path, EMBEDDED, root / "m.h5", encoding="double-phase")
     assert masks.frames_per_input == 2 and masks.gray.shape == (2, 256, 256)
     assert not np.array_equal(masks.gray[0], masks.gray[1])

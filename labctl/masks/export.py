@@ -39,7 +39,7 @@ from labctl.records.provenance import software_provenance
 ENCODINGS = ("optimised", "double-phase")
 #: the percentile of a mask's amplitudes that double-phase encoding scales to 1 (above it: clipped);
 #: measured in benchmarks/optical_parity.md
-DOUBLE_PHASE_CLIP_PERCENTILE = 100.0
+DOUBLE_PHASE_CLIP_PERCENTILE = 30.0
 #: the same for the start of the optimised encoding (a start with more light in the wanted term:
 #: readout match 0.31 -> 0.63 at the start, 0.84 -> 0.88 after 60 steps; benchmarks/optical_parity.md)
 OPTIMISE_START_CLIP_PERCENTILE = 85.0
