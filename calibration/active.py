@@ -101,11 +101,15 @@ def phase_table_from_record(record: CalibrationRecord) -> PhaseTable:
 
 def apply_phase_table(bench: Bench, record: CalibrationRecord, force: bool = False) -> None:
     """Make ``record``'s table the Fourier SLM's active phase table (device and wavelength checked)."""
-    slm = bench.fourier_slm
+    _check_device(record, bench.fourier_slm, bench, "SLM phase", force)
+    bench.fourier_slm.phase_table = phase_table_from_record(record)
+
+
+def _check_device(record: CalibrationRecord, slm, bench: Bench, what: str, force: bool) -> None:
+    """Refuse ``record`` unless it was measured on ``slm`` at the bench's wavelength (or ``force``)."""
     why = record.mismatch(slm.info, bench.spec.optics.wavelength_m)
     if why and not force:
-        raise CalibrationMismatch(f"SLM phase record {record.id} was {why}; recalibrate, or force it")
-    slm.phase_table = phase_table_from_record(record)
+        raise CalibrationMismatch(f"{what} record {record.id} was {why}; recalibrate, or force it")
 
 
 def amplitude_table_from_record(record: CalibrationRecord) -> AmplitudeTable:
@@ -133,8 +137,5 @@ def amplitude_table_from_record(record: CalibrationRecord) -> AmplitudeTable:
 
 def apply_amplitude_table(bench: Bench, record: CalibrationRecord, force: bool = False) -> None:
     """Make ``record``'s table the input modulator's active amplitude table (device and wavelength checked)."""
-    slm = bench.input_slm
-    why = record.mismatch(slm.info, bench.spec.optics.wavelength_m)
-    if why and not force:
-        raise CalibrationMismatch(f"input-response record {record.id} was {why}; recalibrate, or force it")
-    slm.amplitude_table = amplitude_table_from_record(record)
+    _check_device(record, bench.input_slm, bench, "input-response", force)
+    bench.input_slm.amplitude_table = amplitude_table_from_record(record)
