@@ -171,11 +171,15 @@ class RunRecord:
         return "frames" in self._h5
 
     def frames(self, index: np.ndarray | slice) -> np.ndarray:
-        """Stored frames, each checked against its CRC-32 (a frame never stored reads as zeros)."""
+        """Stored frames of finished inputs, each checked against its CRC-32. The frame of an input not
+        marked done reads as zeros: a run killed mid-batch may have left part of it on disk, and
+        ``--resume`` writes it again."""
         frames = self._read("frames", index)
         crcs = np.atleast_1d(self._read("results/frame_crc", index))
+        finished = np.atleast_1d(self._read("results/done", index))
         stack = frames.reshape(-1, *self._h5["frames"].shape[1:])  # one row per input (a frame, or one per channel group)
-        written = crcs != 0
+        stack[~finished] = 0
+        written = (crcs != 0) & finished
         if written.any():
             bad = np.flatnonzero(row_crcs([stack[written]]) != crcs[written])
             if bad.size:
@@ -241,8 +245,8 @@ class RunRecord:
             stored = np.asarray(frames)[order].astype(self._h5["frames"].dtype)
             self._h5["frames"][idx] = stored
             self._h5["results/frame_crc"][idx] = row_crcs([stored])
-        done = self._h5["results/done"]
-        done[idx] = True
+        self._h5.flush()  # the rows reach the disk before the flag that says they are complete
+        self._h5["results/done"][idx] = True
         self._h5.flush()
 
     def log_event(self, kind: str, message: str, first_index: int = -1) -> None:

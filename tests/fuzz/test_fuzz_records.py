@@ -105,6 +105,21 @@ ATTRIBUTE_EDITS = {
 }
 
 
+def test_a_batch_cut_short_before_its_done_flag_reads_as_not_stored(tmp_path: Path) -> None:
+    """A kill between the frames' chunk and the done flag reaching the disk (HDF5 writes evicted chunks
+    in any order) leaves frames and checksums of unfinished inputs: they are no part of the record."""
+    path = tmp_path / "RUN.h5"
+    written = make_record(path, n=12, done=6)
+    with h5py.File(path, "r+") as h5:  # what a killed writer's evicted chunks leave: half a frame, its CRC
+        h5["frames"][8, :4] = 7
+        h5["results/frame_crc"][8] = 12345
+    with RunRecord.open(path) as rec:
+        frames = rec.frames(slice(None))
+        assert np.array_equal(frames[:6], written["frames"])
+        assert not frames[6:].any()
+        assert not rec.frames(8).any()
+
+
 @pytest.mark.parametrize("edit", ATTRIBUTE_EDITS, ids=list(ATTRIBUTE_EDITS))
 def test_edited_attributes_fail_their_checksum(record: Path, edit: str) -> None:
     with h5py.File(record, "r+") as h5:
