@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from calibration.errors import CalibrationError
+
 Progress = Callable[[str, float], None]
 
 
@@ -55,7 +57,7 @@ def kept_on_failure(log: RawLog) -> Iterator[RawLog]:
         yield log
     except Exception as exc:
         path = log.save()
-        if hasattr(exc, "raw_path") and exc.raw_path is None:
+        if isinstance(exc, CalibrationError) and exc.raw_path is None:
             exc.raw_path = path
             exc.args = (f"{exc.args[0]} (raw measurements kept in {path})",)
         raise

@@ -75,7 +75,7 @@ def export_masks(
         layout, phase, method, extra = _optics_aware(student)
     elif student.kind == "sclc":
         front = student.model.front
-        guard = guard_for_kernel(front.kernel_extent) if getattr(front, "kernel_support", 0) else 0
+        guard = guard_for_kernel(front.kernel_extent) if front.kernel_support else 0
         layout = layout_for(description, _image_size(student), front.out_channels, guard_image_px=guard)
         layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation)
     else:

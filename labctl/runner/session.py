@@ -62,8 +62,9 @@ def student_for_masks(masks: MaskFile, checkpoint: str | Path | None = None) -> 
 
 
 def readout_oversample(student: LoadedCheckpoint) -> int:
-    """Readout sub-samples per image pixel the student was trained with."""
-    return int(getattr(student.model.config, "oversample", DEFAULT_OVERSAMPLE))
+    """Readout sub-samples per image pixel the student was trained with: an optics-aware student's own
+    (its config says), the default for students whose readout is the digital detection."""
+    return int(student.model.config.oversample) if student.kind == "optics_aware" else DEFAULT_OVERSAMPLE
 
 
 def twin_detected(student: LoadedCheckpoint, images: np.ndarray) -> torch.Tensor:
