@@ -5,6 +5,11 @@ Each check is a row of table ``drift_checks``: ``number``, ``first_index`` (the 
 the last), ``inputs_done``, ``wall_time_s``, ``camera_time_s``, per channel ``gain``, ``offset_dn``
 and ``residual`` against the baseline and ``excess`` (the residual beyond the capture noise), ``epoch``
 (the correction in force after it), ``corrected`` and ``uncorrectable``. Column ``drift_epoch`` says which correction each input was read under.
+Since format 2 (attribute ``drift``'s ``format``) also: per channel ``slope`` (the least-squares fit
+whose residual that is; ``gain`` is then the light ratio above the dark level), ``gain_se`` and
+``channel_tolerance``; ``common_gain`` (the mean over channels), ``common_se``, ``common_tolerance``
+and ``follow_up`` (corrected below the tolerances, after a correction). Older records lack them and
+read as before.
 """
 
 from __future__ import annotations
@@ -89,6 +94,17 @@ def save_drift_png(history: DriftHistory, path: Path, title: str) -> Path:
     top.plot(minutes, 100 * (checks["gain"] - 1), marker=".", linewidth=0.8)
     for t in minutes[checks["corrected"]]:
         top.axvline(t, color="0.8", linewidth=0.6, zorder=0)
+    if "common_gain" in (checks.dtype.names or ()):
+        common = checks["common_gain"]
+        # the correction in force before each check: what its change and threshold are measured from
+        in_force = np.ones(common.size)
+        for i in range(1, common.size):
+            in_force[i] = common[i - 1] if checks["corrected"][i - 1] else in_force[i - 1]
+        top.plot(minutes, 100 * (common - 1), color="k", linewidth=2, label="common mode")
+        top.fill_between(minutes, 100 * (in_force * (1 - checks["common_tolerance"]) - 1),
+                         100 * (in_force * (1 + checks["common_tolerance"]) - 1), color="0.88", zorder=0,
+                         step="mid", label="not flagged (from the correction in force)")
+        top.legend(loc="lower left", fontsize="small")
     top.set_ylabel("gain vs baseline (%)")
     top.set_title(title)
     bottom.plot(minutes, 100 * checks["excess"], marker=".", linewidth=0.8)

@@ -4,30 +4,44 @@ compared with those at the start, and the readout scale corrected when the respo
 A bench drifts while it runs (the laser's power and pointing, the LC's retardance as the panel
 warms): the per-channel gain and offset fitted before the run (:func:`fit_channel_scale`) are then
 wrong for the later inputs. A few training inputs (never evaluated ones) are captured twice at the
-start: their mean readout is the *baseline*, and the difference of the two captures says how noisy
-one capture is. Every ``every_batches`` batches they are captured again, through the same channel
-groups and readout as the run's inputs, and each channel's readouts are fitted as ``gain · baseline
-+ offset`` over every reference pixel (:func:`fit_response`; the slope corrected for the baseline's
-own noise, which would bias it low by up to a few per cent on a noisy camera):
+start: their mean readout is the *baseline*; a few shutter-dark frames give each channel's dark
+level (the readout of no light: the camera's offset on raw frames, ~0 on corrected ones). Every
+``every_batches`` batches they are captured again, through the same channel groups and readout as
+the run's inputs, and compared with the baseline (:func:`fit_response`):
 
-- a gain that moved from the correction in force by more than ``gain_tolerance``, or by more than
-  the two start captures' gains differ (×4) on a bench whose frames vary, is a drift a readout
-  scale can undo: the scale is re-fitted (the fit composed with the run's scale), an event
-  says by how much and from which input, and later inputs are read under the new correction;
-- what the fit leaves beyond the capture noise (``excess``), if above ``residual_limit`` of the
-  channel's RMS readout, means the response changed shape, not just size (the beam or the pattern
-  moved, the phase response drifted): no gain can undo it, so the run stops before the next input,
-  with an event that says to re-calibrate registration/phase. Stopping rather than continuing,
-  because every later result would be silently wrong; a stopped run is resumable, and a resume
-  first checks the references against the recorded baseline, so it continues only on a bench that
-  is back in order (after a re-calibration the resume is refused, as any change of calibration is:
-  start a new run; ``--drift-every 0`` resumes without checks, for an operator who accepts it).
+- each channel's *gain* is the ratio of its light above the dark level, summed over the reference
+  pixels, to the baseline's; the *common-mode gain* is the mean over channels (what a change of
+  laser power moves). Each has a standard error, from the references themselves: a jackknife over
+  the K references (leave one out, K − 1 over K of the spread), so it holds whatever varies from
+  frame to frame (a DMD's PWM gray under a short exposure, the SLM's flicker, shot and read noise),
+  and it is pooled over the start pair and every check so far. A gain that moved from the
+  correction in force by more than ``gain_tolerance`` and by more than :data:`GAIN_SIGMAS` standard
+  errors of a change (common mode; each channel: the same false-alarm rate per check over its C
+  channels) is a drift a readout scale can undo: the scale is re-fitted, an event says by how much
+  and from which input, and later inputs are read under the new correction; the next check
+  re-fits it once more whatever it finds (a step within a check's frames, a drift that goes on). (The light ratio, not
+  a fitted slope: on the lab bench a slope with a free offset follows the DMD's frame-to-frame
+  contrast and scatters 3× more between checks.)
+- a least-squares fit of ``gain · baseline + offset`` per channel over every reference pixel (the
+  slope corrected for the baseline's own noise) says whether *any* gain and offset map the baseline
+  onto the check: what it leaves beyond the capture noise (``excess``), if above ``residual_limit``
+  of the channel's RMS readout, means the response changed shape, not just size (the beam or the
+  pattern moved, the phase response drifted): no gain can undo it, so the run stops before the next
+  input, with an event that says to re-calibrate registration/phase. Stopping rather than
+  continuing, because every later result would be silently wrong; a stopped run is resumable, and a
+  resume first checks the references against the recorded baseline, so it continues only on a
+  bench that is back in order (after a re-calibration the resume is refused, as any change of
+  calibration is: start a new run; ``--drift-every 0`` resumes without checks, for an operator who
+  accepts it).
 
-The record keeps the baseline (array ``drift_baseline``), the settings and capture noise (attribute
-``drift``), every check (table ``drift_checks``, :mod:`labctl.records.drift_history`) and, per
-input, the correction epoch it was read under (column ``drift_epoch``; 0 is the run's own scale,
-epoch k the correction of the check that started it). A resume reuses the baseline; its first batch
-is preceded by a check, because the bench may have changed while the run was stopped.
+The record keeps the baseline (array ``drift_baseline``), the settings, dark level, capture noise
+and the start pair's standard errors (attribute ``drift``, ``format`` 2), every check (table
+``drift_checks``, :mod:`labctl.records.drift_history`) and, per input, the correction epoch it was
+read under (column ``drift_epoch``; 0 is the run's own scale, epoch k the correction of the check
+that started it). A resume reuses the baseline and the pooled errors; its first batch is preceded
+by a check, because the bench may have changed while the run was stopped. A record of the first
+monitor (format 1: one capture pair's gain spread as its threshold, no dark level) is refused for
+a resume with checks (``--drift-every 0`` resumes it without).
 """
 
 from __future__ import annotations
@@ -37,6 +51,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -54,6 +69,13 @@ EPOCH_COLUMN = Column(EPOCH_COLUMN_NAME, (), "i4")
 BASELINE_ARRAY = "drift_baseline"
 #: standard errors of the residual's variance that still count as capture noise
 NOISE_SIGMAS = 4.0
+#: standard errors of a gain change that still count as noise (the common-mode gain's test; each
+#: channel's test is set to the same false-alarm rate per check over all channels: :func:`channel_sigmas`)
+GAIN_SIGMAS = 4.0
+#: shutter-dark frames averaged for the dark level at the start
+DARK_FRAMES = 4
+#: the layout of attribute ``drift`` this module writes (1, or none: the first monitor's)
+FORMAT = 2
 #: references reading less than this share of their baseline light: the signal is too weak to be
 #: rescaled (the exposure and the readout scale should be measured again)
 MIN_CORRECTABLE_GAIN = 0.25
@@ -64,50 +86,96 @@ class DriftMonitorWarning(UserWarning):
 
 
 @dataclass(frozen=True)
+class LightGain:
+    """Per channel, the ratio of a capture's light above the dark level to the baseline's, and its
+    jackknife standard error over the references; the same for their mean over channels."""
+
+    gain: np.ndarray  # (C,)
+    se: np.ndarray  # (C,)
+    common: float
+    common_se: float
+
+
+def light_gain(baseline: torch.Tensor | np.ndarray, current: torch.Tensor | np.ndarray, dark_dn: np.ndarray) -> LightGain:
+    """Gains of ``current`` on ``baseline`` ((K, C, n, n) readouts of the same K inputs) above the
+    per-channel dark level ``dark_dn`` (C,), summed over each channel's reference pixels.
+
+    The standard error is a jackknife over the K references (each left out once): the frames vary
+    as wholes (PWM phase, flicker), so K, not the pixels, is what an error estimate has. A channel
+    with no light above its dark level reads gain 1 (nothing to compare); with one reference the
+    error is 0 (not estimable)."""
+    x = np.asarray(baseline, dtype=np.float64)
+    y = np.asarray(current, dtype=np.float64)
+    k, channels = x.shape[:2]
+    dark = np.asarray(dark_dn, dtype=np.float64)[None, :]
+    xs = x.reshape(k, channels, -1).sum(axis=2) - dark * x[0, 0].size  # (K, C): light above dark
+    ys = y.reshape(k, channels, -1).sum(axis=2) - dark * y[0, 0].size
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        lit = den > 1e-9 * np.maximum(np.abs(xs).sum(axis=0), 1e-30)
+        return np.where(lit, num / np.where(lit, den, 1), 1.0)
+
+    gain = ratio(ys.sum(axis=0), xs.sum(axis=0))
+    if k < 2:
+        return LightGain(gain, np.zeros(channels), float(gain.mean()), 0.0)
+    left_out = ratio(ys.sum(axis=0)[None] - ys, xs.sum(axis=0)[None] - xs)  # (K, C)
+    spread = lambda v: np.sqrt((k - 1) / k * ((v - v.mean(axis=0)) ** 2).sum(axis=0))  # noqa: E731
+    return LightGain(gain, spread(left_out), float(gain.mean()), float(spread(left_out.mean(axis=1))))
+
+
+@dataclass(frozen=True)
 class Baseline:
-    """The references' readout at the start and how much one capture of it varies."""
+    """The references' readout at the start, the dark level, and how much one capture varies."""
 
     readout: torch.Tensor  # (K, C, n, n): the mean of two captures, DN
     noise_dn: np.ndarray  # (C,) RMS per-pixel noise of one capture, from the two captures' difference
-    gain_noise: float  # RMS over channels of the second capture's gain on the first's, minus 1
+    dark_dn: np.ndarray  # (C,) readout of no light (shutter closed), mean over the channel's pixels
+    gain_se: np.ndarray  # (C,) standard error of the second capture's gain on the first: of a change between two captures
+    common_se: float  # the same for the common-mode (channel-mean) gain
 
     @classmethod
-    def of(cls, first: torch.Tensor, second: torch.Tensor) -> Baseline:
+    def of(cls, first: torch.Tensor, second: torch.Tensor, dark_dn: np.ndarray | None = None) -> Baseline:
         channels = first.shape[1]
+        dark = np.zeros(channels) if dark_dn is None else np.asarray(dark_dn, dtype=np.float64)
         x = first.transpose(0, 1).reshape(channels, -1).double().numpy()
         y = second.transpose(0, 1).reshape(channels, -1).double().numpy()
         difference = x - y
         noise_var = ((difference - difference.mean(axis=1, keepdims=True)) ** 2).mean(axis=1) / 2
-        dx = x - x.mean(axis=1, keepdims=True)
-        signal_var = (dx**2).mean(axis=1) - noise_var
-        flat = ~(signal_var > 0)
-        gain = np.where(flat, 1.0, (dx * (y - y.mean(axis=1, keepdims=True))).mean(axis=1) / np.where(flat, 1, signal_var))
-        return cls(((first + second) / 2).float(), np.sqrt(noise_var), float(np.sqrt(np.mean((gain - 1) ** 2))))
+        pair = light_gain(first, second, dark)
+        return cls(((first + second) / 2).float(), np.sqrt(noise_var), dark, pair.se, pair.common_se)
 
 
 @dataclass(frozen=True)
 class ResponseFit:
-    """Per channel: readout ≈ gain · baseline + offset_dn; the RMS of what that leaves, and of what it
-    leaves beyond the capture noise (``excess``), both relative to the channel's RMS baseline readout."""
+    """Per channel: the light gain on the baseline (:func:`light_gain`) and its standard error, the
+    offset that gain implies (the dark level stays: ``dark · (1 − gain)``), the common-mode gain; and
+    the least-squares ``slope · baseline + offset`` fit's RMS residual and what it leaves beyond the
+    capture noise (``excess``), both relative to the channel's RMS baseline readout."""
 
     gain: np.ndarray  # (C,)
     offset_dn: np.ndarray  # (C,)
     residual: np.ndarray  # (C,)
     excess: np.ndarray  # (C,)
+    slope: np.ndarray  # (C,) the least-squares fit's gain (shape test only)
+    gain_se: np.ndarray  # (C,)
+    common_gain: float
+    common_se: float
 
     @classmethod
     def identity(cls, channels: int) -> ResponseFit:
-        return cls(np.ones(channels), np.zeros(channels), np.zeros(channels), np.zeros(channels))
+        one, zero = np.ones(channels), np.zeros(channels)
+        return cls(one, zero, zero, zero, one, zero, 1.0, 0.0)
 
 
 def fit_response(baseline: Baseline, current: torch.Tensor) -> ResponseFit:
-    """Gain and offset of ``current`` on the baseline, per channel, over every reference pixel:
-    (K, C, n, n) readouts of the same K inputs.
+    """``current`` ((K, C, n, n) readouts of the baseline's K inputs) against the baseline, per channel.
 
-    The slope is cov / (var − the baseline's noise variance): the baseline's noise spreads it
-    without being in the current readout, and would otherwise pull every gain towards 0. The noise
-    expected in the residual is the baseline's (σ²/2, two captures averaged) scaled by the gain, plus
-    the current capture's (σ² × max(gain, 1): between read noise, which stays, and shot noise, which
+    The gain is the light ratio above the dark level (:func:`light_gain`). Whether a gain can undo
+    the change at all is a least-squares fit over every reference pixel, slope and offset free: its
+    slope is cov / (var − the baseline's noise variance) (the baseline's noise spreads it without
+    being in the current readout, and would otherwise pull the slope towards 0). The noise expected
+    in its residual is the baseline's (σ²/2, two captures averaged) scaled by the slope, plus the
+    current capture's (σ² × max(slope, 1): between read noise, which stays, and shot noise, which
     scales with the light), raised by :data:`NOISE_SIGMAS` standard errors of the two variance
     estimates (2/√K of it together) so that noise alone leaves no excess. K, the references, not
     their pixels: noise common to a frame (a DMD's PWM phase under a short exposure, the SLM's
@@ -119,14 +187,25 @@ def fit_response(baseline: Baseline, current: torch.Tensor) -> ResponseFit:
     dx = x - x.mean(axis=1, keepdims=True)
     signal_var = (dx**2).mean(axis=1) - noise_var / 2
     flat = ~(signal_var > 0)
-    gain = np.where(flat, 1.0, (dx * (y - y.mean(axis=1, keepdims=True))).mean(axis=1) / np.where(flat, 1, signal_var))
-    offset = y.mean(axis=1) - gain * x.mean(axis=1)
+    slope = np.where(flat, 1.0, (dx * (y - y.mean(axis=1, keepdims=True))).mean(axis=1) / np.where(flat, 1, signal_var))
+    offset = y.mean(axis=1) - slope * x.mean(axis=1)
     rms = np.sqrt((x**2).mean(axis=1))
-    left_var = ((y - gain[:, None] * x - offset[:, None]) ** 2).mean(axis=1)
+    left_var = ((y - slope[:, None] * x - offset[:, None]) ** 2).mean(axis=1)
     dof = min(x.shape[1], baseline.readout.shape[0])
-    expected_var = noise_var * (np.maximum(gain, 1) + gain**2 / 2) * (1 + NOISE_SIGMAS * 2 / np.sqrt(dof))
+    expected_var = noise_var * (np.maximum(slope, 1) + slope**2 / 2) * (1 + NOISE_SIGMAS * 2 / np.sqrt(dof))
     safe = np.where(rms > 0, rms, 1)
-    return ResponseFit(gain, offset, np.sqrt(left_var) / safe, np.sqrt(np.maximum(left_var - expected_var, 0)) / safe)
+    light = light_gain(baseline.readout.double().numpy(), current.double().numpy(), baseline.dark_dn)
+    return ResponseFit(light.gain, baseline.dark_dn * (1 - light.gain), np.sqrt(left_var) / safe,
+                       np.sqrt(np.maximum(left_var - expected_var, 0)) / safe, slope, light.se, light.common, light.common_se)
+
+
+def channel_sigmas(channels: int) -> float:
+    """Standard errors a channel's gain change must exceed so that C channels together false-alarm
+    as often per check as one test at :data:`GAIN_SIGMAS` (Šidák: 4.0 for 1 channel, 4.6 for 16)."""
+    normal = NormalDist()
+    alpha = 2 * (1 - normal.cdf(GAIN_SIGMAS))
+    per_channel = -np.expm1(np.log1p(-alpha) / max(channels, 1))
+    return float(normal.inv_cdf(1 - per_channel / 2))
 
 
 def corrected_scale(scale: ChannelScale, fit: ResponseFit) -> ChannelScale:
@@ -146,48 +225,65 @@ class DriftCheck:
     camera_time_s: float  # the reference frames' mean camera timestamp
     fit: ResponseFit  # against the baseline
     change: np.ndarray  # (C,) gain relative to the correction in force before it, minus 1
+    common_change: float  # the same for the common-mode gain
     epoch: int  # the correction epoch in force after it
     corrected: bool
     uncorrectable: str  # why no gain can undo the change ("": it can)
-    gain_tolerance: float  # the change that counted
+    common_tolerance: float  # the common-mode change that counted
+    channel_tolerance: np.ndarray  # (C,) the change of each channel that counted
+    follow_up: bool = False  # corrected below the tolerances: the first check after a correction
+
+    @property
+    def moved(self) -> bool:
+        """Whether the gain moved beyond the noise and the tolerance, in common or on any channel."""
+        return bool(abs(self.common_change) > self.common_tolerance or np.any(np.abs(self.change) > self.channel_tolerance))
 
     def row(self) -> dict[str, Any]:
         return {
             "number": self.number, "first_index": self.first_index, "inputs_done": self.inputs_done,
             "wall_time_s": self.wall_time_s, "camera_time_s": self.camera_time_s, "gain": self.fit.gain,
             "offset_dn": self.fit.offset_dn, "residual": self.fit.residual, "excess": self.fit.excess, "epoch": self.epoch,
-            "corrected": self.corrected, "uncorrectable": bool(self.uncorrectable),
+            "corrected": self.corrected, "uncorrectable": bool(self.uncorrectable), "slope": self.fit.slope,
+            "gain_se": self.fit.gain_se, "common_gain": self.fit.common_gain, "common_se": self.fit.common_se,
+            "common_tolerance": self.common_tolerance, "channel_tolerance": self.channel_tolerance,
+            "follow_up": self.follow_up,
         }
 
     def event(self) -> tuple[str, str] | None:
         """(kind, message) for the record's events; None when nothing moved beyond the tolerances."""
         where = f"before input {self.first_index}" if self.first_index >= 0 else "after the last input"
-        worst = int(np.argmax(np.abs(self.change)))
-        moved = (f"check {self.number} ({where}, {self.inputs_done} inputs done): gain moved by up to "
-                 f"{100 * self.change[worst]:+.2f} % (channel {worst}; median {100 * np.median(self.change):+.2f} %; "
-                 f"tolerance {100 * self.gain_tolerance:.2f} %) since the correction in force; the fit leaves up to {100 * self.fit.excess.max():.2f} % of the "
-                 "readout beyond the capture noise")
+        beyond = np.abs(self.change) / self.channel_tolerance
+        worst = int(np.argmax(beyond))
+        moved = (f"check {self.number} ({where}, {self.inputs_done} inputs done): common-mode gain moved by "
+                 f"{100 * self.common_change:+.2f} % (threshold {100 * self.common_tolerance:.2f} %), channel {worst} by "
+                 f"{100 * self.change[worst]:+.2f} % (threshold {100 * self.channel_tolerance[worst]:.2f} %) since the "
+                 f"correction in force; the fit leaves up to {100 * self.fit.excess.max():.2f} % of the readout beyond the capture noise")
         if self.uncorrectable:
             then = ("the run stopped here: start a new run after that, or restore the bench and --resume "
                     "(--drift-every 0: continue without checks, knowingly)" if self.first_index >= 0
                     else "the inputs since the previous check may be affected")
             return UNCORRECTABLE_EVENT, f"{moved}; {self.uncorrectable}; {then}"
         if self.corrected:
-            return DRIFT_EVENT, f"{moved}; readout scale re-fitted (epoch {self.epoch}) from input {self.first_index} on"
-        if np.max(np.abs(self.change)) > self.gain_tolerance:
+            why = " (follow-up of the previous check's correction)" if self.follow_up else ""
+            return DRIFT_EVENT, f"{moved}; readout scale re-fitted{why} (epoch {self.epoch}) from input {self.first_index} on"
+        if self.moved:
             return DRIFT_EVENT, f"{moved}; not applied (no input left)"
         return None
 
 
 class DriftMonitor:
     """Checks the bench's response between batches (from the capture thread) and keeps
-    ``processor.scale`` corrected; :meth:`record` writes a check from the thread that owns the record."""
+    ``processor.scale`` corrected; :meth:`record` writes a check from the thread that owns the record.
+
+    ``pooled``: the standard errors of earlier checks of this run (a resume's), (checks, C) and
+    (checks,), pooled with the start pair's and this session's."""
 
     column = EPOCH_COLUMN
 
     def __init__(
         self, settings: DriftSettings, capture: Callable[[], FrameBatch], processor: OpticalInference,
         baseline: Baseline, checks_done: int = 0, last_epoch: int = 0, check_first: bool = False,
+        pooled: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         self.settings = settings
         self._capture = capture
@@ -199,13 +295,36 @@ class DriftMonitor:
         self._last_epoch = last_epoch
         self.epoch = 0
         self._check_first = check_first
+        self._follow_up = False  # the last check corrected: the next one re-fits whatever it finds
+        # sums of the variance of a change between two captures: the start pair's, and 4/3 of each
+        # check's (a check against the mean of two captures has 1 + 1/2 of one capture's variance)
+        self._var_sum = baseline.gain_se.astype(np.float64) ** 2
+        self._common_var_sum = float(baseline.common_se) ** 2
+        self._var_n = 1
+        if pooled is not None and len(pooled[0]):
+            self._var_sum = self._var_sum + 4 / 3 * (np.asarray(pooled[0], dtype=np.float64) ** 2).sum(axis=0)
+            self._common_var_sum += 4 / 3 * float((np.asarray(pooled[1], dtype=np.float64) ** 2).sum())
+            self._var_n += len(pooled[0])
+
+    @property
+    def gain_se(self) -> tuple[np.ndarray, float]:
+        """Pooled standard error of a gain change between two captures: per channel, and common-mode."""
+        return np.sqrt(self._var_sum / self._var_n), float(np.sqrt(self._common_var_sum / self._var_n))
+
+    @property
+    def tolerances(self) -> tuple[float, np.ndarray]:
+        """The gain changes that are corrected, common-mode and per channel: the settings' tolerance or
+        :data:`GAIN_SIGMAS` (per channel :func:`channel_sigmas`) pooled standard errors of a change,
+        whichever is larger (a bench whose frames vary cannot resolve a smaller change with these references)."""
+        channel_se, common_se = self.gain_se
+        tolerance = self.settings.gain_tolerance
+        return (max(tolerance, GAIN_SIGMAS * common_se),
+                np.maximum(tolerance, channel_sigmas(channel_se.size) * channel_se))
 
     @property
     def gain_tolerance(self) -> float:
-        """The gain change that is corrected: the settings' tolerance, or :data:`NOISE_SIGMAS` times
-        how much the gain of two captures of unchanged references differs, whichever is larger (a
-        bench whose frames vary a lot cannot resolve a smaller change with these references)."""
-        return max(self.settings.gain_tolerance, NOISE_SIGMAS * self._baseline.gain_noise)
+        """The common-mode gain change that is corrected (:attr:`tolerances`)."""
+        return self.tolerances[0]
 
     def due(self, batch_number: int) -> bool:
         """Whether a check precedes batch ``batch_number`` (0-based, of this session)."""
@@ -217,21 +336,32 @@ class DriftMonitor:
 
     def check(self, first_index: int, inputs_done: int) -> DriftCheck:
         """Show the references, fit their readouts on the baseline, and correct the scale if the gain
-        moved (``first_index`` -1: the run is over, nothing is corrected)."""
+        moved (``first_index`` -1: the run is over, nothing is corrected). The check after a
+        correction re-fits the scale even below the tolerances, once: a step of the laser power in
+        the middle of a check's frames is only partly in its gain, and a drift goes on."""
         frames = self._capture()
         fit = fit_response(self._baseline, self._processor.readout(frames.data))
+        self._var_sum = self._var_sum + 4 / 3 * fit.gain_se**2
+        self._common_var_sum += 4 / 3 * fit.common_se**2
+        self._var_n += 1
+        common_tolerance, channel_tolerance = self.tolerances
         change = fit.gain / self._in_force.gain - 1
+        common_change = fit.common_gain / self._in_force.common_gain - 1
         self._checks += 1
         uncorrectable = self._uncorrectable(fit)
+        moved = abs(common_change) > common_tolerance or bool(np.any(np.abs(change) > channel_tolerance))
+        follow_up = self._follow_up and not moved
         corrected = False
-        if not uncorrectable and first_index >= 0 and np.max(np.abs(change)) > self.gain_tolerance:
+        if not uncorrectable and first_index >= 0 and (moved or follow_up):
             self._in_force = fit
             self._last_epoch += 1
             self.epoch = self._last_epoch
             self._processor.scale = corrected_scale(self._scale, fit)
             corrected = True
+        self._follow_up = corrected and moved
         return DriftCheck(self._checks, first_index, inputs_done, time.time(), float(np.mean(frames.timestamps_s)), fit,
-                          change, self.epoch, corrected, uncorrectable, self.gain_tolerance)
+                          change, float(common_change), self.epoch, corrected, uncorrectable, common_tolerance,
+                          channel_tolerance, follow_up and corrected)
 
     def _uncorrectable(self, fit: ResponseFit) -> str:
         beyond = np.flatnonzero(fit.excess > self.settings.residual_limit)
@@ -254,19 +384,28 @@ class DriftMonitor:
             record.log_event(event[0], event[1], check.first_index)
 
 
+def dark_frames(acquirer: Any, groups: int, n: int = DARK_FRAMES) -> np.ndarray:
+    """``n`` shutter-dark frames (:meth:`Acquirer.dark_frames`) shaped as a capture's data for
+    ``groups`` channel groups: (n, H, W), or (n, groups, H, W) with the same frames in every group."""
+    frames = acquirer.dark_frames(n)
+    return frames if groups <= 1 else np.repeat(frames[:, None], groups, axis=1)
+
+
 def open_monitor(
     record: RunRecord, settings: DriftSettings, candidates: np.ndarray, capture: Callable[[np.ndarray], FrameBatch],
-    processor: OpticalInference, resume: bool,
+    processor: OpticalInference, resume: bool, dark: Callable[[], np.ndarray] | None = None,
 ) -> DriftMonitor | None:
     """The run's monitor: the recorded baseline on resume (checked to be of the same references),
     else a new one captured now and recorded; None when the run has no drift checks.
 
     ``candidates``: modulator amplitudes of the readout-scale inputs, whose first ``inputs`` (as
-    recorded, on resume) are the references; ``capture`` shows amplitudes and returns their frames.
-    A record made without a monitor gets none on resume (there is no baseline, and no column to say
-    which inputs were corrected); a record made with one keeps its column, its references and its
-    thresholds, and ``settings.every_batches`` (0 included) sets how often this session checks. A
-    record stopped before its baseline was stored (so before its first input) gets one now."""
+    recorded, on resume) are the references; ``capture`` shows amplitudes and returns their frames;
+    ``dark`` returns dark frames shaped as a capture's data (:func:`dark_frames`; None: the readout
+    of no light is taken as 0). A record made without a monitor gets none on resume (there is no
+    baseline, and no column to say which inputs were corrected); a record made with one keeps its
+    column, its references and its thresholds, and ``settings.every_batches`` (0 included) sets how
+    often this session checks. A record stopped before its baseline was stored (so before its first
+    input) gets one now."""
     saved = record.attr(SETTINGS_ATTR)
     if saved is None and EPOCH_COLUMN.name not in {c.name for c in record.columns}:
         if resume and settings.enabled:
@@ -283,17 +422,23 @@ def open_monitor(
         if baseline is None or baseline.shape[:2] != (recorded.inputs, processor.layout.channels):
             raise RunRecordError(f"{record.path}: the drift baseline is missing or not of {recorded.inputs} references "
                                  f"x {processor.layout.channels} channels")
-        noise_dn, gain_noise = _recorded_noise(record, saved, processor.layout.channels)
         history = record.table(CHECKS_TABLE)
         checks, last_epoch = (0, 0) if history is None else (int(history["number"].max()), int(history["epoch"].max()))
+        start = _recorded_start(record, saved, torch.from_numpy(baseline), processor.layout.channels, settings.enabled)
+        pooled = None if history is None or "gain_se" not in (history.dtype.names or ()) else (history["gain_se"], history["common_se"])
         return DriftMonitor(replace(recorded, every_batches=settings.every_batches), lambda: capture(references), processor,
-                            Baseline(torch.from_numpy(baseline), noise_dn, gain_noise), checks, last_epoch, check_first=True)
+                            start, checks, last_epoch, check_first=True, pooled=pooled)
     settings = replace(settings, inputs=min(settings.inputs, len(candidates)))
     references = candidates[: settings.inputs]
-    start = Baseline.of(processor.readout(capture(references).data), processor.readout(capture(references).data))
+    first = processor.readout(capture(references).data)
+    second = processor.readout(capture(references).data)
+    dark_dn = np.zeros(processor.layout.channels) if dark is None else \
+        processor.readout(dark()).double().mean(dim=(0, 2, 3)).numpy()
+    start = Baseline.of(first, second, dark_dn)
     record.put_array(BASELINE_ARRAY, start.readout.numpy())
-    record.set_attr(SETTINGS_ATTR, {"settings": asdict(settings), "noise_dn": start.noise_dn.tolist(),
-                                    "gain_noise": start.gain_noise,
+    record.set_attr(SETTINGS_ATTR, {"format": FORMAT, "settings": asdict(settings), "noise_dn": start.noise_dn.tolist(),
+                                    "dark_dn": start.dark_dn.tolist(), "gain_se": start.gain_se.tolist(),
+                                    "common_se": start.common_se,
                                     "references_sha256": _digest(references),
                                     "references": f"the first {settings.inputs} training inputs"})
     return DriftMonitor(settings, lambda: capture(references), processor, start)
@@ -310,16 +455,26 @@ def _recorded_settings(record: RunRecord, saved: Any) -> DriftSettings:
         raise RunRecordError(f"{record.path}: the recorded drift settings ({saved!r:.200}) are malformed: {exc}") from None
 
 
-def _recorded_noise(record: RunRecord, saved: Any, channels: int) -> tuple[np.ndarray, float]:
-    """The recorded capture noise: per-pixel RMS per channel (DN) and the gain's spread."""
-    try:
-        noise_dn = np.asarray(saved["noise_dn"], dtype=np.float64)
-        gain_noise = float(saved["gain_noise"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RunRecordError(f"{record.path}: the recorded drift capture noise is malformed: {exc}") from None
-    if noise_dn.shape != (channels,) or not np.all(np.isfinite(noise_dn) & (noise_dn >= 0)):
-        raise RunRecordError(f"{record.path}: the recorded drift capture noise {noise_dn.tolist()!r:.200} is not "
-                             f"{channels} finite number(s) >= 0")
-    if not (np.isfinite(gain_noise) and gain_noise >= 0):
-        raise RunRecordError(f"{record.path}: the recorded drift gain noise {gain_noise!r} is not a finite number >= 0")
-    return noise_dn, gain_noise
+def _recorded_start(record: RunRecord, saved: Any, readout: torch.Tensor, channels: int, checking: bool) -> Baseline:
+    """The recorded baseline with its capture noise (per-pixel RMS, DN), dark level (DN) and the start
+    pair's standard errors. A record of the first monitor (no ``format``) has no dark level and no
+    standard errors: refused when this session checks, a baseline that is never compared otherwise."""
+    if saved.get("format", 1) != FORMAT:
+        if checking:
+            raise RunRecordError(
+                f"{record.path} was recorded by an earlier drift monitor (format {saved.get('format', 1)}: one capture "
+                f"pair's gain spread as its threshold, no dark level), whose checks this one cannot continue; resume with "
+                f"--drift-every 0 (no checks), or start a new run")
+        zero = np.zeros(channels)
+        return Baseline(readout, zero, zero, zero, 0.0)
+    values = {}
+    for key in ("noise_dn", "dark_dn", "gain_se", "common_se"):
+        try:
+            values[key] = np.asarray(saved[key], dtype=np.float64)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RunRecordError(f"{record.path}: the recorded drift {key} is malformed: {exc!r}") from None
+        shape = () if key == "common_se" else (channels,)
+        if values[key].shape != shape or not np.all(np.isfinite(values[key])) or (key != "dark_dn" and np.any(values[key] < 0)):
+            raise RunRecordError(f"{record.path}: the recorded drift {key} {values[key].tolist()!r:.200} is not "
+                                 f"{'one' if not shape else channels} finite number(s)" + ("" if key == "dark_dn" else " >= 0"))
+    return Baseline(readout, values["noise_dn"], values["dark_dn"], values["gain_se"], float(values["common_se"]))

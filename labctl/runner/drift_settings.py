@@ -11,12 +11,12 @@ class DriftSettings:
     """How often and against what the response is checked, and what counts as moved.
 
     The default costs ``inputs / (every_batches · batch_size + inputs)`` of the frames: 2.4 % at the
-    runner's default batch of 32 (8 reference inputs every 320 inputs), plus 16 inputs' frames at
-    the start."""
+    runner's default batch of 32 (8 reference inputs every 320 inputs), plus 16 inputs' frames (each per channel
+    group) and 4 shutter-dark frames at the start."""
 
     every_batches: int = 10  # 0: no checks
     inputs: int = 8  # reference inputs: the first training inputs of the readout-scale fit
-    gain_tolerance: float = 0.01  # relative gain change, any channel, that is logged and corrected (at least)
+    gain_tolerance: float = 0.01  # relative gain change that is logged and corrected, at least (and 4 standard errors)
     residual_limit: float = 0.02  # what a gain fit leaves beyond the capture noise (of the channel's RMS readout): beyond, stop
 
     def __post_init__(self) -> None:

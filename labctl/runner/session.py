@@ -3,7 +3,7 @@
 Order of work, so that bad input is refused before any device is written to and before any record
 is created: load masks, checkpoint and data (checked against each other) → open the bench and check
 the masks against it → create (or reopen, for ``--resume``) the run record → set exposure and fit the
-readout scale on training inputs → capture the drift monitor's baseline (or reuse the recorded one)
+readout scale on training inputs → capture the drift monitor's baseline and dark level (or reuse the recorded ones)
 → show the mask and run every test input once, checking the response every few batches.
 """
 
@@ -31,7 +31,7 @@ from labctl.optics.readout import DEFAULT_OVERSAMPLE
 from labctl.records.provenance import sha256_file, software_provenance
 from labctl.records.run_record import Column, RunRecord, RunRecordError
 from labctl.runner.bench_calibration import BenchCalibration
-from labctl.runner.drift import DriftMonitor, open_monitor
+from labctl.runner.drift import DriftMonitor, dark_frames, open_monitor
 from labctl.runner.drift_settings import DriftSettings
 from labctl.runner.loop import METADATA_COLUMNS, RunSummary, run_inputs
 from labctl.runner.multiplex import capture_groups
@@ -116,7 +116,8 @@ def run_masks(
                                      on_fault=lambda kind, message, index: record.log_event(kind, message, index))
             processor.scale = _readout_scale(record, acquirer, processor, student, train_images, masks, options)
             monitor = open_monitor(record, options.drift, modulator_amplitudes(train_images, layout),
-                                   lambda amplitudes: capture_groups(acquirer, masks.group_gray(), amplitudes), processor, resume)
+                                   lambda amplitudes: capture_groups(acquirer, masks.group_gray(), amplitudes), processor, resume,
+                                   dark=lambda: dark_frames(acquirer, len(masks.group_gray())))
             total = record.n_inputs
             done0 = int(record.done.sum())
             counter = {"n": done0}
