@@ -9,8 +9,9 @@ Last line: JSON with ``teacher``, ``student_nokd``, ``student_kd`` (means over s
 and ``gap_recovered`` = (student_kd − student_nokd) / (teacher − student_nokd).
 
 The student is the one ``labctl train student`` trains for classification by default: 32 optical
-channels, a back end pooling to 14 x 14, two 3 x 3 convolutions to 64 channels and 256 hidden units
-(``--channels``, ``--backend-pool``, ``--backend-conv``, ``--backend-conv-layers``, ``--hidden``).
+channels, spatial kernels limited to about a third of the image side (9 px at 28 px), a back end
+pooling to 14 x 14, two 3 x 3 convolutions to 64 channels and 256 hidden units (``--channels``,
+``--kernel-support``, ``--backend-pool``, ``--backend-conv``, ``--backend-conv-layers``, ``--hidden``).
 The default budget (12 epochs each) fits the 15-CPU-minutes-per-model target for 60 000 28-px
 images on 2 cores with a margin (Fashion-MNIST, ``--threads 2``: teacher 347 s; students 584-601 s
 without KD and 625-692 s with KD, see benchmarks/distillation.md); ``--epochs`` scales it, and
@@ -49,6 +50,7 @@ from labctl.data.dataset import Dataset  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
 from labctl.training.metrics import agreement, evaluate, headline, predict_logits  # noqa: E402
 from labctl.models.checkpoint import load_checkpoint  # noqa: E402
+from labctl.models.student import default_kernel_support  # noqa: E402
 from labctl.training.train import TrainResult, train_student, train_teacher  # noqa: E402
 
 #: training images each model is also scored on; train ≫ test says the model overfits
@@ -78,6 +80,8 @@ def main() -> None:
     parser.add_argument("--teacher-width", type=int, default=32)
     parser.add_argument("--teacher-convs", type=int, default=DEFAULT_TEACHER_CONVS, help="3x3 convolutions per block of the teacher CNN")
     parser.add_argument("--channels", type=int, default=int(CLASSIFIER_SCLC_SIZE["channels"]), help="optical channels of the student")
+    parser.add_argument("--kernel-support", type=int, default=None,
+                        help="the student's spatial kernel limit (0: free filters; default: labctl train student's)")
     parser.add_argument("--backend-pool", type=int, default=CLASSIFIER_SCLC_SIZE["backend_pool"], help="side of the pooled intensity map the student's MLP reads")
     parser.add_argument("--hidden", type=int, default=CLASSIFIER_SCLC_SIZE["hidden"], help="hidden units of the student's MLP")
     parser.add_argument(
@@ -135,6 +139,10 @@ def main() -> None:
         arch |= backend_conv_arch(data.task, args.data, args.backend_conv, args.backend_conv_layers, CLASSIFIER_SCLC_SIZE)
     except click.UsageError as refused:
         parser.error(refused.message)
+    if args.kernel_support is None:
+        args.kernel_support = default_kernel_support(data.task, data.size)
+    if args.kernel_support:
+        arch["kernel_support"] = args.kernel_support
     teacher_arch: dict | None = None  # of the teachers used, trained or reused
     for seed in args.seeds:
         base = TrainSettings(epochs=teacher_epochs, seed=seed, train_limit=args.train_limit)
@@ -175,7 +183,7 @@ def main() -> None:
         "kd_temperature": args.kd_temperature, "kd_alpha": args.kd_alpha, "channels": args.channels,
         "backend_pool": args.backend_pool, "hidden": args.hidden, "backend_conv": arch.get("backend_conv", 0),
         "backend_conv_layers": arch.get("backend_conv_layers", 0), "teachers": None if args.teachers is None else str(args.teachers),
-        "spectral_lr_scale": args.spectral_lr_scale,
+        "spectral_lr_scale": args.spectral_lr_scale, "kernel_support": args.kernel_support,
     }
     print(json.dumps(summary))
 

@@ -36,6 +36,7 @@ from labctl.masks.export import export_masks  # noqa: E402
 from labctl.masks.optimise import PhaseOptimisation  # noqa: E402
 from labctl.models.bench_layout import layout_for_bench  # noqa: E402
 from labctl.models.checkpoint import load_checkpoint  # noqa: E402
+from labctl.models.student import default_kernel_support  # noqa: E402
 from labctl.records.report import build_report  # noqa: E402
 from labctl.runner.session import RunOptions, run_masks  # noqa: E402
 from labctl.training.loop import TrainSettings  # noqa: E402
@@ -63,8 +64,9 @@ def main() -> None:
     parser.add_argument("--phase-lr-scale", type=float, default=TrainSettings.phase_lr_scale, help="the SLM phase's learning-rate multiplier")
     parser.add_argument("--teacher-width", type=int, default=32)
     parser.add_argument("--channels", type=int, default=int(CLASSIFIER_SCLC_SIZE["channels"]), help="optical channels of both students")
-    parser.add_argument("--kernel-support", type=int, default=0,
-                        help="the SCLC student's spatial kernel limit (labctl train student --kernel-support; 0: free filters)")
+    parser.add_argument("--kernel-support", type=int, default=None,
+                        help="the SCLC student's spatial kernel limit (labctl train student --kernel-support; 0: free filters; "
+                             "default: labctl train student's, about a third of the image side)")
     parser.add_argument("--backend-pool", type=int, default=CLASSIFIER_SCLC_SIZE["backend_pool"])
     parser.add_argument("--hidden", type=int, default=CLASSIFIER_SCLC_SIZE["hidden"])
     parser.add_argument("--backend-conv", type=int, default=None, help=f"default {CLASSIFIER_SCLC_SIZE['backend_conv']}; 0: none")
@@ -100,6 +102,8 @@ def main() -> None:
     print(f"bench calibrated in {time.perf_counter() - t0:.0f} s: {args.out / 'calibration' / 'bench.toml'}", flush=True)
     test = data.test if args.test_limit is None else data.test.subset(torch.arange(min(args.test_limit, len(data.test))))
     channels = arch["channels"][-1]
+    if args.kernel_support is None:
+        args.kernel_support = default_kernel_support(data.task, data.size)
     sclc_arch = arch | ({"kernel_support": args.kernel_support} if args.kernel_support else {})
     layout = layout_for_bench(calibrated, data.size, channels)
 

@@ -68,7 +68,8 @@ class DemoSettings:
     #: twin's 82.8 (seed 0); with 3000, 83.6 against 83.4, 8 s more
     optics_train_limit: int | None = 3000
     teacher_width: int = 32  # channels of the teacher's first block (doubled per block); `train teacher`'s default
-    #: the SCLC students' architecture (labctl.training.train.student_for arguments)
+    #: the SCLC students' architecture (labctl.training.train.student_for arguments; without a
+    #: kernel_support, the default of labctl.models.student.default_kernel_support)
     student_arch: dict[str, Any] = field(default_factory=lambda: dict(DEMO_STUDENT))
     train_limit: int | None = None  # first N training images (None: all)
     test_limit: int | None = None  # first N test images through the bench (None: all)
@@ -91,6 +92,7 @@ def run_demo(
     from labctl.bench_device import simulated_on
     from labctl.masks.export import export_masks
     from labctl.models.bench_layout import layout_for_bench
+    from labctl.models.student import default_kernel_support
     from labctl.optics.layout import OpticalLayout
     from labctl.records.report import build_report
     from labctl.runner.session import RunOptions, run_masks
@@ -125,13 +127,16 @@ def run_demo(
     stage("teacher", t0)
     log(f"teacher: {teacher.metrics} ({timings['teacher']} s)")
     students = {}
+    arch = settings.student_arch
+    arch = {"kernel_support": default_kernel_support(data.task, data.size, len(arch.get("channels", (1,))),
+                                                     any(p != 1 for p in arch.get("pool", ())))} | arch
     for name, kd in (("student_nokd", False), ("student_kd", True)):
         t0 = begin()
         result = train_student(
             data, teacher.model if kd else None, TrainSettings(epochs=settings.student_epochs, seed=settings.seed,
                                                                train_limit=settings.train_limit),
             kind="sclc", out_dir=out / name, teacher_path=teacher.path if kd else None, processes=on_device,
-            **settings.student_arch,
+            **arch,
         )
         students[name] = result
         stage(name, t0)

@@ -152,6 +152,19 @@ def test_cli_kd_defaults_are_the_training_defaults() -> None:
         defaults.kd_temperature, defaults.kd_alpha, defaults.spectral_lr_scale, defaults.phase_lr_scale)
 
 
+def test_a_classification_sclc_student_is_kernel_limited_by_default_and_0_frees_it(tmp_path: Path) -> None:
+    from labctl.models.student import default_kernel_support
+
+    small = ["--channels", "4", "--hidden", "8", "--backend-conv", "0"]
+    for extra, expected in (([], 5), (["--kernel-support", "0"], 0), (["--channels", "4,4"], 0), (["--pool", "2"], 0)):
+        out = tmp_path / f"s{len(list(tmp_path.iterdir()))}"
+        code, output = _invoke("train", "student", *TINY, "--no-kd", *small, *extra, "--out", str(out))
+        assert code == 0, output
+        assert json.loads((out / "model.json").read_text())["config"]["kernel_support"] == expected, extra
+    assert [default_kernel_support("classification", n) for n in (8, 16, 28, 32, 64)] == [3, 5, 9, 11, 21]
+    assert default_kernel_support("segmentation", 28) == 0 and default_kernel_support("classification", 4) == 0
+
+
 def test_kernel_support_option_limits_the_sclc_students_kernels(tmp_path: Path) -> None:
     out = tmp_path / "k5"
     code, output = _invoke("train", "student", *TINY, "--no-kd", "--channels", "4", "--hidden", "8", "--backend-conv", "0",

@@ -206,9 +206,11 @@ def _sclc_start(
 )
 @click.option("--pool", default=None, help="Spectral pooling factor per layer (default 1 each).")
 @click.option(
-    "--kernel-support", type=click.IntRange(0), default=0, show_default=True,
+    "--kernel-support", type=click.IntRange(0), default=None,
     help="SCLC student: limit each spectral layer's spatial kernel to K x K px (K odd) and convolve linearly, as the 4f "
-    "system does (no wrap at the image border, no spill into neighbouring camera tiles); 0: free filters as wide as the image.",
+    "system does (no wrap at the image border, no spill into neighbouring camera tiles); 0: free filters as wide as the image. "
+    "Default: about a third of the image side (9 px at 28 px) for a classification student with one spectral layer "
+    "and no pooling, else 0.",
 )
 @click.option("--detection", type=click.Choice(["intensity", "field"]), default="intensity", show_default=True)
 @click.option("--hidden", type=click.IntRange(1), default=None, help="Back-end width. Default: 256 for a classification SCLC student, else 128.")
@@ -235,13 +237,14 @@ def train_student_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
     resume: bool, device: torch.device, teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool,
     start_from: Path | None, phase_lr_scale: float, all_linear: bool,
-    channels: str | None, pool: str | None, kernel_support: int, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
+    channels: str | None, pool: str | None, kernel_support: int | None, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
     backend_conv: int | None, backend_conv_layers: int | None, bench_file: Path | None,
 ) -> None:
     """Train a student: by KD from --teacher, or with --no-kd on labels alone."""
     from labctl.data import load_dataset
     from labctl.models.checkpoint import CheckpointError, load_checkpoint
     from labctl.models.bench_layout import layout_for_bench
+    from labctl.models.student import default_kernel_support
     from labctl.optics.layout import OpticalLayout
     from labctl.training.loop import TrainSettings
     from labctl.training.train import train_student
@@ -283,10 +286,13 @@ def train_student_command(
         raise click.UsageError("--kernel-support limits an SCLC student's spectral filters; an optics-aware or all-linear student has none")
     if kind == "sclc":
         arch |= {"channels": _parse_ints(channels, "--channels"), "detection": detection}
-        if kernel_support:
-            arch["kernel_support"] = kernel_support
         if pool is not None:
             arch["pool"] = _parse_ints(pool, "--pool")
+        if kernel_support is None:
+            kernel_support = default_kernel_support(
+                data.task, data.size, len(arch["channels"]), any(p != 1 for p in arch.get("pool", [])))
+        if kernel_support:
+            arch["kernel_support"] = kernel_support
     elif kind == "optics_aware":
         n_channels = sclc_start.front.out_channels if sclc_start is not None else _parse_ints(channels, "--channels")[-1]
         arch["layout"] = layout_for_bench(load_bench_spec(bench_file), data.size, n_channels)
