@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import h5py
 import numpy as np
@@ -15,15 +16,16 @@ import torch
 from click.testing import CliRunner
 
 from drivers.bench import BenchSpec
+from drivers.camera import FrameBatch
 from labctl.cli import main
 from labctl.data import load_dataset
 from labctl.masks.export import export_masks
 from labctl.models.bench_layout import layout_for_bench
-from labctl.records.drift_history import CHECKS_TABLE, DRIFT_EVENT, DRIFT_EVENTS, UNCORRECTABLE_EVENT
+from labctl.records.drift_history import CHECKS_TABLE, DRIFT_EVENT, SUSPECT_EVENT, UNCORRECTABLE_EVENT
 from labctl.records.report import build_report
 from labctl.records.run_record import Column, RunRecord, RunRecordError
-from labctl.runner.drift import (BASELINE_ARRAY, GAIN_SIGMAS, Baseline, channel_sigmas, corrected_scale, fit_response,
-                                 light_gain)
+from labctl.runner.drift import (BASELINE_ARRAY, GAIN_SIGMAS, Baseline, DriftMonitor, channel_sigmas, corrected_scale,
+                                 fit_response, light_gain)
 from labctl.runner.drift_settings import DriftSettings
 from labctl.runner.optical_inference import ChannelScale
 from labctl.runner.session import RunOptions, run_masks
@@ -44,9 +46,9 @@ PHASE_DRIFT = STEADY + "\n[fourier_slm.realism]\nphase_drift = 0.5\nphase_drift_
 #: gray levels mix differently) and the SLM's flicker; a power drift whose shape a test sets
 NOISY_REALISM = ('\n[input_slm.realism]\nmodulator = "dmd"\npower_drift = 0.01\n'
                  '\n[fourier_slm.realism]\nflicker_rms_rad = 0.03\n')
-#: checks before every batch of 4; the shape test's limit raised (the DMD's frame-to-frame patterns
-#: leave up to 2 % beyond the pixel noise on this small bench: the gain's tests are what these are about)
-NOISY_OPTIONS = RunOptions(batch_size=4, limit=120, drift=DriftSettings(every_batches=1, residual_limit=0.05))
+#: checks before every batch of 4, default limits (the DMD's frame-to-frame pattern can leave up to 3 %
+#: beyond the pixel noise on one capture of this small bench: suspects, cleared by their re-capture)
+NOISY_OPTIONS = RunOptions(batch_size=4, limit=120, drift=DriftSettings(every_batches=1))
 N = 160
 OPTIONS = RunOptions(batch_size=8, limit=N, drift=DriftSettings(every_batches=2))
 UNMONITORED = RunOptions(batch_size=8, limit=N, drift=DriftSettings(every_batches=0))
@@ -157,6 +159,45 @@ def test_the_gain_error_is_the_jackknife_over_references_and_frame_noise_is_comm
     assert channel_sigmas(1) == pytest.approx(GAIN_SIGMAS) and 4.5 < channel_sigmas(16) < 4.7
 
 
+def _monitor(captures: list[np.ndarray], baseline: Baseline) -> DriftMonitor:
+    """A monitor whose references read ``captures`` in turn ((K, C, n, n) readouts; the readout is the identity)."""
+    queue = iter(captures)
+    capture = lambda: FrameBatch(next(queue), np.arange(8), np.zeros(8), 1e-3)  # noqa: E731
+    processor = SimpleNamespace(scale=ChannelScale(np.ones(3), np.zeros(3)), readout=torch.from_numpy)
+    return DriftMonitor(DriftSettings(every_batches=1), capture, processor, baseline)  # type: ignore[arg-type]
+
+
+def test_a_shape_change_stops_only_when_an_immediate_re_capture_confirms_it(tmp_path: Path) -> None:
+    """A frame pattern on one capture (channel 1 of one capture distorted) is suspect, re-captured,
+    cleared and logged; a change both captures show stops the run, and says so with both numbers.
+    A table begun before the re-capture columns (a resumed record) gets rows without them."""
+    rng = np.random.default_rng(3)
+    light = rng.uniform(10, 100, (8, 3, 8, 8))
+    baseline = Baseline(torch.from_numpy(light).float(), np.zeros(3), np.zeros(3), np.zeros(3), 0.0)
+    pattern = light.copy()
+    pattern[:, 1] *= rng.uniform(0.9, 1.1, light[:, 1].shape)  # ~6 % of the readout: a one-capture pattern
+    monitor = _monitor([pattern, light, pattern, pattern], baseline)
+    cleared = monitor.check(8, 8)
+    assert cleared.suspect and not cleared.uncorrectable and cleared.fit.excess[1] > 0.04
+    assert cleared.recheck_excess is not None and cleared.recheck_excess.max() < 1e-6
+    assert [kind for kind, _ in cleared.events()] == [SUSPECT_EVENT]
+    assert "re-capture of the references left 0.00 %" in cleared.events()[0][1]
+    confirmed = monitor.check(16, 16)
+    assert confirmed.suspect and confirmed.uncorrectable.startswith("the response changed shape on 1 channel(s) [1]")
+    assert "on an immediate re-capture" in confirmed.uncorrectable
+    assert [kind for kind, _ in confirmed.events()] == [UNCORRECTABLE_EVENT]
+    steady = _monitor([light], baseline).check(8, 8)
+    assert not steady.suspect and steady.row()["recheck_excess"].tolist() == [0, 0, 0] and steady.events() == []
+    path = tmp_path / "old.h5"
+    with RunRecord.create(path, 4, [Column("x")], {"task": "test"}) as rec:
+        old_row = {k: v for k, v in steady.row().items() if k not in ("suspect", "recheck_excess")}
+        rec.append_row(CHECKS_TABLE, old_row)
+        DriftMonitor.record(rec, cleared)
+        table = rec.table(CHECKS_TABLE)
+        assert table.size == 2 and "suspect" not in table.dtype.names
+        assert [e["kind"] for e in rec.events()] == [SUSPECT_EVENT]
+
+
 def test_record_tables_and_arrays_round_trip_and_refuse_damage(tmp_path: Path) -> None:
     path = tmp_path / "run.h5"
     with RunRecord.create(path, 4, [Column("x")], {"task": "test"}) as rec:
@@ -218,18 +259,29 @@ def test_power_drift_is_logged_corrected_and_the_readout_kept_near_the_steady_on
 
 def test_a_steady_noisy_bench_raises_no_drift_event_and_resolves_3_percent(trained, tmp_path: Path, monkeypatch, one_thread) -> None:
     """30 checks on a bench whose frames vary (DMD, flicker, shot and read noise) and whose laser
-    holds: no event. The first monitor's threshold here was 4 × one capture pair's gain spread,
-    3.1 % (a 3 % power change went unflagged); the common-mode threshold is now about 1.5 %."""
+    holds: no gain event and, at the default residual limit, no stop. The first monitor's threshold
+    here was 4 × one capture pair's gain spread, 3.1 % (a 3 % power change went unflagged); the
+    common-mode threshold is now about 1.5 %. One capture's fit can leave up to 3 % beyond the pixel
+    noise on this bench (the DMD's PWM pattern, by where the start pair falls in its beat with the
+    frame timing and by the masks: benchmarks/drift_shape.py; this fixture's run, 1.0 %): such
+    checks are suspect, re-captured and cleared, each with its event (the rule itself:
+    test_a_shape_change_stops_only_when_an_immediate_re_capture_confirms_it)."""
     _power_step(monkeypatch, 0.0, 0.0)
     out = tmp_path / "steady.h5"
-    run_masks(_noisy_spec(), trained["masks"], trained["data"], out, options=NOISY_OPTIONS)
-    assert not [k for k in _kinds(out) if k in DRIFT_EVENTS]
+    summary, _ = run_masks(_noisy_spec(), trained["masks"], trained["data"], out, options=NOISY_OPTIONS)
+    assert not summary.interrupted and not summary.stop_reason
+    kinds = _kinds(out)
+    assert DRIFT_EVENT not in kinds and UNCORRECTABLE_EVENT not in kinds
     with RunRecord.open(out) as rec:
         checks = rec.table(CHECKS_TABLE)
         assert rec.done.all() and checks.size == 120 // 4 and not checks["corrected"].any()
         assert (rec.column("drift_epoch") == 0).all()
     assert checks["common_tolerance"].max() < 0.02 and checks["channel_tolerance"].max() < 0.035
     assert np.abs(checks["common_gain"] - 1).max() < 0.5 * checks["common_tolerance"].min()  # margin to spare
+    limit = NOISY_OPTIONS.drift.residual_limit
+    suspect = checks["suspect"]
+    assert np.array_equal(suspect, (checks["excess"] > limit).any(axis=1)) and kinds.count(SUSPECT_EVENT) == suspect.sum()
+    assert not ((checks["excess"] > limit) & (checks["recheck_excess"] > limit)).any()
 
 
 def test_a_3_percent_power_step_on_a_noisy_bench_is_flagged_and_corrected(trained, tmp_path: Path, monkeypatch, one_thread) -> None:
@@ -242,7 +294,7 @@ def test_a_3_percent_power_step_on_a_noisy_bench_is_flagged_and_corrected(traine
     run_masks(_noisy_spec(), trained["masks"], trained["data"], out, options=NOISY_OPTIONS)
     with RunRecord.open(out) as rec:
         checks = rec.table(CHECKS_TABLE)
-        events = [e for e in rec.events() if e["kind"] in DRIFT_EVENTS]
+        events = [e for e in rec.events() if e["kind"] in (DRIFT_EVENT, UNCORRECTABLE_EVENT)]
         epochs = rec.column("drift_epoch")
     # a check's 8 frames take ~25 ms: one may straddle the step
     before, after = checks[checks["camera_time_s"] < step_s - 0.02], checks[checks["camera_time_s"] > step_s + 0.02]
@@ -311,7 +363,10 @@ def test_a_change_no_gain_can_undo_stops_the_run_and_says_to_recalibrate(trained
         events = [e for e in rec.events() if e["kind"] == UNCORRECTABLE_EVENT]
         assert len(events) == 1 and "re-calibrate registration/phase" in events[0]["message"]
         assert not rec.done[events[0]["first_index"]:].any(), "nothing is run after the flagged check"
-        assert rec.table(CHECKS_TABLE)["uncorrectable"][-1]
+        last = rec.table(CHECKS_TABLE)[-1]
+        assert last["uncorrectable"] and last["suspect"], "confirmed by an immediate re-capture"
+        limit = OPTIONS.drift.residual_limit
+        assert ((last["excess"] > limit) & (last["recheck_excess"] > limit)).any()
 
 
 def test_cli_sets_the_interval_and_the_report_plots_the_checks(trained, tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ and ``residual`` against the baseline and ``excess`` (the residual beyond the ca
 Since format 2 (attribute ``drift``'s ``format``) also: per channel ``slope`` (the least-squares fit
 whose residual that is; ``gain`` is then the light ratio above the dark level), ``gain_se`` and
 ``channel_tolerance``; ``common_gain`` (the mean over channels), ``common_se``, ``common_tolerance``
-and ``follow_up`` (corrected below the tolerances, after a correction). Older records lack them and
-read as before.
+and ``follow_up`` (corrected below the tolerances, after a correction). Since the re-capture rule
+(same format 2) also ``suspect`` (the fit left more than the limit: the references were captured
+again at once) and per channel ``recheck_excess`` (that re-capture's excess; 0 when none). Older
+records lack them and read as before; a resumed one goes on without them.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from labctl.records.run_record import RunRecord
 
 CHECKS_TABLE = "drift_checks"
 EPOCH_COLUMN_NAME = "drift_epoch"
-#: event kinds the monitor logs: a gain change beyond its tolerance, a change no gain can undo
+#: event kinds the monitor logs: a gain change beyond its tolerance, a change no gain can undo (both
+#: captures of a check beyond the residual limit), a check beyond it whose immediate re-capture was not
 DRIFT_EVENT = "drift"
 UNCORRECTABLE_EVENT = "drift_uncorrectable"
-DRIFT_EVENTS = (DRIFT_EVENT, UNCORRECTABLE_EVENT)
+SUSPECT_EVENT = "drift_suspect"
+DRIFT_EVENTS = (DRIFT_EVENT, UNCORRECTABLE_EVENT, SUSPECT_EVENT)
 #: attribute holding the monitor's settings, its capture noise and which inputs are its references
 SETTINGS_ATTR = "drift"
 
@@ -54,6 +58,11 @@ class DriftHistory:
         return float(np.abs(self.checks["gain"] - 1).max()) if self.checks.size else 0.0
 
     @property
+    def suspects(self) -> int:
+        """Checks re-captured because the fit left more than the limit (0 for records before the rule)."""
+        return int(self.checks["suspect"].sum()) if "suspect" in (self.checks.dtype.names or ()) else 0
+
+    @property
     def max_excess(self) -> float:
         """Largest share of a readout the gain fit left beyond the capture noise."""
         return float(self.checks["excess"].max()) if self.checks.size else 0.0
@@ -61,12 +70,12 @@ class DriftHistory:
     def summary(self) -> dict[str, Any]:
         return {"drift_checks": int(self.checks.size), "drift_corrections": self.corrections,
                 "drift_uncorrectable": self.uncorrectable, "drift_max_gain_change": self.max_gain_change,
-                "drift_max_excess": self.max_excess}
+                "drift_max_excess": self.max_excess, "drift_suspects": self.suspects}
 
     def describe(self) -> str:
         """One line for a report table."""
         return (f"{self.checks.size} check(s) every {self.settings.get('every_batches')} batch(es), "
-                f"{self.corrections} correction(s), {self.uncorrectable} beyond a gain; gain moved up to "
+                f"{self.corrections} correction(s), {self.uncorrectable} beyond a gain ({self.suspects} suspect(s) re-captured); gain moved up to "
                 f"{100 * self.max_gain_change:.2f} %, the fit left up to {100 * self.max_excess:.2f} % beyond noise")
 
 
@@ -114,7 +123,11 @@ def save_drift_png(history: DriftHistory, path: Path, title: str) -> Path:
     flagged = checks["uncorrectable"]
     if flagged.any():
         bottom.plot(minutes[flagged], 100 * checks["excess"][flagged].max(axis=1), "rx", label="stopped")
-    if limit is not None or flagged.any():
+    if "recheck_excess" in (checks.dtype.names or ()) and checks["suspect"].any():
+        again = checks["suspect"]
+        bottom.plot(minutes[again], 100 * checks["recheck_excess"][again].max(axis=1), "ko", fillstyle="none",
+                    label="re-capture of a suspect")
+    if limit is not None or flagged.any() or ("suspect" in (checks.dtype.names or ()) and checks["suspect"].any()):
         bottom.legend(loc="upper left")
     bottom.set_ylabel("fit residual beyond noise (% of readout)")
     bottom.set_xlabel("minutes since the run started (one line per channel; grey: corrections)")

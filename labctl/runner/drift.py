@@ -25,9 +25,17 @@ the run's inputs, and compared with the baseline (:func:`fit_response`):
 - a least-squares fit of ``gain · baseline + offset`` per channel over every reference pixel (the
   slope corrected for the baseline's own noise) says whether *any* gain and offset map the baseline
   onto the check: what it leaves beyond the capture noise (``excess``), if above ``residual_limit``
-  of the channel's RMS readout, means the response changed shape, not just size (the beam or the
-  pattern moved, the phase response drifted): no gain can undo it, so the run stops before the next
-  input, with an event that says to re-calibrate registration/phase. Stopping rather than
+  of the channel's RMS readout, may mean the response changed shape, not just size (the beam or the
+  pattern moved, the phase response drifted). The expected noise is the pixel noise of the start
+  pair; a pattern common to a whole frame that moves from capture to capture (a DMD's PWM phase
+  under a ~1 ms exposure, beating with the frame timing) is in it only as far as the start pair
+  happened to sample it, and alone can leave 3 % on a small noisy bench. So such a check is only
+  *suspect*: the references are captured again at once, and only a channel that both captures
+  leave beyond the limit *confirms* a change of shape (measured: the immediate re-capture's excess
+  is uncorrelated with the first's on that bench, -0.19; a change of the response is in both). A
+  cleared suspect is logged (event ``drift_suspect``) and the run goes on; a confirmed one means no
+  gain can undo the change, so the run stops before the next input, with an event that says to
+  re-calibrate registration/phase. Stopping rather than
   continuing, because every later result would be silently wrong; a stopped run is resumable, and a
   resume first checks the references against the recorded baseline, so it continues only on a
   bench that is back in order (after a re-calibration the resume is refused, as any change of
@@ -59,7 +67,7 @@ import torch
 
 from drivers.camera import FrameBatch
 from labctl.records.drift_history import (CHECKS_TABLE, DRIFT_EVENT, EPOCH_COLUMN_NAME, SETTINGS_ATTR,
-                                          UNCORRECTABLE_EVENT)
+                                          SUSPECT_EVENT, UNCORRECTABLE_EVENT)
 from labctl.records.run_record import Column, RunRecord, RunRecordError
 from labctl.runner.drift_settings import DriftSettings
 from labctl.runner.optical_inference import ChannelScale, OpticalInference
@@ -74,6 +82,8 @@ NOISE_SIGMAS = 4.0
 GAIN_SIGMAS = 4.0
 #: shutter-dark frames averaged for the dark level at the start
 DARK_FRAMES = 4
+#: how a confirmed change of shape's reason begins (the run's stop reason after ``drift: ``)
+SHAPE_CHANGED = "the response changed shape"
 #: the layout of attribute ``drift`` this module writes (1, or none: the first monitor's)
 FORMAT = 2
 #: references reading less than this share of their baseline light: the signal is too weak to be
@@ -232,6 +242,12 @@ class DriftCheck:
     common_tolerance: float  # the common-mode change that counted
     channel_tolerance: np.ndarray  # (C,) the change of each channel that counted
     follow_up: bool = False  # corrected below the tolerances: the first check after a correction
+    recheck_excess: np.ndarray | None = None  # (C,) the immediate re-capture's excess (None: not suspect, none made)
+
+    @property
+    def suspect(self) -> bool:
+        """Whether the first capture left more than the limit beyond the noise (the references were captured again)."""
+        return self.recheck_excess is not None
 
     @property
     def moved(self) -> bool:
@@ -246,8 +262,24 @@ class DriftCheck:
             "corrected": self.corrected, "uncorrectable": bool(self.uncorrectable), "slope": self.fit.slope,
             "gain_se": self.fit.gain_se, "common_gain": self.fit.common_gain, "common_se": self.fit.common_se,
             "common_tolerance": self.common_tolerance, "channel_tolerance": self.channel_tolerance,
-            "follow_up": self.follow_up,
+            "follow_up": self.follow_up, "suspect": self.suspect,
+            "recheck_excess": np.zeros_like(self.fit.excess) if self.recheck_excess is None else self.recheck_excess,
         }
+
+    def events(self) -> list[tuple[str, str]]:
+        """(kind, message) of every event of this check: a cleared suspect's, then :meth:`event`'s."""
+        out = []
+        if self.recheck_excess is not None and not self.uncorrectable.startswith(SHAPE_CHANGED):
+            where = f"before input {self.first_index}" if self.first_index >= 0 else "after the last input"
+            worst = int(np.argmax(self.fit.excess))
+            out.append((SUSPECT_EVENT, (
+                f"check {self.number} ({where}): the gain fit left {100 * self.fit.excess[worst]:.2f} % of channel {worst}'s "
+                f"readout beyond the capture noise; an immediate re-capture of the references left "
+                f"{100 * self.recheck_excess[worst]:.2f} % (at most {100 * self.recheck_excess.max():.2f} % on any channel), "
+                "and no channel stayed beyond the limit in both: a frame-to-frame pattern (a DMD's PWM, flicker), "
+                "not a change of shape; the run goes on")))
+        event = self.event()
+        return out if event is None else [*out, event]
 
     def event(self) -> tuple[str, str] | None:
         """(kind, message) for the record's events; None when nothing moved beyond the tolerances."""
@@ -338,9 +370,14 @@ class DriftMonitor:
         """Show the references, fit their readouts on the baseline, and correct the scale if the gain
         moved (``first_index`` -1: the run is over, nothing is corrected). The check after a
         correction re-fits the scale even below the tolerances, once: a step of the laser power in
-        the middle of a check's frames is only partly in its gain, and a drift goes on."""
+        the middle of a check's frames is only partly in its gain, and a drift goes on. A capture whose
+        fit leaves more than ``residual_limit`` beyond the noise on any channel is suspect: the
+        references are captured again at once, and only a channel beyond it in both stops the run."""
         frames = self._capture()
         fit = fit_response(self._baseline, self._processor.readout(frames.data))
+        recheck = None
+        if np.any(fit.excess > self.settings.residual_limit):  # suspect: confirm on a second capture
+            recheck = fit_response(self._baseline, self._processor.readout(self._capture().data)).excess
         self._var_sum = self._var_sum + 4 / 3 * fit.gain_se**2
         self._common_var_sum += 4 / 3 * fit.common_se**2
         self._var_n += 1
@@ -348,7 +385,7 @@ class DriftMonitor:
         change = fit.gain / self._in_force.gain - 1
         common_change = fit.common_gain / self._in_force.common_gain - 1
         self._checks += 1
-        uncorrectable = self._uncorrectable(fit)
+        uncorrectable = self._uncorrectable(fit, recheck)
         moved = abs(common_change) > common_tolerance or bool(np.any(np.abs(change) > channel_tolerance))
         follow_up = self._follow_up and not moved
         corrected = False
@@ -361,14 +398,19 @@ class DriftMonitor:
         self._follow_up = corrected and moved
         return DriftCheck(self._checks, first_index, inputs_done, time.time(), float(np.mean(frames.timestamps_s)), fit,
                           change, float(common_change), self.epoch, corrected, uncorrectable, common_tolerance,
-                          channel_tolerance, follow_up and corrected)
+                          channel_tolerance, follow_up and corrected, recheck)
 
-    def _uncorrectable(self, fit: ResponseFit) -> str:
-        beyond = np.flatnonzero(fit.excess > self.settings.residual_limit)
+    def _uncorrectable(self, fit: ResponseFit, recheck: np.ndarray | None) -> str:
+        """Why no gain can undo the change: a shape change both captures show (``recheck``: the
+        immediate re-capture's excess, None when the first capture was within the limit), or too
+        little light; "" when a gain can."""
+        limit = self.settings.residual_limit
+        beyond = np.flatnonzero((fit.excess > limit) & (recheck > limit)) if recheck is not None else np.zeros(0, int)
         if beyond.size:
-            return (f"the response changed shape on {beyond.size} channel(s) {beyond[:8].tolist()}: the gain fit leaves "
-                    f"{100 * fit.excess[beyond].max():.2f} % of the readout beyond the capture noise "
-                    f"(limit {100 * self.settings.residual_limit:.2f} %): re-calibrate registration/phase (labctl calibrate)")
+            return (f"{SHAPE_CHANGED} on {beyond.size} channel(s) {beyond[:8].tolist()}: the gain fit leaves "
+                    f"{100 * fit.excess[beyond].max():.2f} % of the readout beyond the capture noise, and "
+                    f"{100 * recheck[beyond].max():.2f} % on an immediate re-capture of the references "
+                    f"(limit {100 * limit:.2f} %): re-calibrate registration/phase (labctl calibrate)")
         dim = np.flatnonzero(~(fit.gain > MIN_CORRECTABLE_GAIN))
         if dim.size:
             return (f"the references read {fit.gain[dim].min():.3f} of their baseline on channel(s) {dim[:8].tolist()}: "
@@ -377,11 +419,16 @@ class DriftMonitor:
 
     @staticmethod
     def record(record: RunRecord, check: DriftCheck) -> None:
-        """Add ``check`` to the record's drift history and log its event, if any."""
-        record.append_row(CHECKS_TABLE, check.row())
-        event = check.event()
-        if event is not None:
-            record.log_event(event[0], event[1], check.first_index)
+        """Add ``check`` to the record's drift history and log its events, if any. A table begun
+        before the re-capture's columns (``suspect``, ``recheck_excess``: a resumed record) gets rows
+        without them; the events still say what a re-capture found."""
+        row = check.row()
+        history = record.table(CHECKS_TABLE)
+        if history is not None:
+            row = {key: value for key, value in row.items() if key in (history.dtype.names or ())}
+        record.append_row(CHECKS_TABLE, row)
+        for kind, message in check.events():
+            record.log_event(kind, message, check.first_index)
 
 
 def dark_frames(acquirer: Any, groups: int, n: int = DARK_FRAMES) -> np.ndarray:
