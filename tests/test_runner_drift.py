@@ -24,8 +24,8 @@ from labctl.models.bench_layout import layout_for_bench
 from labctl.records.drift_history import CHECKS_TABLE, DRIFT_EVENT, SUSPECT_EVENT, UNCORRECTABLE_EVENT
 from labctl.records.report import build_report
 from labctl.records.run_record import Column, RunRecord, RunRecordError
-from labctl.runner.drift import (BASELINE_ARRAY, GAIN_SIGMAS, Baseline, DriftMonitor, channel_sigmas, corrected_scale,
-                                 fit_response, light_gain)
+from labctl.runner.drift import BASELINE_ARRAY, DriftMonitor
+from labctl.runner.drift_fit import GAIN_SIGMAS, Baseline, channel_sigmas, corrected_scale, fit_response, light_gain
 from labctl.runner.drift_settings import DriftSettings
 from labctl.runner.optical_inference import ChannelScale
 from labctl.runner.session import RunOptions, run_masks

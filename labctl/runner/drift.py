@@ -7,7 +7,7 @@ wrong for the later inputs. A few training inputs (never evaluated ones) are cap
 start: their mean readout is the *baseline*; a few shutter-dark frames give each channel's dark
 level (the readout of no light: the camera's offset on raw frames, ~0 on corrected ones). Every
 ``every_batches`` batches they are captured again, through the same channel groups and readout as
-the run's inputs, and compared with the baseline (:func:`fit_response`):
+the run's inputs, and compared with the baseline (:func:`labctl.runner.drift_fit.fit_response`):
 
 - each channel's *gain* is the ratio of its light above the dark level, summed over the reference
   pixels, to the baseline's; the *common-mode gain* is the mean over channels (what a change of
@@ -59,7 +59,6 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -69,17 +68,13 @@ from drivers.camera import FrameBatch
 from labctl.records.drift_history import (CHECKS_TABLE, DRIFT_EVENT, EPOCH_COLUMN_NAME, SETTINGS_ATTR,
                                           SUSPECT_EVENT, UNCORRECTABLE_EVENT)
 from labctl.records.run_record import Column, RunRecord, RunRecordError
+from labctl.runner.drift_fit import GAIN_SIGMAS, Baseline, ResponseFit, channel_sigmas, corrected_scale, fit_response
 from labctl.runner.drift_settings import DriftSettings
-from labctl.runner.optical_inference import ChannelScale, OpticalInference
+from labctl.runner.optical_inference import OpticalInference
 
 #: the per-input column: the correction epoch each input was read under
 EPOCH_COLUMN = Column(EPOCH_COLUMN_NAME, (), "i4")
 BASELINE_ARRAY = "drift_baseline"
-#: standard errors of the residual's variance that still count as capture noise
-NOISE_SIGMAS = 4.0
-#: standard errors of a gain change that still count as noise (the common-mode gain's test; each
-#: channel's test is set to the same false-alarm rate per check over all channels: :func:`channel_sigmas`)
-GAIN_SIGMAS = 4.0
 #: shutter-dark frames averaged for the dark level at the start
 DARK_FRAMES = 4
 #: how a confirmed change of shape's reason begins (the run's stop reason after ``drift: ``)
@@ -93,135 +88,6 @@ MIN_CORRECTABLE_GAIN = 0.25
 
 class DriftMonitorWarning(UserWarning):
     """A resume asked for drift checks on a record that has no baseline for them."""
-
-
-@dataclass(frozen=True)
-class LightGain:
-    """Per channel, the ratio of a capture's light above the dark level to the baseline's, and its
-    jackknife standard error over the references; the same for their mean over channels."""
-
-    gain: np.ndarray  # (C,)
-    se: np.ndarray  # (C,)
-    common: float
-    common_se: float
-
-
-def light_gain(baseline: torch.Tensor | np.ndarray, current: torch.Tensor | np.ndarray, dark_dn: np.ndarray) -> LightGain:
-    """Gains of ``current`` on ``baseline`` ((K, C, n, n) readouts of the same K inputs) above the
-    per-channel dark level ``dark_dn`` (C,), summed over each channel's reference pixels.
-
-    The standard error is a jackknife over the K references (each left out once): the frames vary
-    as wholes (PWM phase, flicker), so K, not the pixels, is what an error estimate has. A channel
-    with no light above its dark level reads gain 1 (nothing to compare); with one reference the
-    error is 0 (not estimable)."""
-    x = np.asarray(baseline, dtype=np.float64)
-    y = np.asarray(current, dtype=np.float64)
-    k, channels = x.shape[:2]
-    dark = np.asarray(dark_dn, dtype=np.float64)[None, :]
-    xs = x.reshape(k, channels, -1).sum(axis=2) - dark * x[0, 0].size  # (K, C): light above dark
-    ys = y.reshape(k, channels, -1).sum(axis=2) - dark * y[0, 0].size
-
-    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        lit = den > 1e-9 * np.maximum(np.abs(xs).sum(axis=0), 1e-30)
-        return np.where(lit, num / np.where(lit, den, 1), 1.0)
-
-    gain = ratio(ys.sum(axis=0), xs.sum(axis=0))
-    if k < 2:
-        return LightGain(gain, np.zeros(channels), float(gain.mean()), 0.0)
-    left_out = ratio(ys.sum(axis=0)[None] - ys, xs.sum(axis=0)[None] - xs)  # (K, C)
-    spread = lambda v: np.sqrt((k - 1) / k * ((v - v.mean(axis=0)) ** 2).sum(axis=0))  # noqa: E731
-    return LightGain(gain, spread(left_out), float(gain.mean()), float(spread(left_out.mean(axis=1))))
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """The references' readout at the start, the dark level, and how much one capture varies."""
-
-    readout: torch.Tensor  # (K, C, n, n): the mean of two captures, DN
-    noise_dn: np.ndarray  # (C,) RMS per-pixel noise of one capture, from the two captures' difference
-    dark_dn: np.ndarray  # (C,) readout of no light (shutter closed), mean over the channel's pixels
-    gain_se: np.ndarray  # (C,) standard error of the second capture's gain on the first: of a change between two captures
-    common_se: float  # the same for the common-mode (channel-mean) gain
-
-    @classmethod
-    def of(cls, first: torch.Tensor, second: torch.Tensor, dark_dn: np.ndarray | None = None) -> Baseline:
-        channels = first.shape[1]
-        dark = np.zeros(channels) if dark_dn is None else np.asarray(dark_dn, dtype=np.float64)
-        x = first.transpose(0, 1).reshape(channels, -1).double().numpy()
-        y = second.transpose(0, 1).reshape(channels, -1).double().numpy()
-        difference = x - y
-        noise_var = ((difference - difference.mean(axis=1, keepdims=True)) ** 2).mean(axis=1) / 2
-        pair = light_gain(first, second, dark)
-        return cls(((first + second) / 2).float(), np.sqrt(noise_var), dark, pair.se, pair.common_se)
-
-
-@dataclass(frozen=True)
-class ResponseFit:
-    """Per channel: the light gain on the baseline (:func:`light_gain`) and its standard error, the
-    offset that gain implies (the dark level stays: ``dark · (1 − gain)``), the common-mode gain; and
-    the least-squares ``slope · baseline + offset`` fit's RMS residual and what it leaves beyond the
-    capture noise (``excess``), both relative to the channel's RMS baseline readout."""
-
-    gain: np.ndarray  # (C,)
-    offset_dn: np.ndarray  # (C,)
-    residual: np.ndarray  # (C,)
-    excess: np.ndarray  # (C,)
-    slope: np.ndarray  # (C,) the least-squares fit's gain (shape test only)
-    gain_se: np.ndarray  # (C,)
-    common_gain: float
-    common_se: float
-
-    @classmethod
-    def identity(cls, channels: int) -> ResponseFit:
-        one, zero = np.ones(channels), np.zeros(channels)
-        return cls(one, zero, zero, zero, one, zero, 1.0, 0.0)
-
-
-def fit_response(baseline: Baseline, current: torch.Tensor) -> ResponseFit:
-    """``current`` ((K, C, n, n) readouts of the baseline's K inputs) against the baseline, per channel.
-
-    The gain is the light ratio above the dark level (:func:`light_gain`). Whether a gain can undo
-    the change at all is a least-squares fit over every reference pixel, slope and offset free: its
-    slope is cov / (var − the baseline's noise variance) (the baseline's noise spreads it without
-    being in the current readout, and would otherwise pull the slope towards 0). The noise expected
-    in its residual is the baseline's (σ²/2, two captures averaged) scaled by the slope, plus the
-    current capture's (σ² × max(slope, 1): between read noise, which stays, and shot noise, which
-    scales with the light), raised by :data:`NOISE_SIGMAS` standard errors of the two variance
-    estimates (2/√K of it together) so that noise alone leaves no excess. K, the references, not
-    their pixels: noise common to a frame (a DMD's PWM phase under a short exposure, the SLM's
-    flicker) varies from frame to frame only, so K frames are all a variance estimate has of it."""
-    channels = current.shape[1]
-    x = baseline.readout.transpose(0, 1).reshape(channels, -1).double().numpy()
-    y = current.transpose(0, 1).reshape(channels, -1).double().numpy()
-    noise_var = baseline.noise_dn**2
-    dx = x - x.mean(axis=1, keepdims=True)
-    signal_var = (dx**2).mean(axis=1) - noise_var / 2
-    flat = ~(signal_var > 0)
-    slope = np.where(flat, 1.0, (dx * (y - y.mean(axis=1, keepdims=True))).mean(axis=1) / np.where(flat, 1, signal_var))
-    offset = y.mean(axis=1) - slope * x.mean(axis=1)
-    rms = np.sqrt((x**2).mean(axis=1))
-    left_var = ((y - slope[:, None] * x - offset[:, None]) ** 2).mean(axis=1)
-    dof = min(x.shape[1], baseline.readout.shape[0])
-    expected_var = noise_var * (np.maximum(slope, 1) + slope**2 / 2) * (1 + NOISE_SIGMAS * 2 / np.sqrt(dof))
-    safe = np.where(rms > 0, rms, 1)
-    light = light_gain(baseline.readout.double().numpy(), current.double().numpy(), baseline.dark_dn)
-    return ResponseFit(light.gain, baseline.dark_dn * (1 - light.gain), np.sqrt(left_var) / safe,
-                       np.sqrt(np.maximum(left_var - expected_var, 0)) / safe, slope, light.se, light.common, light.common_se)
-
-
-def channel_sigmas(channels: int) -> float:
-    """Standard errors a channel's gain change must exceed so that C channels together false-alarm
-    as often per check as one test at :data:`GAIN_SIGMAS` (Šidák: 4.0 for 1 channel, 4.6 for 16)."""
-    normal = NormalDist()
-    alpha = 2 * (1 - normal.cdf(GAIN_SIGMAS))
-    per_channel = -np.expm1(np.log1p(-alpha) / max(channels, 1))
-    return float(normal.inv_cdf(1 - per_channel / 2))
-
-
-def corrected_scale(scale: ChannelScale, fit: ResponseFit) -> ChannelScale:
-    """The run's scale for a response that moved by ``fit``: reading r = g·b + o of a baseline
-    readout b, detected = gain · (r − o) / g + offset."""
-    return ChannelScale(scale.gain / fit.gain, scale.offset - scale.gain * fit.offset_dn / fit.gain)
 
 
 @dataclass(frozen=True)
