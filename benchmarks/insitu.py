@@ -16,6 +16,7 @@ response, SLM phase, camera, registration) before the student is trained for the
 
 Usage: python benchmarks/insitu.py [--data SPEC] [--seeds 0 1] [--defocus-um 250] [--misalignment 2]
        [--bench FILE] [--calibrate input_response slm_phase camera registration] [--threads 1]
+       [--work DIR]
 Last line: JSON with digital, optical_before, optical_backend_ft, optical_pat (means over seeds,
 fractions) and bench_frames (training frames per run, mean), plus per-seed figures.
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import tempfile
 import time
 import tomllib
@@ -64,6 +66,16 @@ def bench_file_for_seed(text: str, seed: int, defocus_um: float, misalignment: f
     return out
 
 
+def _reused(folder: Path):
+    """A checkpoint a previous run with the same --work wrote, as train_teacher/train_student return it."""
+    from labctl.models.checkpoint import load_checkpoint
+    from labctl.training.train import TrainResult
+
+    ckpt = load_checkpoint(folder)
+    print(f"{folder.name} reused from {folder}", flush=True)
+    return TrainResult(ckpt.model, ckpt.meta.get("metrics", {}), ckpt.meta.get("history", []), ckpt.path)
+
+
 def one_seed(data, args, seed: int, work: Path) -> dict:
     from calibration.run import calibrate_all
     from labctl.insitu.pat import PATConfig
@@ -83,26 +95,47 @@ def one_seed(data, args, seed: int, work: Path) -> dict:
         bench_file.write_text(bench_file_for_seed(args.bench.read_text(), seed, args.defocus_um, args.misalignment))
     spec = BenchSpec.from_file(bench_file)
     start = time.perf_counter()
-    calibrate_all(spec, work / "calibration", kinds=tuple(args.calibrate))
+    stamp = {"bench": bench_file.read_text(), "calibrate": list(args.calibrate), "data": data.spec, "channels": args.channels,
+             "teacher_epochs": args.teacher_epochs, "student_epochs": args.student_epochs, "train_limit": args.train_limit}
+    stamp_file = work / "reuse.json"
+    reuse = args.work is not None and stamp_file.exists() and json.loads(stamp_file.read_text()) == stamp
+    if args.work is not None and stamp_file.exists() and not reuse:
+        raise SystemExit(f"{work} holds a run of another bench, data or training settings; choose another --work")
+    if reuse and (work / "calibration" / "bench.toml").exists():
+        print(f"seed {seed}: calibration reused from {work / 'calibration'}", flush=True)
+    else:
+        calibrate_all(spec, work / "calibration", kinds=tuple(args.calibrate))
+        print(f"seed {seed}: calibrated {', '.join(args.calibrate)} in {time.perf_counter() - start:.1f} s", flush=True)
+    stamp_file.write_text(json.dumps(stamp))
     calibrated = BenchSpec.from_file(work / "calibration" / "bench.toml")
-    print(f"seed {seed}: calibrated {', '.join(args.calibrate)} in {time.perf_counter() - start:.1f} s", flush=True)
     # the student is designed for the bench as the operator knows it: the nominal bench, or the
     # calibrated one (its phase table's levels) when the phase was calibrated
     designed_for = calibrated if "slm_phase" in args.calibrate else BenchSpec.default()
     limit = args.train_limit
     torch.manual_seed(seed)
-    teacher = train_teacher(data, TrainSettings(epochs=args.teacher_epochs, seed=seed, train_limit=limit), work / "teacher")
-    layout = layout_for_bench(designed_for, data.size, args.channels)
-    student = train_student(data, teacher.model, TrainSettings(epochs=args.student_epochs, seed=seed, train_limit=limit),
-                            kind="optics_aware", out_dir=work / "student", teacher_path=teacher.path, layout=layout)
+    if (work / "teacher" / "model.json").exists() and (work / "student" / "model.json").exists():  # only there when reused
+        teacher, student = (_reused(work / name) for name in ("teacher", "student"))
+    else:
+        teacher = train_teacher(data, TrainSettings(epochs=args.teacher_epochs, seed=seed, train_limit=limit), work / "teacher")
+        layout = layout_for_bench(designed_for, data.size, args.channels)
+        student = train_student(data, teacher.model, TrainSettings(epochs=args.student_epochs, seed=seed, train_limit=limit),
+                                kind="optics_aware", out_dir=work / "student", teacher_path=teacher.path, layout=layout)
     print(f"seed {seed}: teacher {teacher.metrics}, optics-aware student (twin) {student.metrics}", flush=True)
     masks = work / "masks.h5"
+    if masks.exists():  # a previous run's export (with --work): made again from the same student and calibration
+        masks.unlink()
     export_masks(student.path, calibrated, masks)
     # the operator knows what the input modulator is (not its hidden timing): a DMD's bench file says so
     modulator = "dmd" if spec.raw.get("input_slm", {}).get("realism", {}).get("modulator") == "dmd" else "amplitude"
-    options = FineTuneOptions(fraction=args.fraction, heldout=args.heldout, seed=seed, pat=PATConfig(epochs=args.pat_epochs, seed=seed),
-                              input_modulator=modulator)
-    result = FineTuneSession(calibrated, masks, None, data, work / "finetune", None, options,
+    pat = PATConfig(epochs=args.pat_epochs, seed=seed)
+    pat.phase_lr = pat.phase_lr if args.pat_phase_lr is None else args.pat_phase_lr
+    pat.back_lr = pat.back_lr if args.pat_back_lr is None else args.pat_back_lr
+    options = FineTuneOptions(fraction=args.fraction, heldout=args.heldout, seed=seed, pat=pat, input_modulator=modulator,
+                              fresh_subsets=not args.same_subset)
+    finetune = work / "finetune"
+    if finetune.exists():  # a previous run's fine-tuning (with --work): fine-tuning starts afresh
+        shutil.rmtree(finetune)
+    result = FineTuneSession(calibrated, masks, None, data, finetune, None, options,
                              log=lambda m: print(f"  {m}", flush=True)).run()
     return result.summary()
 
@@ -120,10 +153,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--fraction", type=float, default=0.1)
     parser.add_argument("--pat-epochs", type=int, default=3)
+    parser.add_argument("--pat-phase-lr", type=float, default=None, help="physics-aware training's phase step (default: PATConfig's)")
+    parser.add_argument("--pat-back-lr", type=float, default=None, help="physics-aware training's back-end step (default: PATConfig's)")
+    parser.add_argument("--same-subset", action="store_true",
+                        help="every pass over the same --fraction of the training set (default: a fresh one each epoch)")
     parser.add_argument("--teacher-epochs", type=int, default=12)
     parser.add_argument("--student-epochs", type=int, default=10)
     parser.add_argument("--channels", type=int, default=16)
     parser.add_argument("--train-limit", type=int, default=None)
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep each seed's work folder here (DIR/seed<N>); a later run with the same bench, data and training "
+                             "settings reuses its calibration, teacher and student and runs only the fine-tuning again")
     parser.add_argument("--heldout", type=int, default=None, help="test inputs to measure on (default: all)")
     args = parser.parse_args()
     lab = args.bench is not None
@@ -139,8 +179,9 @@ def main() -> None:
     start = time.perf_counter()
     per_seed = []
     with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) if args.work is None else args.work
         for seed in args.seeds:
-            result = one_seed(data, args, seed, Path(tmp) / f"seed{seed}")
+            result = one_seed(data, args, seed, root / f"seed{seed}")
             per_seed.append(result)
             print(f"seed {seed}: {result}", flush=True)
     keys = ("digital", "optical_before", "optical_backend_ft", "optical_pat")

@@ -125,3 +125,15 @@ def test_state_is_saved_as_plain_data_and_read_back(tmp_path: Path) -> None:
     torch.save({"stage": "unknown", "identity": {}}, tmp_path / "other.pt")
     with pytest.raises(FineTuneError, match="no identity or stage"):
         _load_plain_state(tmp_path / "other.pt")
+
+
+def test_each_pass_takes_a_fresh_tenth_of_the_training_set_until_it_is_used_up() -> None:
+    from labctl.insitu.session import pass_subset
+
+    passes = [pass_subset(100, 0.1, 3, k) for k in range(12)]
+    assert all(p.size == 10 and np.all(np.diff(p) > 0) for p in passes)  # one pass over 10 %, sorted, no repeats
+    assert np.array_equal(np.sort(np.concatenate(passes[:10])), np.arange(100))  # 10 passes: every input once
+    assert np.array_equal(passes[0], np.sort(np.random.default_rng(3).permutation(100)[:10]))  # pass 0: the old subset
+    assert not np.array_equal(passes[10], passes[0])  # then a new permutation
+    assert np.array_equal(pass_subset(100, 0.1, 3, 4), passes[4])  # the same pass after a resume
+    assert pass_subset(7, 0.1, 0, 5).size == 2 and pass_subset(5, 1.0, 0, 2).size == 5

@@ -154,6 +154,9 @@ def test_finetune_measures_improves_and_resumes_after_a_crash(trained, tmp_path:
     # after the crash: the twin stage re-used cached frames; one PAT epoch and the final re-fit captured a pass each
     assert result.bench_frames == frames_before_crash + 2 * subset
     assert any("resuming at stage 'twin'" in m for m in logs)
+    # the final re-fit learned from every training frame of the run, the back-end pass's from before the crash too:
+    # three passes, each over a fresh subset
+    assert any(f"re-fitted on {3 * subset} frames ({3 * subset} inputs)" in m for m in logs), logs
     for key in ("digital", "optical_before", "optical_backend_ft", "optical_pat"):
         assert 0.3 < getattr(result, key) <= 1.0
     assert (out / "finetune.png").stat().st_size > 1000 and MaskFile.load(result.masks).model["sha256"]

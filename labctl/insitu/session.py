@@ -9,9 +9,10 @@ so a repeated stage costs no bench time):
    on those frames with KD from the teacher, measure again.
 3. ``twin``: refine the twin (pose from the registration, then defocus, phase scale, residual pose)
    against the frames of stage 2.
-4. ``pat`` epochs: physics-aware training of the mask and back end, one pass over the subset per
-   epoch (the mask on the SLM is updated every batch); after the last epoch, one more pass re-fits the
-   back end to the final mask; measure.
+4. ``pat`` epochs: physics-aware training of the mask and back end, one pass over ``fraction`` of the
+   training set per epoch (the mask on the SLM is updated every batch), each epoch a fresh subset
+   (``fresh_subsets``); after the last epoch, one more such pass re-fits the back end to the final
+   mask; measure.
 
 Bench frames used for training are counted; frames captured only to measure accuracy are counted
 apart (``evaluation_frames``).
@@ -107,6 +108,15 @@ class FineTuneOptions:
     twin: TwinFitConfig = field(default_factory=TwinFitConfig)
     pat: PATConfig = field(default_factory=PATConfig)
     seed: int = 0
+    #: each physics-aware epoch (and the final back-end re-fit) passes over a *different* ``fraction`` of the
+    #: training set, drawn without repeats until the set is used up: every epoch stays one pass over
+    #: ``fraction`` of it, while the back end and mask see more distinct examples over the epochs (False:
+    #: every pass over the same subset, the one the back end was first fine-tuned on)
+    fresh_subsets: bool = True
+    #: the final back-end re-fit learns from every frame this session captured for training (the back-end
+    #: pass, each physics-aware batch under the mask it was shown with, the re-fit pass), read back from the
+    #: capture cache at no bench time; False: from the re-fit pass alone
+    replay: bool = True
     #: what the input modulator is, for the refined twin: "amplitude" (the field as asked: linear in gray,
     #: or made so by an input-response table) or "dmd" (binary mirrors, gray by pulse-width modulation:
     #: a frame is the sum of its bit planes' intensities, the gray levels those the active table shows)
@@ -166,12 +176,18 @@ class FineTuneSession:
             log(f"{self.student.kind} student: {why}, so only the back end is fine-tuned")
         teacher_path = teacher_path or self.student.meta.get("teacher")
         self.teacher = load_checkpoint(teacher_path).model.eval() if teacher_path else None
-        n_train = len(data.train)
-        order = np.random.default_rng(self.options.seed).permutation(n_train)
-        self.subset = np.sort(order[: max(2, math.ceil(self.options.fraction * n_train))])
+        self.subset = self.subset_for_pass(0)
         self.train_images, self.train_labels = images_of(data.train)
         self.test_images, self.test_labels = images_of(data.test, self.options.heldout)
         modulator_amplitudes(self.test_images[:1], self.layout)  # size/range check before any device I/O
+
+    def subset_for_pass(self, k: int) -> np.ndarray:
+        """The training inputs (sorted indices) of pass ``k`` over ``fraction`` of the training set: pass 0
+        is the back-end fine-tuning's (the twin is refined on it too); with ``fresh_subsets`` pass k ≥ 1
+        (physics-aware epoch k, the final re-fit after the last) takes the next slice of one seeded
+        permutation, so no input repeats until the set is used up (then a new permutation); without,
+        every pass is pass 0's."""
+        return pass_subset(len(self.data.train), self.options.fraction, self.options.seed, k if self.options.fresh_subsets else 0)
 
     # -- state ---------------------------------------------------------------------------------------
     def _state_path(self) -> Path:
@@ -184,6 +200,7 @@ class FineTuneSession:
         identity = {
             "mask_sha256": sha256_file(self.masks_path), "model_sha256": self.student.sha256, "data": self.data.spec,
             "fraction": self.options.fraction, "heldout": self.options.heldout, "seed": self.options.seed,
+            "fresh_subsets": self.options.fresh_subsets, "replay": self.options.replay,
             "bench": self.spec.raw,
         }
         if not path.exists():
@@ -210,10 +227,25 @@ class FineTuneSession:
         groups = self.masks.frames_per_input
         return (groups, *bench.camera.grid.shape) if groups > 1 else bench.camera.grid.shape
 
+    def _key(self, split: str, gray: np.ndarray) -> str:
+        return capture_key(self.data.spec, split, gray, self.bench.camera.exposure_s)
+
+    def _replayed(self, state: dict) -> tuple[torch.Tensor, np.ndarray]:
+        """Readouts and training indices of every pass this session captured for training, from the cache."""
+        def missing(indices: np.ndarray) -> np.ndarray:
+            raise FineTuneError(f"{self.cache.path} lost frames of this run ({indices.size} inputs); remove --resume's folder and start again")
+
+        readouts, indices = [], []
+        for entry in state.get("replay", []):
+            idx = np.asarray(entry["indices"], dtype=np.int64)
+            readouts.append(self.scale.apply(self.processor.readout(self.cache.get_or_capture(entry["key"], idx, missing))))
+            indices.append(idx)
+        return torch.cat(readouts), np.concatenate(indices)
+
     def _readouts(self, split: str, indices: np.ndarray, gray: np.ndarray, state: dict, counter: str) -> torch.Tensor:
         """Readouts in the back end's units for inputs ``indices`` of ``split`` under mask ``gray``."""
         images = self.train_images if split == "train" else self.test_images
-        key = capture_key(self.data.spec, split, gray, self.bench.camera.exposure_s)
+        key = self._key(split, gray)
 
         def capture(missing: np.ndarray) -> np.ndarray:
             frames = [
@@ -280,6 +312,7 @@ class FineTuneSession:
             teacher_logits = self._teacher_logits(self.train_images[self.subset])
             if state["stage"] == "backend":
                 det = self._readouts("train", self.subset, self.masks.gray, state, "bench_frames")
+                state["replay"] = [{"key": self._key("train", self.masks.gray), "indices": self.subset.copy()}]
                 tuned, info = finetune_validated(model.back, det, labels_train, teacher_logits, self.options.backend)
                 self.log(f"back end {'fine-tuned' if info['accepted'] else 'kept (fine-tuning did not help)'}: "
                          f"validation {info['validation_before']:.3f} -> {info['validation_after']:.3f}")
@@ -305,11 +338,15 @@ class FineTuneSession:
             return lc_phase_offset(table, phase_np, table.gray_for_phase(np.mod(phase_np, 2 * np.pi)))
 
         points = channel_points(self.layout, calib.affine, self.oversample, calib.camera_warp)
-        amplitudes_np = modulator_amplitudes(self.train_images[self.subset], self.layout)
-        if bits is not None:  # the twin's DMD shows gray = amplitude·(L−1): give it the gray levels the bench shows
-            inp = self.bench.input_slm
-            amplitudes_np = (inp.amplitude_table.gray_for_amplitude(amplitudes_np) / (inp.levels - 1)).astype(amplitudes_np.dtype)
-        amplitudes = torch.from_numpy(amplitudes_np)
+
+        def twin_amplitudes(indices: np.ndarray) -> torch.Tensor:
+            amplitudes_np = modulator_amplitudes(self.train_images[indices], self.layout)
+            if bits is not None:  # the twin's DMD shows gray = amplitude·(L−1): give it the gray levels the bench shows
+                inp = self.bench.input_slm
+                amplitudes_np = (inp.amplitude_table.gray_for_amplitude(amplitudes_np) / (inp.levels - 1)).astype(amplitudes_np.dtype)
+            return torch.from_numpy(amplitudes_np)
+
+        amplitudes = twin_amplitudes(self.subset)
         if "twin" in state:
             twin.load_state_dict(state["twin"])
             twin_to_bench = ChannelAffine(torch.tensor(state["twin_affine"][0]), torch.tensor(state["twin_affine"][1]))
@@ -326,36 +363,51 @@ class FineTuneSession:
             self._save_state(state)
         trainer = PhysicsAwareTrainer(phase, model.back, twin, points, self.oversample, twin_to_bench,
                                       shown_levels(table), self.options.pat, lc_offset)
-        rng = np.random.default_rng(self.options.seed + 1)
         batch = self.options.pat.batch_size
         while state["epoch"] < self.options.pat.epochs:
-            order = rng.permutation(self.subset.size)
+            subset = self.subset_for_pass(state["epoch"] + 1)  # this epoch's pass over `fraction` of the training set
+            if subset is not self.subset and not np.array_equal(subset, self.subset):
+                amplitudes = twin_amplitudes(subset)
+                teacher_logits = self._teacher_logits(self.train_images[subset])
+                labels_train = torch.from_numpy(self.train_labels[subset])
+            order = np.random.default_rng((self.options.seed + 1, state["epoch"])).permutation(subset.size)
             losses = []
             epoch_start, frames_start = time.perf_counter(), state["bench_frames"]
+            epoch_replay: list[dict] = []
             for start in range(0, order.size, batch):
                 pick = order[start : start + batch]
                 if pick.size < 2:
                     continue
-                indices = self.subset[pick]
+                indices = subset[pick]
 
                 def bench_readout(phase_np: np.ndarray, indices=indices) -> torch.Tensor:
                     gray = table.gray_for_phase(phase_np)
-                    frames = self._capture_uncached(indices, gray, state)
-                    return self.scale.apply(self.processor.readout(frames))
+                    epoch_replay.append({"key": self._key("train", gray), "indices": indices.copy()})
+                    return self._readouts("train", indices, gray, state, "bench_frames")
 
                 teacher = teacher_logits[pick] if teacher_logits is not None else None
                 step = trainer.step(amplitudes[pick], labels_train[pick], teacher, bench_readout)
                 losses.append(step.loss)
             state["epoch"] += 1
+            state.setdefault("replay", []).extend(epoch_replay)
             phase = trainer.phase.detach().clone()
             state.update(phase=phase, back_end=model.back.state_dict())
             gray = table.gray_for_phase(trainer.phase_for_slm())
             rate = (state["bench_frames"] - frames_start) / max(time.perf_counter() - epoch_start, 1e-9)
             self.log(f"physics-aware epoch {state['epoch']}: loss {np.mean(losses):.4f}, "
                      f"{state['bench_frames'] - frames_start} bench frames at {rate:.1f} frames/s")
-            if state["epoch"] == self.options.pat.epochs:
-                det = self._readouts("train", self.subset, gray, state, "bench_frames")
-                tuned, _ = finetune_validated(model.back, det, labels_train, teacher_logits, self.options.backend)
+            if state["epoch"] == self.options.pat.epochs:  # one more pass, the back end re-fitted to the final mask
+                refit = self.subset_for_pass(state["epoch"] + 1)
+                det = self._readouts("train", refit, gray, state, "bench_frames")
+                if self.options.replay:  # and every earlier training frame of this run, each under its own mask
+                    state["replay"].append({"key": self._key("train", gray), "indices": refit.copy()})
+                    det, refit = self._replayed(state)
+                labels_refit = torch.from_numpy(self.train_labels[refit])
+                tuned, info = finetune_validated(model.back, det, labels_refit, self._teacher_logits(self.train_images[refit]),
+                                                 self.options.backend)
+                self.log(f"back end re-fitted on {refit.size} frames ({np.unique(refit).size} inputs): "
+                         f"validation {info['validation_before']:.3f} -> {info['validation_after']:.3f}"
+                         f"{'' if info['accepted'] else ' (kept)'}")
                 model.back.load_state_dict(tuned.state_dict())
                 state["back_end"] = model.back.state_dict()
                 state["results"]["optical_pat"] = measure("pat", model.back, gray)
@@ -364,12 +416,6 @@ class FineTuneSession:
                 measure(f"pat epoch {state['epoch']}", model.back, gray)
             self._save_state(state)
         return phase
-
-    def _capture_uncached(self, indices: np.ndarray, gray: np.ndarray, state: dict) -> np.ndarray:
-        frames = capture_groups(self.acquirer, _groups(gray), modulator_amplitudes(self.train_images[indices], self.layout),
-                                int(indices[0])).data
-        state["bench_frames"] += int(indices.size)
-        return frames
 
     def _teacher_logits(self, images: np.ndarray) -> torch.Tensor | None:
         if self.teacher is None:
@@ -412,6 +458,16 @@ class FineTuneSession:
         return result
 
 
+def pass_subset(n_train: int, fraction: float, seed: int, k: int) -> np.ndarray:
+    """Sorted training indices of pass ``k`` over ``fraction`` of ``n_train`` inputs: the k-th slice of a
+    seeded permutation, a new permutation once the slices are used up (pass 0: the first slice of
+    ``seed``'s permutation, the subset a single-subset run uses throughout)."""
+    size = min(n_train, max(2, math.ceil(fraction * n_train)))
+    cycle, slot = divmod(k, n_train // size)
+    order = np.random.default_rng(seed if cycle == 0 else (seed, cycle)).permutation(n_train)
+    return np.sort(order[slot * size : (slot + 1) * size])
+
+
 def shown_levels(table) -> torch.Tensor:
     """The phases the panel shows through ``table`` (the session's active phase table, which may be
     another than the one the mask was designed for): a calibrated table's levels (205–246 per 2π,
@@ -426,4 +482,4 @@ def _groups(gray: np.ndarray) -> list[np.ndarray]:
     return [gray] if gray.ndim == 2 else list(gray)
 
 
-__all__ = ["FineTuneError", "FineTuneOptions", "FineTuneResult", "FineTuneSession", "MaskFileError"]
+__all__ = ["FineTuneError", "FineTuneOptions", "FineTuneResult", "FineTuneSession", "MaskFileError", "pass_subset"]
