@@ -141,6 +141,8 @@ def one_seed(data, args, seed: int, work: Path) -> dict:
 
 
 def main() -> None:
+    from labctl.insitu.pat import PATConfig
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="digits")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -152,7 +154,7 @@ def main() -> None:
                         help="camera misalignment, times the default draw (default: 2; with --bench 1)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--fraction", type=float, default=0.1)
-    parser.add_argument("--pat-epochs", type=int, default=3)
+    parser.add_argument("--pat-epochs", type=int, default=PATConfig.epochs, help="physics-aware epochs, each over a fresh --fraction of the training set")
     parser.add_argument("--pat-phase-lr", type=float, default=None, help="physics-aware training's phase step (default: PATConfig's)")
     parser.add_argument("--pat-back-lr", type=float, default=None, help="physics-aware training's back-end step (default: PATConfig's)")
     parser.add_argument("--same-subset", action="store_true",

@@ -137,3 +137,12 @@ def test_each_pass_takes_a_fresh_tenth_of_the_training_set_until_it_is_used_up()
     assert not np.array_equal(passes[10], passes[0])  # then a new permutation
     assert np.array_equal(pass_subset(100, 0.1, 3, 4), passes[4])  # the same pass after a resume
     assert pass_subset(7, 0.1, 0, 5).size == 2 and pass_subset(5, 1.0, 0, 2).size == 5
+
+
+def test_the_finetune_command_defaults_to_the_trainers_epochs() -> None:
+    """``labctl finetune --epochs`` states PATConfig's default as a literal (the CLI imports no torch)."""
+    from labctl.cli.finetune import finetune_command
+    from labctl.insitu.pat import PATConfig
+
+    epochs = next(p for p in finetune_command.params if p.name == "epochs")
+    assert epochs.default == PATConfig.epochs

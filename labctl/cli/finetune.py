@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # torch is imported when a command runs, not for --help
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--fraction", default=0.1, show_default=True, type=click.FloatRange(0, 1, min_open=True),
               help="Share of the training set captured per epoch.")
-@click.option("--epochs", default=3, show_default=True, type=click.IntRange(1), help="Physics-aware epochs.")
+@click.option("--epochs", default=6, show_default=True, type=click.IntRange(1),  # PATConfig.epochs (the CLI imports no torch)
+              help="Physics-aware epochs, each a pass over a fresh --fraction of the training set.")
 @click.option("--heldout", default=None, type=click.IntRange(1), help="Test inputs used to measure (default: all).")
 @click.option("--backend-only", is_flag=True, help="Fine-tune the back end only (no physics-aware mask training).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted fine-tuning in --out.")

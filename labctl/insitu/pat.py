@@ -25,7 +25,9 @@ from labctl.training.kd import kd_loss
 
 @dataclass
 class PATConfig:
-    epochs: int = 3
+    #: each a pass over a fresh share of the training set (:class:`labctl.insitu.session.FineTuneOptions`); on the
+    #: lab bench (fashion-mini, seed 0) 3 epochs left the optical accuracy 1.2 points under the digital one, 6 none
+    epochs: int = 6
     batch_size: int = 32
     phase_lr: float = 0.02
     back_lr: float = 5e-4
