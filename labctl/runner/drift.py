@@ -90,6 +90,11 @@ class DriftMonitorWarning(UserWarning):
     """A resume asked for drift checks on a record that has no baseline for them."""
 
 
+def moved_beyond(change: np.ndarray, common_change: float, channel_tolerance: np.ndarray, common_tolerance: float) -> bool:
+    """Whether a gain change exceeds its tolerance, in common mode or on any channel."""
+    return bool(abs(common_change) > common_tolerance or np.any(np.abs(change) > channel_tolerance))
+
+
 @dataclass(frozen=True)
 class DriftCheck:
     """One check: what was measured, and what the monitor made of it."""
@@ -118,7 +123,7 @@ class DriftCheck:
     @property
     def moved(self) -> bool:
         """Whether the gain moved beyond the noise and the tolerance, in common or on any channel."""
-        return bool(abs(self.common_change) > self.common_tolerance or np.any(np.abs(self.change) > self.channel_tolerance))
+        return moved_beyond(self.change, self.common_change, self.channel_tolerance, self.common_tolerance)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -219,11 +224,6 @@ class DriftMonitor:
         return (max(tolerance, GAIN_SIGMAS * common_se),
                 np.maximum(tolerance, channel_sigmas(channel_se.size) * channel_se))
 
-    @property
-    def gain_tolerance(self) -> float:
-        """The common-mode gain change that is corrected (:attr:`tolerances`)."""
-        return self.tolerances[0]
-
     def due(self, batch_number: int) -> bool:
         """Whether a check precedes batch ``batch_number`` (0-based, of this session)."""
         if not self.settings.enabled:
@@ -252,7 +252,7 @@ class DriftMonitor:
         common_change = fit.common_gain / self._in_force.common_gain - 1
         self._checks += 1
         uncorrectable = self._uncorrectable(fit, recheck)
-        moved = abs(common_change) > common_tolerance or bool(np.any(np.abs(change) > channel_tolerance))
+        moved = moved_beyond(change, common_change, channel_tolerance, common_tolerance)
         follow_up = self._follow_up and not moved
         corrected = False
         if not uncorrectable and first_index >= 0 and (moved or follow_up):
