@@ -1,12 +1,13 @@
 """Does what runs in light match what runs in silicon? For each seed: a teacher, the default SCLC
 student distilled from it, and an optics-aware student of the same back-end size; the bench is
-calibrated; each student is exported (the SCLC both ways: double-phase and optimised through the
-twin) and the test split runs through the runner on the calibrated simulated bench.
+calibrated; each student is exported (the SCLC all three ways: double-phase, iterative and optimised
+through the twin; see labctl.masks.export) and the test split runs through the runner on the
+calibrated simulated bench.
 
     python benchmarks/optical_parity.py --data idx:DIR                    # e.g. MNIST or Fashion-MNIST IDX files
     python benchmarks/optical_parity.py --data digits --seeds 0 --epochs 2 --test-limit 200   # quick
 
-Last line: JSON with ``teacher``, ``sclc_kd_digital``, ``sclc_kd_optical`` (the better of the two SCLC
+Last line: JSON with ``teacher``, ``sclc_kd_digital``, ``sclc_kd_optical`` (the best of the SCLC
 export paths), ``optics_aware_digital``, ``optics_aware_optical`` (fractions, means over seeds),
 ``frames_per_input`` (camera frames one input costs, per export), ``backend_mflops`` and
 ``optics_aware_backend_mflops`` (each student's electronic MFLOP per image, counted as the demo does) and ``seconds``; per-seed figures and every
@@ -44,8 +45,9 @@ from labctl.training.metrics import evaluate  # noqa: E402
 from labctl.training.train import train_student, train_teacher  # noqa: E402
 
 #: the exports of each seed: (name, student, encoding)
-EXPORTS = (("sclc_double_phase", "sclc", "double-phase"), ("sclc_optimised", "sclc", "optimised"),
-           ("optics_aware", "optics_aware", "double-phase"))
+EXPORTS = (("sclc_double_phase", "sclc", "double-phase"), ("sclc_iterative", "sclc", "iterative"),
+           ("sclc_optimised", "sclc", "optimised"), ("optics_aware", "optics_aware", "optimised"))
+SCLC_EXPORTS = tuple(name for name, kind, _ in EXPORTS if kind == "sclc")
 
 
 def main() -> None:
@@ -142,7 +144,7 @@ def main() -> None:
             row[f"{name}_inputs_per_s"] = round(summary.frames_per_s, 1)
             print(f"seed {seed}  {name:18s} digital {row[f'{kind}_digital']:.4f}  optical {row[f'{name}_optical']:.4f}  "
                   f"({masks.frames_per_input} frame(s) per input, {time.perf_counter() - t0:.0f} s)", flush=True)
-        row["sclc_kd_optical"] = max(row["sclc_double_phase_optical"], row["sclc_optimised_optical"])
+        row["sclc_kd_optical"] = max(row[f"{name}_optical"] for name in SCLC_EXPORTS)
         per_seed.append(row)
 
     def mean(key: str) -> float:
@@ -152,7 +154,7 @@ def main() -> None:
     result = {
         "teacher": mean("teacher"), "sclc_kd_digital": mean("sclc_digital"), "sclc_kd_optical": mean("sclc_kd_optical"),
         "optics_aware_digital": mean("optics_aware_digital"), "optics_aware_optical": mean("optics_aware_optical"),
-        "sclc_double_phase_optical": mean("sclc_double_phase_optical"), "sclc_optimised_optical": mean("sclc_optimised_optical"),
+        **{f"{name}_optical": mean(f"{name}_optical") for name in SCLC_EXPORTS},
         "frames_per_input": {name: per_seed[0][f"{name}_frames_per_input"] for name, _, _ in EXPORTS},
         "backend_mflops": round(mflops["sclc"], 3), "optics_aware_backend_mflops": round(mflops["optics_aware"], 3), "seconds": round(time.perf_counter() - start, 1),
         "optics_start": args.optics_start, "kernel_support": args.kernel_support, "data": args.data, "seeds": args.seeds, "test_images": len(test), "channels": channels, "per_seed": per_seed,

@@ -24,11 +24,12 @@ def test_trains_calibrates_exports_and_runs_every_student_through_the_bench(tmp_
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     keys = ("teacher", "sclc_kd_digital", "sclc_kd_optical", "optics_aware_digital", "optics_aware_optical")
     assert all(0.0 <= summary[k] <= 1.0 for k in keys)
-    assert summary["sclc_kd_optical"] == max(summary["sclc_double_phase_optical"], summary["sclc_optimised_optical"])
-    assert summary["frames_per_input"] == {"sclc_double_phase": 1, "sclc_optimised": 1, "optics_aware": 1}
+    sclc_paths = ("sclc_double_phase", "sclc_iterative", "sclc_optimised")
+    assert summary["sclc_kd_optical"] == max(summary[f"{name}_optical"] for name in sclc_paths)
+    assert summary["frames_per_input"] == {**dict.fromkeys(sclc_paths, 1), "optics_aware": 1}
     assert summary["backend_mflops"] > 0 and summary["optics_aware_backend_mflops"] == summary["backend_mflops"]
     assert summary["seconds"] > 0 and summary["test_images"] == 24
-    for name in ("sclc_double_phase", "sclc_optimised", "optics_aware"):
+    for name in (*sclc_paths, "optics_aware"):
         assert (tmp_path / "out" / "seed0" / f"run_{name}.h5").is_file()
     # the optics-aware student started from the SCLC + KD student
     assert summary["optics_start"] == "sclc"

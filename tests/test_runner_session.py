@@ -119,6 +119,15 @@ def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path) -> 
     opt = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "opt.h5", data=trained["data"],
                        optimisation=PhaseOptimisation(steps=20))
     assert opt.method == "sclc-optimised" and opt.extra["match_after"] > opt.extra["match_before"]
+    result = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
+                                       "--out", str(tmp_path / "it.h5"), "--encoding", "iterative"])
+    assert result.exit_code == 0, result.output
+    iterative = MaskFile.load(tmp_path / "it.h5")
+    assert iterative.method == "sclc-iterative" and iterative.extra["iterations"] > 0
+    assert iterative.extra["region_error_after"] < iterative.extra["region_error_before"]
+    refused = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
+                                        "--out", str(tmp_path / "x.h5"), "--encoding", "kinoform"])
+    assert refused.exit_code != 0 and "kinoform" in refused.output and not (tmp_path / "x.h5").exists()
     with pytest.raises(MaskFileError, match="exists"):
         export_masks(trained["sclc"].path, trained["spec"], tmp_path / "dp.h5")
 

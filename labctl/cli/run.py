@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from labctl.cli.common import bench_option, clean_errors, load_bench_spec
+from labctl.masks.encoding import ENCODINGS
 from labctl.runner.drift_settings import DriftSettings
 
 
@@ -18,13 +19,17 @@ from labctl.runner.drift_settings import DriftSettings
 @click.argument("checkpoint", type=click.Path(exists=True, path_type=Path))
 @bench_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Mask file to write (.h5).")
+@click.option("--encoding", type=click.Choice(ENCODINGS), default=ENCODINGS[0], show_default=True,
+              help="How an SCLC student's complex filters become SLM phase: optimised (iterative, then refined "
+                   "through the twin on training images), iterative (data-free) or double-phase (closed form). "
+                   "An optics-aware student's phase is shown as trained.")
 @clean_errors
-def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path) -> None:
+def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, encoding: str) -> None:
     """Turn a trained student (CHECKPOINT file or run folder) into the Fourier SLM's mask file."""
     from labctl.masks.export import export_masks
 
     spec = load_bench_spec(bench_file)
-    masks = export_masks(checkpoint, spec, out)
+    masks = export_masks(checkpoint, spec, out, encoding=encoding)
     lay = masks.layout
     Console().print(
         f"{masks.method}: {lay.channels} channel(s) on {len(lay.tiles)} tile(s) of {lay.tile_size} camera px "

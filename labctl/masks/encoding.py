@@ -21,6 +21,11 @@ import numpy as np
 from drivers.errors import LabctlError
 
 
+#: how ``labctl export-masks`` makes an SCLC student's complex filters phase only (the first is the
+#: default; :mod:`labctl.masks.export` says what each does)
+ENCODINGS = ("optimised", "iterative", "double-phase")
+
+
 class EncodingError(LabctlError, ValueError):
     """The complex mask cannot be encoded (NaN/inf, all zero)."""
 

@@ -4,14 +4,22 @@ Two paths (compared by ``benchmarks/mask_export.py``):
 
 (a) an SCLC student: collapse its stack into one complex filter per channel, lay the channels out as
     camera tiles with linear phase ramps, sample at the SLM's pitch for the bench's wavelength and
-    focal length (:mod:`labctl.masks.filter_bank`), and make it phase only: double-phase encoding
-    (:mod:`labctl.masks.encoding`, amplitudes scaled to their ``DOUBLE_PHASE_CLIP_PERCENTILE``
-    percentile), refined by default by optimisation through the twin (:mod:`labctl.masks.optimise`),
-    which starts from the double-phase encoding scaled to the ``OPTIMISE_START_CLIP_PERCENTILE``.
+    focal length (:mod:`labctl.masks.filter_bank`), and make it phase only, by one of ``ENCODINGS``:
+
+    - ``iterative`` (data-free): Gerchberg–Saxton with a free region (:mod:`labctl.masks.iterative`),
+      which sends the light the phase cannot shape to where no tile reads;
+    - ``optimised`` (the default): the iterative encoding refined by optimisation through the twin
+      on training images (:mod:`labctl.masks.optimise`);
+    - ``double-phase`` (closed form, kept as the reference): :mod:`labctl.masks.encoding`, amplitudes
+      scaled to their ``DOUBLE_PHASE_CLIP_PERCENTILE`` percentile.
+
     A student trained with a kernel support (``labctl train student --kernel-support K``) is laid
     out with a guard band between its tiles sized from its kernel
-    (:func:`labctl.optics.layout.guard_for_kernel`), so no channel's light reaches another's tile;
-    free filters (kernels as wide as the image) get none (no guard band that fits holds them);
+    (:func:`labctl.optics.layout.guard_for_kernel`), so no channel's light reaches another's tile,
+    and the tiles packed in the camera's centre (same frames per input), which leaves the free
+    region; free filters (kernels as wide as the image) get neither (no guard band that fits holds
+    them, and a packed grid would put their tails on the neighbours), so the encodings cannot do
+    better for them than for the spread layout;
 (b) an optics-aware student: its phase mask is already what the SLM shows.
 
 Both go through the Fourier SLM's active phase table (the calibration in force) to gray levels.
@@ -26,8 +34,9 @@ import torch
 
 from calibration.session import describe, phase_table_for
 from drivers.bench import BenchSpec
-from labctl.masks.encoding import double_phase
+from labctl.masks.encoding import ENCODINGS, double_phase
 from labctl.masks.filter_bank import fourier_masks
+from labctl.masks.iterative import IterativeEncoding, iterative_phase, output_region
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.masks.optimise import PhaseOptimisation, optimise_phase
 from labctl.models.bench_layout import layout_for
@@ -36,13 +45,9 @@ from labctl.optics.layout import OpticalLayout, guard_for_kernel, images_of, mod
 from labctl.records.provenance import software_provenance
 
 
-ENCODINGS = ("optimised", "double-phase")
 #: the percentile of a mask's amplitudes that double-phase encoding scales to 1 (above it: clipped);
 #: measured in benchmarks/optical_parity.md
 DOUBLE_PHASE_CLIP_PERCENTILE = 30.0
-#: the same for the start of the optimised encoding (a start with more light in the wanted term:
-#: readout match 0.31 -> 0.63 at the start, 0.84 -> 0.88 after 60 steps; benchmarks/optical_parity.md)
-OPTIMISE_START_CLIP_PERCENTILE = 85.0
 
 
 def export_masks(
@@ -53,6 +58,7 @@ def export_masks(
     encoding: str = "optimised",
     data=None,
     optimisation: PhaseOptimisation = PhaseOptimisation(),
+    iterative: IterativeEncoding = IterativeEncoding(),
     overwrite: bool = False,
 ) -> MaskFile:
     """Write the mask file for ``checkpoint`` on the bench ``spec``; returns it.
@@ -76,8 +82,9 @@ def export_masks(
     elif student.kind == "sclc":
         front = student.model.front
         guard = guard_for_kernel(front.kernel_extent) if front.kernel_support else 0
-        layout = layout_for(description, _image_size(student), front.out_channels, guard_image_px=guard)
-        layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation)
+        layout = layout_for(description, _image_size(student), front.out_channels, guard_image_px=guard,
+                            packed=bool(front.kernel_support))
+        layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation, iterative)
     else:
         raise MaskFileError(
             f"{student.path} is a {student.kind!r} model; only SCLC and optics-aware students have optical masks"
@@ -110,7 +117,8 @@ def _optics_aware(student: LoadedCheckpoint) -> tuple[OpticalLayout, np.ndarray,
 
 
 def _collapsed(
-    student: LoadedCheckpoint, layout: OpticalLayout, encoding: str, data, optimisation: PhaseOptimisation
+    student: LoadedCheckpoint, layout: OpticalLayout, encoding: str, data, optimisation: PhaseOptimisation,
+    iterative: IterativeEncoding,
 ) -> tuple[OpticalLayout, np.ndarray, str, dict]:
     front = student.model.front
     if front.out_size != front.size:
@@ -120,15 +128,23 @@ def _collapsed(
         )
     with torch.no_grad():
         bank = front.collapse()
-    clip = DOUBLE_PHASE_CLIP_PERCENTILE if encoding == "double-phase" else OPTIMISE_START_CLIP_PERCENTILE
-    encoded = [double_phase(mask, clip) for mask in fourier_masks(bank, layout)]
-    phases = [phase for phase, _ in encoded]
+    masks = fourier_masks(bank, layout)
     support = front.kernel_extent if front.kernel_support else 0
-    extra: dict = {"encoding": "double-phase", "amplitude_scale": [peak for _, peak in encoded],
-                   "clip_percentile": clip, "kernel_support": front.kernel_support,
-                   "guard_image_px": layout.guard_image_px}
+    extra: dict = {"encoding": encoding, "kernel_support": front.kernel_support, "guard_image_px": layout.guard_image_px}
     if encoding == "double-phase":
-        return layout, _as_file_shape(phases), "sclc-double-phase", extra
+        encoded = [double_phase(mask, DOUBLE_PHASE_CLIP_PERCENTILE) for mask in masks]
+        extra |= {"amplitude_scale": [peak for _, peak in encoded], "clip_percentile": DOUBLE_PHASE_CLIP_PERCENTILE}
+        return layout, _as_file_shape([phase for phase, _ in encoded]), "sclc-double-phase", extra
+    reach = support // 2 if support else layout.image_size
+    phases, summaries = [], []
+    for g, mask in enumerate(masks):
+        region = output_region(layout, reach, len(layout.group_channels(g)))
+        phase, summary = iterative_phase(mask, region, np.angle(mask), iterative)
+        phases.append(phase)
+        summaries.append(summary)
+    extra |= {"iterations": iterative.iterations, **_weighted(summaries, layout)}
+    if encoding == "iterative":
+        return layout, _as_file_shape(phases), "sclc-iterative", extra
     from labctl.data import load_dataset
     from labctl.models.optics_aware import ideal_affine
 
@@ -141,11 +157,14 @@ def _collapsed(
         phases[g], summary = optimise_phase(phases[g], group_bank, layout, torch.from_numpy(images), amplitudes,
                                             ideal_affine(layout), optimisation, support=support)
         summaries.append(summary)
-    # one figure per file: the readout match averaged over the groups (each weighs its channels)
-    weights = [len(layout.group_channels(g)) for g in range(layout.channel_groups)]
-    summary = {key: float(np.average([s[key] for s in summaries], weights=weights)) for key in summaries[0]}
-    extra |= {"encoding": "optimised", "optimisation": vars(optimisation), **summary}
+    extra |= {"optimisation": vars(optimisation), **_weighted(summaries, layout)}
     return layout, _as_file_shape(phases), "sclc-optimised", extra
+
+
+def _weighted(summaries: list[dict[str, float]], layout: OpticalLayout) -> dict[str, float]:
+    """One figure per file: each summary figure averaged over the groups (each weighs its channels)."""
+    weights = [len(layout.group_channels(g)) for g in range(layout.channel_groups)]
+    return {key: float(np.average([s[key] for s in summaries], weights=weights)) for key in summaries[0]}
 
 
 def _as_file_shape(phases: list[np.ndarray]) -> np.ndarray:

@@ -32,7 +32,7 @@ from labctl.optics.layout import OpticalLayout
 from labctl.records.checksums import arrays_digest
 
 FORMAT = "labctl-masks/1"
-METHODS = ("sclc-double-phase", "sclc-optimised", "optics-aware")
+METHODS = ("sclc-double-phase", "sclc-iterative", "sclc-optimised", "optics-aware")
 _CHECKSUM = "payload_sha256"
 #: a gray level may differ from the table's at its phase by one table step (float32 rounding of
 #: phases that fall on a step's edge); pixels further off make the mask "not its phase"

@@ -13,20 +13,22 @@ from labctl.optics.quantise import table_phase_levels
 
 
 def layout_for(description: BenchDescription, image_size: int, channels: int, margin_px: int = 4,
-               image_scale: int | None = None, phase_levels: tuple[float, ...] = (), guard_image_px: int = 0) -> OpticalLayout:
+               image_scale: int | None = None, phase_levels: tuple[float, ...] = (), guard_image_px: int = 0,
+               packed: bool = False) -> OpticalLayout:
     """``channels`` tiles for ``image_size``-px images on the bench ``description`` describes;
-    ``guard_image_px``: the guard band between tiles (:class:`OpticalLayout`)."""
+    ``guard_image_px``: the guard band between tiles, ``packed``: tiles at their smallest pitch
+    (both :meth:`OpticalLayout.tiled`)."""
     return OpticalLayout.tiled(
         description.layout_numbers(), image_size, channels, margin_px, image_scale, bench=description.source,
-        phase_levels=phase_levels, guard_image_px=guard_image_px,
+        phase_levels=phase_levels, guard_image_px=guard_image_px, packed=packed,
     )
 
 
 def layout_for_bench(spec: BenchSpec, image_size: int, channels: int, margin_px: int = 4,
-                     image_scale: int | None = None, guard_image_px: int = 0) -> OpticalLayout:
+                     image_scale: int | None = None, guard_image_px: int = 0, packed: bool = False) -> OpticalLayout:
     """The same for the bench file ``spec``, from its saved description (opened once if none), with
     the phase levels of its active phase table (none recorded while it is the linear one)."""
     description = describe(spec)
     table = phase_table_for(spec, description)
     levels = () if table.record_id == "linear" else table_phase_levels(table.gray)
-    return layout_for(description, image_size, channels, margin_px, image_scale, levels, guard_image_px)
+    return layout_for(description, image_size, channels, margin_px, image_scale, levels, guard_image_px, packed)

@@ -166,7 +166,7 @@ class OpticalLayout:
     @classmethod
     def tiled(
         cls, numbers: dict, image_size: int, channels: int, margin_px: int = 4, image_scale: int | None = None, bench: str = "",
-        phase_levels: tuple[float, ...] = (), guard_image_px: int = 0,
+        phase_levels: tuple[float, ...] = (), guard_image_px: int = 0, packed: bool = False,
     ) -> OpticalLayout:
         """A grid of equal tiles over the camera and the image centred on the modulator, as large
         (integer ``image_scale``) as lets its footprint plus ``margin_px`` fit a tile.
@@ -175,7 +175,14 @@ class OpticalLayout:
         multiplexed: the most tiles per frame that still hold the image at ``image_scale`` (at least
         1x when it is not given), each group of channels shown as its own mask and frame.
         ``guard_image_px``: the guard band (see the field); the tile pitch leaves at least that many
-        image pixels between neighbouring footprints, so fewer tiles fit a frame as it grows."""
+        image pixels between neighbouring footprints, so fewer tiles fit a frame as it grows.
+
+        ``packed``: the same number of frames and the same ``image_scale``, but the channels spread
+        evenly over the frames and the tiles packed at the smallest pitch the tile and the guard band
+        allow, in the camera's centre. The output window's rim is then light that no tile reads,
+        where a phase-only encoding can send the light it cannot shape
+        (:mod:`labctl.masks.iterative`). Only for kernels that the guard band holds: a free filter's
+        light reaches every tile of a packed grid."""
         if channels < 1:
             raise LayoutError(f"need at least one channel; got {channels}")
         if guard_image_px < 0:
@@ -206,6 +213,12 @@ class OpticalLayout:
                 f"and the camera is {numbers['camera_rows']}x{numbers['camera_cols']} px; use smaller images or a larger camera"
             )
         tile = min(pitch, int(math.ceil(image_size * scale * px_per_image_px)) + 2 * margin_px)
+        if packed:
+            per_frame = -(-channels // -(-channels // per_frame))  # the same frames, evenly filled
+            n_cols = math.ceil(math.sqrt(per_frame))
+            n_rows = math.ceil(per_frame / n_cols)
+            guard = guard_image_px if per_frame > 1 else 0
+            pitch = max(tile, math.ceil((image_size + guard) * scale * px_per_image_px - 1e-9))
         side = image_size * scale
         top = (numbers["camera_rows"] - n_rows * pitch) // 2 + (pitch - tile) // 2
         left = (numbers["camera_cols"] - n_cols * pitch) // 2 + (pitch - tile) // 2
