@@ -1,14 +1,14 @@
 """The two mask-export paths compared on the calibrated simulated bench.
 
 (a) an SCLC student (KD) collapsed into its filter bank, tiled with phase ramps and encoded phase
-    only, by double-phase encoding and by optimisation through the twin;
+    only: double-phase, iterative (data-free) and optimised through the twin;
 (b) an optics-aware student (KD), whose phase mask is shown as trained.
 
 Each mask runs through the runner on the test split; the figure of merit is optical accuracy against
 the same model's digital accuracy.
 
 Usage: python benchmarks/mask_export.py [--data SPEC] [--seed S] [--test-limit N]
-Last line: JSON with sclc_digital, sclc_double_phase, sclc_optimised, optics_aware_digital,
+Last line: JSON with sclc_digital, sclc_double_phase, sclc_iterative, sclc_optimised, optics_aware_digital,
 optics_aware_optical (fractions) and the export seconds of each path.
 """
 
@@ -62,6 +62,7 @@ def main() -> None:
         bench = BenchSpec.from_file(work / "calibration" / "bench.toml")
         for name, path, kwargs in (
             ("sclc_double_phase", sclc.path, {"encoding": "double-phase"}),
+            ("sclc_iterative", sclc.path, {"encoding": "iterative"}),
             ("sclc_optimised", sclc.path, {"encoding": "optimised", "data": data}),
             ("optics_aware_optical", optics.path, {}),
         ):

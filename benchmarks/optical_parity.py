@@ -46,7 +46,7 @@ from labctl.training.train import train_student, train_teacher  # noqa: E402
 
 #: the exports of each seed: (name, student, encoding)
 EXPORTS = (("sclc_double_phase", "sclc", "double-phase"), ("sclc_iterative", "sclc", "iterative"),
-           ("sclc_optimised", "sclc", "optimised"), ("optics_aware", "optics_aware", "optimised"))
+           ("sclc_optimised", "sclc", "optimised"), ("optics_aware", "optics_aware", "iterative"))
 SCLC_EXPORTS = tuple(name for name, kind, _ in EXPORTS if kind == "sclc")
 
 

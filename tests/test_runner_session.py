@@ -116,11 +116,11 @@ def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path) -> 
     assert dp.method == "sclc-double-phase" and dp.gray.shape == (128, 128)
     from labctl.masks.optimise import PhaseOptimisation
 
-    opt = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "opt.h5", data=trained["data"],
+    opt = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "opt.h5", encoding="optimised", data=trained["data"],
                        optimisation=PhaseOptimisation(steps=20))
     assert opt.method == "sclc-optimised" and opt.extra["match_after"] > opt.extra["match_before"]
     result = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
-                                       "--out", str(tmp_path / "it.h5"), "--encoding", "iterative"])
+                                       "--out", str(tmp_path / "it.h5")])  # the default encoding
     assert result.exit_code == 0, result.output
     iterative = MaskFile.load(tmp_path / "it.h5")
     assert iterative.method == "sclc-iterative" and iterative.extra["iterations"] > 0

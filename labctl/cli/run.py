@@ -20,8 +20,8 @@ from labctl.runner.drift_settings import DriftSettings
 @bench_option
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Mask file to write (.h5).")
 @click.option("--encoding", type=click.Choice(ENCODINGS), default=ENCODINGS[0], show_default=True,
-              help="How an SCLC student's complex filters become SLM phase: optimised (iterative, then refined "
-                   "through the twin on training images), iterative (data-free) or double-phase (closed form). "
+              help="How an SCLC student's complex filters become SLM phase: iterative (data-free), optimised "
+                   "(iterative, then refined through the twin on training images) or double-phase (closed form). "
                    "An optics-aware student's phase is shown as trained.")
 @clean_errors
 def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, encoding: str) -> None:

@@ -6,10 +6,14 @@ Two paths (compared by ``benchmarks/mask_export.py``):
     camera tiles with linear phase ramps, sample at the SLM's pitch for the bench's wavelength and
     focal length (:mod:`labctl.masks.filter_bank`), and make it phase only, by one of ``ENCODINGS``:
 
-    - ``iterative`` (data-free): Gerchberg–Saxton with a free region (:mod:`labctl.masks.iterative`),
-      which sends the light the phase cannot shape to where no tile reads;
-    - ``optimised`` (the default): the iterative encoding refined by optimisation through the twin
-      on training images (:mod:`labctl.masks.optimise`);
+    - ``iterative`` (the default; data-free): Gerchberg–Saxton with a free region
+      (:mod:`labctl.masks.iterative`), which sends the light the phase cannot shape to where no tile
+      reads;
+    - ``optimised``: the iterative encoding refined by optimisation through the (ideal) twin on
+      training images (:mod:`labctl.masks.optimise`). It matches the twin's readouts better, but on
+      the calibrated simulated bench it read 0.7–1.2 points below its own start
+      (benchmarks/optical_parity.md): the refinement fits details of the ideal twin that the bench
+      does not share;
     - ``double-phase`` (closed form, kept as the reference): :mod:`labctl.masks.encoding`, amplitudes
       scaled to their ``DOUBLE_PHASE_CLIP_PERCENTILE`` percentile.
 
@@ -55,7 +59,7 @@ def export_masks(
     spec: BenchSpec,
     out: str | Path,
     *,
-    encoding: str = "optimised",
+    encoding: str = ENCODINGS[0],
     data=None,
     optimisation: PhaseOptimisation = PhaseOptimisation(),
     iterative: IterativeEncoding = IterativeEncoding(),
