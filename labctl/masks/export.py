@@ -11,9 +11,9 @@ Two paths (compared by ``benchmarks/mask_export.py``):
       reads;
     - ``optimised``: the iterative encoding refined by optimisation through the (ideal) twin on
       training images (:mod:`labctl.masks.optimise`). It matches the twin's readouts better, but on
-      the calibrated simulated bench it read 0.7–1.2 points below its own start
-      (benchmarks/optical_parity.md): the refinement fits details of the ideal twin that the bench
-      does not share;
+      the calibrated simulated bench it read 0.6 points below its own start on the mean of three
+      seeds (benchmarks/optical_parity.md): the refinement fits details of the ideal twin that the
+      bench does not share;
     - ``double-phase`` (closed form, kept as the reference): :mod:`labctl.masks.encoding`, amplitudes
       scaled to their ``DOUBLE_PHASE_CLIP_PERCENTILE`` percentile.
 

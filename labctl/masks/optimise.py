@@ -3,10 +3,10 @@ collapsed filter bank's, for real images, through the differentiable twin.
 
 Closed-form encodings waste light: double-phase sends most of it into a checkerboard error term
 that spreads over the tiles; the kinoform (keep only the phase) distorts the filters' amplitudes.
-Here the phase starts from the double-phase encoding and is refined by gradient descent (Adam) on the
-mismatch between the twin's tile readouts and the digital detection |h ∗ x|², each normalised per
-channel, over a set of training images — an iterative Fourier-transform design in the spirit of
-Gerchberg–Saxton, aimed at what the back end reads rather than at the field.
+Here a starting phase (the export passes the data-free iterative encoding,
+:mod:`labctl.masks.iterative`) is refined by gradient descent (Adam) on the mismatch between the
+twin's tile readouts and the digital detection |h ∗ x|², each normalised per channel, over a set of
+training images: aimed at what the back end reads rather than at the field.
 """
 
 from __future__ import annotations
