@@ -179,10 +179,9 @@ class OpticalLayout:
 
         ``packed``: the same number of frames and the same ``image_scale``, but the channels spread
         evenly over the frames and the tiles packed at the smallest pitch the tile and the guard band
-        allow, in the camera's centre. The output window's rim is then light that no tile reads,
-        where a phase-only encoding can send the light it cannot shape
-        (:mod:`labctl.masks.iterative`). Only for kernels that the guard band holds: a free filter's
-        light reaches every tile of a packed grid."""
+        allow, in the camera's centre. No tile then reads the output window's rim, so a phase-only
+        encoding can send the light it cannot shape there (:mod:`labctl.masks.iterative`). Only for
+        kernels that the guard band holds: a free filter's light reaches every tile of a packed grid."""
         if channels < 1:
             raise LayoutError(f"need at least one channel; got {channels}")
         if guard_image_px < 0:
