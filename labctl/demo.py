@@ -56,7 +56,7 @@ def electronic_mflops(model: nn.Module) -> float | None:
 #: `labctl train student`'s classification SCLC student, but with free filters (kernel_support 0): with
 #: the default kernel limit (9 px) the demo took 246 s (452 CPU-s) on 2 cores, over its 4-minute budget,
 #: and its KD student read no better than the one without KD (87.1 and 87.1 %, seed 0); free filters:
-#: 181 s, 88.1 against 86.7 %
+#: 233 s (417 CPU-s, a fresh clone's make demo), 88.1 against 86.7 %
 DEMO_STUDENT = {"channels": (32,), "hidden": 256, "backend_pool": 14, "backend_conv": 64, "backend_conv_layers": 2,
                 "kernel_support": 0}
 

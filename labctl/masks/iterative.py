@@ -6,12 +6,12 @@ checkerboard copy half an output window away, which on a camera spanning the win
 tiles. But the camera reads only the tiles: the field must equal the filters' impulse response only
 where it maps some part of the input image onto some tile, and is free everywhere else. Packing the
 tiles in the camera's centre (``OpticalLayout.tiled(..., packed=True)``) leaves the window's rim
-free, and the Gerchberg–Saxton iteration with a free region (Fienup's "don't care" region;
-Wyrowski & Bryngdahl, JOSA A 5, 1988) finds a phase whose field matches the wanted one, up to one
+free, and the Gerchberg–Saxton iteration with a free region (Wyrowski & Bryngdahl, "Iterative
+Fourier-transform algorithm applied to computer holography", JOSA A 5, 1988) finds a phase whose field matches the wanted one, up to one
 complex scale, inside the :func:`output_region` and sends the rest to the rim.
 
-Each iteration: field = IFT(e^{iφ}); inside the region replace it by the wanted field (its best
-complex scale); φ = arg FT(field). Sampled on the SLM's own pixel grid, so the output plane is one
+Each iteration: field = FT(e^{iφ}) (the second lens, :func:`impulse_response`); inside the region
+replace it by the wanted field (its best complex scale); φ = arg FT⁻¹(field). Sampled on the SLM's own pixel grid, so the output plane is one
 window of ``fourier_rows × fourier_cols`` samples ``λ·f2 / p_F`` wide (the SLM's pixel aperture
 only tapers it, which the runner's per-channel gain absorbs).
 """
