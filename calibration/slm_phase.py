@@ -462,20 +462,24 @@ def fit_warp(phase_global: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarra
 
 
 def lut_from_curve(phase_of_gray: np.ndarray, samples: int) -> np.ndarray:
-    """Gray level whose (monotone) phase is nearest, modulo 2π, to each target 2πk/K; lowest gray on ties."""
-    target = np.arange(samples) * TWO_PI / samples
-    best_gray = np.zeros(samples, np.int64)
-    best_dist = np.full(samples, np.inf)
-    top = len(phase_of_gray) - 1
-    for turns in range(-1, int(np.ceil(phase_of_gray[-1] / TWO_PI)) + 1):
-        wanted = target + turns * TWO_PI
-        idx = np.searchsorted(phase_of_gray, wanted)
-        for cand in (np.clip(idx - 1, 0, top), np.clip(idx, 0, top)):
-            dist = np.abs(phase_of_gray[cand] - wanted)
-            better = (dist < best_dist - 1e-12) | ((np.abs(dist - best_dist) <= 1e-12) & (cand < best_gray))
-            best_gray = np.where(better, cand, best_gray)
-            best_dist = np.where(better, dist, best_dist)
-    return best_gray.astype(np.uint16)
+    """Gray level for each target phase 2πk/K, all on one branch of the (monotone) response: the
+    target is taken into [φ(0), φ(0) + 2π) and the nearest gray level there chosen (lowest on ties;
+    past the response's top, the nearer of the top and gray 0, modulo 2π).
+
+    One branch, because the liquid crystal's fringing field smooths the *voltages* of neighbouring
+    pixels: where the response exceeds 2π, a table that picked, target by target, whichever of
+    φ and φ + 2π lay nearer flipped between gray ~4 and ~228 for neighbouring small phases, and every
+    such pair is a 2π step that fringing turns into a ramp through all phases. On one branch the
+    panel's wraps are the mask's own (where it goes from 2π to 0), which is what the twin models."""
+    curve = np.asarray(phase_of_gray, dtype=np.float64)
+    top = len(curve) - 1
+    wanted = curve[0] + np.mod(np.arange(samples) * TWO_PI / samples - curve[0], TWO_PI)
+    idx = np.searchsorted(curve, wanted)
+    candidates = np.stack([np.clip(idx - 1, 0, top), np.clip(idx, 0, top), np.zeros_like(idx)])
+    dist = np.abs(np.angle(np.exp(1j * (curve[candidates] - wanted))))  # modulo 2π: gray 0 past the top
+    dist[2] += 1e-9  # gray 0 only where it is really nearer (past the response's top)
+    order = np.lexsort((candidates, dist), axis=0)[0]
+    return candidates[order, np.arange(samples)].astype(np.uint16)
 
 
 def region_centres(n: int) -> tuple[np.ndarray, np.ndarray]:

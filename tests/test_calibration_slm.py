@@ -126,3 +126,16 @@ def test_fringing_compression_is_measured_and_undone_on_the_default_bench(tmp_pa
         assert record.params["fringing_reference_regions"] == [0, 3, 12, 15]
         assert 0.004 < record.params["fringing_compression_at_half_scale"] < 0.03  # measured 0.009
         assert accuracy.phase_error(bench, path) <= 0.03  # measured 0.0157
+
+
+def test_lookup_table_stays_on_one_branch_of_a_response_beyond_2pi() -> None:
+    """Fringing smooths neighbouring pixels' voltages: a table that jumped between φ and φ + 2π for
+    neighbouring phases would put a 2π step between them. One branch: gray rises with the target
+    phase and wraps once, where the target does."""
+    curve = _truth_phase(np.linspace(0, 1, 256))  # reaches 1.15·2π
+    lut = lut_from_curve(curve, 1024).astype(int)
+    steps = np.diff(lut)
+    assert np.all(steps >= 0) or (np.sum(steps < 0) == 1 and lut[-1] == 0)
+    assert curve[lut].max() < TWO_PI + np.max(np.diff(curve))  # the upper branch (φ > 2π) is never used
+    short = lut_from_curve(np.linspace(0, 0.9 * TWO_PI, 200), 64).astype(int)  # a response short of 2π
+    assert np.sum(np.diff(short) < 0) == 1 and short[-1] == 0  # past its top: the nearer, modulo 2π, is gray 0
