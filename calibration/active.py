@@ -96,7 +96,9 @@ def phase_table_from_record(record: CalibrationRecord) -> PhaseTable:
     except KeyError as exc:
         raise CalibrationRecordError(f"SLM phase record {record.id} lacks {exc}") from None
     return PhaseTable(gray=gray, bit_depth=bit_depth, record_id=record.id,
-                      metadata={"wavelength_m": record.wavelength_m, "created": record.created})
+                      metadata={"wavelength_m": record.wavelength_m, "created": record.created},
+                      fringing_sigma_px=float(record.params.get("fringing_sigma_px", 0.0)),
+                      fill_factor=float(record.params.get("fill_factor", 1.0)))
 
 
 def apply_phase_table(bench: Bench, record: CalibrationRecord, force: bool = False) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from calibration.acquisition import Acquirer
-from calibration.errors import EmptyFrames, SaturatedFrames
+from calibration.errors import CalibrationError, EmptyFrames, SaturatedFrames
 from calibration.spots import brightest
 from drivers.bench import Bench
 from drivers.camera import Camera
@@ -65,23 +65,30 @@ def set_exposure_for_peak(camera: Camera, measure: Measure, target_fraction: flo
     return camera.exposure_s
 
 
-def auto_exposure(acquirer: Acquirer, amplitudes: np.ndarray, target_fraction: float = 0.7) -> float:
+def auto_exposure(acquirer: Acquirer, amplitudes: np.ndarray, target_fraction: float = 0.7,
+                  region: np.ndarray | None = None) -> float:
     """Exposure for a batch of inputs (n, rows, cols) under the acquirer's mask: the brightest light any
     of them adds over a dark input (:func:`peak_over`, so hot pixels, bright in both, do not count) at
-    ``target_fraction`` of the range above dark."""
+    ``target_fraction`` of the range above dark. ``region``: bool (rows, cols), the camera pixels that
+    are read (None: all); light elsewhere (a mask's zero order between the tiles) may clip."""
     dark_input = np.zeros_like(amplitudes[:1])
 
     def measure() -> tuple[float, float]:
         frames = acquirer.capture(np.concatenate([amplitudes, dark_input]), what="exposure frames").data
-        readings = [peak_over(frame, frames[-1]) for frame in frames[:-1]]
+        readings = [peak_over(frame, frames[-1], region) for frame in frames[:-1]]
         return max(peak for peak, _ in readings), readings[0][1]
 
     return set_exposure_for_peak(acquirer.bench.camera, measure, target_fraction)
 
 
-def peak_over(on: np.ndarray, off: np.ndarray) -> tuple[float, float]:
-    """(peak DN, dark DN) of the light in ``on`` that ``off`` lacks; hot pixels, bright in both, do not count."""
+def peak_over(on: np.ndarray, off: np.ndarray, region: np.ndarray | None = None) -> tuple[float, float]:
+    """(peak DN, dark DN) of the light in ``on`` that ``off`` lacks, within ``region`` (bool; None: the
+    whole frame); hot pixels, bright in both, do not count."""
     diff = on.astype(np.float64) - off
+    if region is not None:
+        if region.shape != diff.shape or not region.any():
+            raise CalibrationError(f"the exposure region must be a non-empty {diff.shape} mask; got {region.shape}, {int(region.sum())} pixels")
+        diff = np.where(region, diff, 0.0)
     x, y = brightest(diff)
     r, c = int(y), int(x)
     dark = float(np.median(off))

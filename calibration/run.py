@@ -20,6 +20,7 @@ from calibration.plots import plot_record
 from calibration.raw_log import RawLog, kept_on_failure, no_progress
 from calibration.records import KINDS, CalibrationRecord
 from calibration.registration import RegistrationSettings, measure_registration
+from calibration.slm_fringing import measure_fringing
 from calibration.slm_interferometric import InterferometricSettings, measure_phase_response_interferometric
 from calibration.session import open_session
 from calibration.slm_phase import PhaseSweepSettings, measure_phase_response
@@ -61,9 +62,12 @@ def calibrate_slm(bench: Bench, out_dir: str | Path, progress: Progress | None =
             cal = measure_phase_response_interferometric(acq, log, settings or InterferometricSettings(), progress or no_progress)
         else:
             cal = measure_phase_response(acq, log, settings or PhaseSweepSettings(), progress or no_progress)
+        fringing = measure_fringing(acq, log, cal.table, progress=progress or no_progress)
     record = CalibrationRecord(
         kind="slm_phase", device=slm.info, wavelength_m=bench.spec.optics.wavelength_m,
-        method=SLM_METHODS[method], params={"method": method, **cal.params}, residuals=cal.residuals, arrays=cal.arrays,
+        method=f"{SLM_METHODS[method]}; fringing width from the zero order of 0/pi binary gratings",
+        params={"method": method, **cal.params, **fringing.params}, residuals={**cal.residuals, **fringing.residuals},
+        arrays=cal.arrays,
     )
     path = _save(record, out, bench, log)
     apply_phase_table(bench, record)

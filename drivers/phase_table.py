@@ -27,8 +27,18 @@ class PhaseTable:
     bit_depth: int
     record_id: str = "linear"
     metadata: dict = field(default_factory=dict)
+    #: how the panel shows a pattern, measured by the same calibration (calibration.slm_fringing): the
+    #: width (SLM px) of the Gaussian by which the fringing field smooths the phase between pixels, and
+    #: the modulated fraction of a pixel's area (the gaps reflect unmodulated light). 0 and 1: an ideal
+    #: panel (the linear table, and records made before the measurement)
+    fringing_sigma_px: float = 0.0
+    fill_factor: float = 1.0
 
     def __post_init__(self) -> None:
+        if not (np.isfinite(self.fringing_sigma_px) and self.fringing_sigma_px >= 0):
+            raise PhaseTableError(f"phase table {self.record_id!r}: fringing width must be >= 0 px; got {self.fringing_sigma_px}")
+        if not (np.isfinite(self.fill_factor) and 0 < self.fill_factor <= 1):
+            raise PhaseTableError(f"phase table {self.record_id!r}: fill factor must be within (0, 1]; got {self.fill_factor}")
         g = np.asarray(self.gray)
         if g.ndim not in (1, 3) or g.shape[-1] < 2:
             raise PhaseTableError(f"phase table must have shape (K,) or (R, C, K); got {g.shape}")

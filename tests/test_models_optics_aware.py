@@ -71,3 +71,22 @@ def test_checkpoint_round_trip_keeps_layout_and_mask(layout: OpticalLayout, tmp_
     assert torch.equal(loaded.model.phase_mask(), student.phase_mask())
     x = torch.rand(2, 1, 12, 12)
     assert torch.allclose(loaded.model(x), student(x))
+
+
+
+def test_the_twin_shows_the_mask_through_the_calibrated_panel(layout: OpticalLayout, tmp_path) -> None:
+    """The layout carries the panel's calibrated fringing and fill factor; the student trains through
+    them from the first step, and a reloaded student keeps them."""
+    import dataclasses
+
+    from labctl.optics.twin import TwinAssumptions
+
+    panel = dataclasses.replace(layout, fringing_sigma_px=0.6, fill_factor=0.9)
+    student, ideal = _student(panel), _student(layout)
+    assert student.twin.assumptions == TwinAssumptions(0.6, 0.9) and ideal.twin.assumptions == TwinAssumptions()
+    ideal.load_state_dict(student.state_dict(), strict=False)
+    x = torch.rand(3, 1, 12, 12)
+    with torch.no_grad():
+        assert not torch.allclose(student.frames(x), ideal.frames(x), rtol=0.05)  # the panel matters to the frames
+    save_checkpoint(tmp_path, student, {"data": "synthetic"})
+    assert load_checkpoint(tmp_path).model.twin.assumptions == TwinAssumptions(0.6, 0.9)

@@ -137,13 +137,14 @@ class RefinableTwin(FourFTwin):
     free_parameters = FREE_PARAMETERS + EXTRA_PARAMETERS
 
     def __init__(
-        self, layout: OpticalLayout, pose: CameraPose = CameraPose(), assumptions: TwinAssumptions = TwinAssumptions(),
+        self, layout: OpticalLayout, pose: CameraPose = CameraPose(), assumptions: TwinAssumptions | None = None,
         fringing_px: float = 0.0, input_bits: int | None = None,
     ) -> None:
         """``fringing_px``: the starting width (SLM pixels) of :func:`subpixel_fringing` (0: none;
         a fit needs a start above zero to move it). ``input_bits``: the input modulator is a DMD of
         this many bit planes (gray by pulse-width modulation over whole periods: each frame the sum of
         its planes' intensities, plane b weighted 2^b/(2^bits − 1)); None: a linear amplitude modulator."""
+        assumptions = assumptions or TwinAssumptions.of(layout)
         super().__init__(layout, pose, assumptions)
         self.input_bits = input_bits
         geo = self.grid.geometry

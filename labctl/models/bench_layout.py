@@ -8,19 +8,22 @@ from __future__ import annotations
 from calibration.session import describe, phase_table_for
 from drivers.bench import BenchSpec
 from drivers.description import BenchDescription
+from drivers.phase_table import PhaseTable
 from labctl.optics.layout import OpticalLayout
 from labctl.optics.quantise import table_phase_levels
 
 
 def layout_for(description: BenchDescription, image_size: int, channels: int, margin_px: int = 4,
                image_scale: int | None = None, phase_levels: tuple[float, ...] = (), guard_image_px: int = 0,
-               packed: bool = False) -> OpticalLayout:
+               packed: bool = False, table: PhaseTable | None = None) -> OpticalLayout:
     """``channels`` tiles for ``image_size``-px images on the bench ``description`` describes;
     ``guard_image_px``: the guard band between tiles, ``packed``: tiles at their smallest pitch
-    (both :meth:`OpticalLayout.tiled`)."""
+    (both :meth:`OpticalLayout.tiled`); ``table``: the Fourier SLM's active phase table, whose
+    calibration measured the panel's fringing and fill factor (None: an ideal panel)."""
     return OpticalLayout.tiled(
         description.layout_numbers(), image_size, channels, margin_px, image_scale, bench=description.source,
         phase_levels=phase_levels, guard_image_px=guard_image_px, packed=packed,
+        fringing_sigma_px=table.fringing_sigma_px if table else 0.0, fill_factor=table.fill_factor if table else 1.0,
     )
 
 
@@ -31,4 +34,4 @@ def layout_for_bench(spec: BenchSpec, image_size: int, channels: int, margin_px:
     description = describe(spec)
     table = phase_table_for(spec, description)
     levels = () if table.record_id == "linear" else table_phase_levels(table.gray)
-    return layout_for(description, image_size, channels, margin_px, image_scale, levels, guard_image_px, packed)
+    return layout_for(description, image_size, channels, margin_px, image_scale, levels, guard_image_px, packed, table)

@@ -60,8 +60,16 @@ class OpticalLayout:
     #: ``h`` pixels past its footprint (the 4f convolution is linear); a gap of ``h`` or more keeps
     #: that light off every other channel's tile (:func:`guard_for_kernel`). 0: no guard band.
     guard_image_px: int = 0
+    #: the Fourier SLM's fringing width (SLM px) and fill factor, as its phase calibration measured them
+    #: (:class:`drivers.phase_table.PhaseTable`); the twin shows masks through them. 0 and 1: an ideal panel
+    fringing_sigma_px: float = 0.0
+    fill_factor: float = 1.0
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.fringing_sigma_px) and self.fringing_sigma_px >= 0):
+            raise LayoutError(f"the fringing width must be >= 0 SLM px; got {self.fringing_sigma_px}")
+        if not (math.isfinite(self.fill_factor) and 0 < self.fill_factor <= 1):
+            raise LayoutError(f"the fill factor must be within (0, 1]; got {self.fill_factor}")
         object.__setattr__(self, "tiles", tuple(tuple(int(v) for v in t) for t in self.tiles))
         levels = tuple(float(v) for v in self.phase_levels)
         object.__setattr__(self, "phase_levels", levels)
@@ -167,6 +175,7 @@ class OpticalLayout:
     def tiled(
         cls, numbers: dict, image_size: int, channels: int, margin_px: int = 4, image_scale: int | None = None, bench: str = "",
         phase_levels: tuple[float, ...] = (), guard_image_px: int = 0, packed: bool = False,
+        fringing_sigma_px: float = 0.0, fill_factor: float = 1.0,
     ) -> OpticalLayout:
         """A grid of equal tiles over the camera and the image centred on the modulator, as large
         (integer ``image_scale``) as lets its footprint plus ``margin_px`` fit a tile.
@@ -226,6 +235,7 @@ class OpticalLayout:
             **numbers, image_size=image_size, image_scale=scale,
             image_row=(numbers["input_rows"] - side) // 2, image_col=(numbers["input_cols"] - side) // 2,
             tile_size=tile, tiles=tiles, bench=bench, channels=channels, phase_levels=phase_levels,
+            fringing_sigma_px=fringing_sigma_px, fill_factor=fill_factor,
             guard_image_px=guard_image_px if per_frame > 1 else 0,
         )
 

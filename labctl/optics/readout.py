@@ -126,6 +126,11 @@ class ReadoutMatrix:
         self.shape = (c, n)
         self.camera_shape = (h, w)
 
+    @property
+    def pixels_read(self) -> np.ndarray:
+        """Bool (H, W): the camera pixels any readout point weighs."""
+        return (np.diff(self._transposed.indptr) > 0).reshape(self.camera_shape)
+
     def __call__(self, frames: np.ndarray) -> torch.Tensor:
         """(B, H, W) → (B, C, n, n) float32."""
         frames = np.asarray(frames, dtype=np.float32)

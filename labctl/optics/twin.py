@@ -41,21 +41,27 @@ class TwinAssumptions:
     crosstalk_sigma_px: float = 0.0
     fill_factor: float = 1.0
 
+    @classmethod
+    def of(cls, layout: OpticalLayout) -> TwinAssumptions:
+        """What the layout's bench calibration measured (an ideal panel where it measured nothing)."""
+        return cls(crosstalk_sigma_px=layout.fringing_sigma_px, fill_factor=layout.fill_factor)
+
 
 class FourFTwin(nn.Module):
     #: what :meth:`fit_parameters` may fit (a refined twin adds its own)
     free_parameters: tuple[str, ...] = FREE_PARAMETERS
 
     def __init__(
-        self, layout: OpticalLayout, pose: CameraPose = CameraPose(), assumptions: TwinAssumptions = TwinAssumptions(),
+        self, layout: OpticalLayout, pose: CameraPose = CameraPose(), assumptions: TwinAssumptions | None = None,
         image_only: bool = False,
     ) -> None:
-        """``image_only``: light only ever comes from the layout's image patch on the modulator (the
+        """``assumptions``: None, the panel the layout's calibration measured (:meth:`TwinAssumptions.of`).
+        ``image_only``: light only ever comes from the layout's image patch on the modulator (the
         optics-aware student's case), so the simulation grid need only cover that patch — about
         2.5× fewer samples on the default bench; other light is refused rather than wrapped."""
         super().__init__()
         self.layout = layout
-        self.assumptions = assumptions
+        self.assumptions = assumptions = assumptions or TwinAssumptions.of(layout)
         geo = layout.geometry
         side = layout.image_size * layout.image_scale
         self._lit = (layout.image_row, layout.image_col, side, side) if image_only else None
@@ -112,8 +118,11 @@ class FourFTwin(nn.Module):
     # -- physics --------------------------------------------------------------------------------------
     def transmission(self, phase: torch.Tensor) -> torch.Tensor:
         """Fourier-plane transmission (sub-sampled grid, FFT order) for an addressed phase pattern
-        (R, C) in radians, defocus included."""
-        phase = fringing_blur(phase.float() * self.phase_scale, self.assumptions.crosstalk_sigma_px)
+        (R, C) in radians, defocus included. The SLM shows the phase modulo 2π (its phase table spans
+        one turn), so the pattern is wrapped before the phase-scale error and the fringing act on it:
+        both see where the wraps fall."""
+        wrapped = torch.remainder(phase.float(), 2 * np.pi)
+        phase = fringing_blur(wrapped * self.phase_scale, self.assumptions.crosstalk_sigma_px)
         return self._defocused(phase_transmission(phase, self._envelope))
 
     def pixel_transmission(self, pixels: torch.Tensor) -> torch.Tensor:

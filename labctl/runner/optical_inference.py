@@ -78,6 +78,11 @@ class OpticalInference:
         else:
             self.columns = [Column("prediction", (n, n), "u1")]
 
+    @property
+    def pixels_read(self) -> np.ndarray:
+        """Bool (H, W): the camera pixels the channel tiles are read from (where the exposure matters)."""
+        return self._read.pixels_read
+
     def readout(self, frames: np.ndarray) -> torch.Tensor:
         """Corrected frames read at the channel points: (B, C, n, n), in DN (before scaling).
 

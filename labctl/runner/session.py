@@ -234,14 +234,16 @@ def calibrate_readout(
     """Set the exposure (automatic unless given) and fit the per-channel readout scale on ``images``
     (training inputs): bench readouts → what the student's own detection gives for them.
 
-    The automatic exposure is set under the first channel group's mask; a multiplexed layout's
-    groups share it (their masks spread the same light over the same tiles)."""
+    The automatic exposure is set under the first channel group's mask, on the pixels the tiles are
+    read from (a mask's zero order and the light an encoding sends past the tiles may clip: neither
+    is read); a multiplexed layout's groups share it (their masks spread the same light over the
+    same tiles)."""
     amplitudes = modulator_amplitudes(images, layout)
     if exposure_s is not None:
         acquirer.bench.camera.exposure_s = exposure_s
     else:
         acquirer.set_mask(group_gray[0])
-        auto_exposure(acquirer, amplitudes[: min(16, len(amplitudes))])
+        auto_exposure(acquirer, amplitudes[: min(16, len(amplitudes))], region=processor.pixels_read)
     frames = capture_groups(acquirer, group_gray, amplitudes)
     return fit_channel_scale(processor.readout(frames.data), twin_detected(student, images))
 
