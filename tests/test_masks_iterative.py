@@ -18,6 +18,7 @@ from labctl.masks.iterative import (
     impulse_response,
     iterative_phase,
     output_region,
+    panel_region_error,
 )
 from labctl.masks.optimise import readout_match
 from labctl.models.optics_aware import ideal_affine
@@ -100,6 +101,16 @@ def test_the_twin_reads_the_filters_better_than_through_double_phase(packed: Opt
     iterative, _ = iterative_phase(mask, output_region(packed, KERNEL // 2), np.angle(mask))
     dp, _ = double_phase(mask, 30.0)
     assert match(iterative) > ideal - 0.01 and match(iterative) > match(dp) + 0.02
+
+
+def test_panel_region_error_grows_with_the_panels_fringing_and_gaps(packed: OpticalLayout) -> None:
+    mask = fourier_mask(_bank(CHANNELS, seed=2), packed)
+    region = output_region(packed, KERNEL // 2)
+    phase, summary = iterative_phase(mask, region, np.angle(mask), IterativeEncoding(iterations=30))
+    assert panel_region_error(phase, mask, region) == pytest.approx(summary["region_error_after"], rel=1e-6)
+    errors = [panel_region_error(phase, mask, region, sigma, 0.95) for sigma in (0.0, 0.35, 0.5, 0.7)]
+    assert np.all(np.diff(errors) > 0) and errors[-1] > 1.0 > errors[1]  # fine phase structure smoothed away
+    assert panel_region_error(phase, mask, region, 0.0, 0.8) > panel_region_error(phase, mask, region)  # the gaps' light
 
 
 @pytest.mark.parametrize(

@@ -125,11 +125,25 @@ def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path) -> 
     iterative = MaskFile.load(tmp_path / "it.h5")
     assert iterative.method == "sclc-iterative" and iterative.extra["iterations"] > 0
     assert iterative.extra["region_error_after"] < iterative.extra["region_error_before"]
+    for masks in (dp, opt, iterative):  # data-free: what each encoding is worth on the calibrated panel
+        assert 0 <= masks.extra["ideal_region_error"] <= masks.extra["panel_region_error"] + 0.05
+    assert "warning" not in result.output  # an ideal test panel
     refused = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
                                         "--out", str(tmp_path / "x.h5"), "--encoding", "kinoform"])
     assert refused.exit_code != 0 and "kinoform" in refused.output and not (tmp_path / "x.h5").exists()
     with pytest.raises(MaskFileError, match="exists"):
         export_masks(trained["sclc"].path, trained["spec"], tmp_path / "dp.h5")
+
+
+def test_export_warns_when_the_calibrated_panel_spoils_the_encoding(trained, tmp_path: Path, monkeypatch) -> None:
+    import labctl.masks.export as export
+
+    monkeypatch.setattr(export, "PANEL_REGION_ERROR_WARNING", -1.0)  # the test panel is ideal: any error is "too much"
+    result = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
+                                       "--out", str(tmp_path / "it.h5")])
+    assert result.exit_code == 0, result.output
+    assert "warning" in result.output and "fringing" in result.output and "optics-aware" in result.output
+    assert (tmp_path / "it.h5").is_file()  # a warning, not a refusal: the operator may still run it
 
 
 def test_finetune_measures_improves_and_resumes_after_a_crash(trained, tmp_path: Path, monkeypatch) -> None:

@@ -40,7 +40,7 @@ from calibration.session import describe, phase_table_for
 from drivers.bench import BenchSpec
 from labctl.masks.encoding import ENCODINGS, double_phase
 from labctl.masks.filter_bank import fourier_masks
-from labctl.masks.iterative import IterativeEncoding, iterative_phase, output_region
+from labctl.masks.iterative import IterativeEncoding, iterative_phase, output_region, panel_region_error
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.masks.optimise import PhaseOptimisation, optimise_phase
 from labctl.models.bench_layout import layout_for
@@ -52,6 +52,11 @@ from labctl.records.provenance import software_provenance
 #: the percentile of a mask's amplitudes that double-phase encoding scales to 1 (above it: clipped);
 #: measured in benchmarks/optical_parity.md
 DOUBLE_PHASE_CLIP_PERCENTILE = 30.0
+
+#: an SCLC export whose region error on the calibrated panel exceeds this is not expected to read near
+#: its digital model (measured, benchmarks/optical_parity.md: 0.22-0.58 on a panel of 0.36 px fringing,
+#: within 1.3 points; 1.7-2.6 at 0.7 px, chance); ``labctl export-masks`` says so
+PANEL_REGION_ERROR_WARNING = 1.0
 
 
 def export_masks(
@@ -87,7 +92,7 @@ def export_masks(
         front = student.model.front
         guard = guard_for_kernel(front.kernel_extent) if front.kernel_support else 0
         layout = layout_for(description, _image_size(student), front.out_channels, guard_image_px=guard,
-                            packed=bool(front.kernel_support))
+                            packed=bool(front.kernel_support), table=table)
         layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation, iterative)
     else:
         raise MaskFileError(
@@ -135,20 +140,21 @@ def _collapsed(
     masks = fourier_masks(bank, layout)
     support = front.kernel_extent if front.kernel_support else 0
     extra: dict = {"encoding": encoding, "kernel_support": front.kernel_support, "guard_image_px": layout.guard_image_px}
+    reach = support // 2 if support else layout.image_size
+    regions = [output_region(layout, reach, len(layout.group_channels(g))) for g in range(layout.channel_groups)]
     if encoding == "double-phase":
         encoded = [double_phase(mask, DOUBLE_PHASE_CLIP_PERCENTILE) for mask in masks]
         extra |= {"amplitude_scale": [peak for _, peak in encoded], "clip_percentile": DOUBLE_PHASE_CLIP_PERCENTILE}
-        return layout, _as_file_shape([phase for phase, _ in encoded]), "sclc-double-phase", extra
-    reach = support // 2 if support else layout.image_size
+        phases = [phase for phase, _ in encoded]
+        return layout, _as_file_shape(phases), "sclc-double-phase", extra | _panel_errors(phases, masks, regions, layout)
     phases, summaries = [], []
-    for g, mask in enumerate(masks):
-        region = output_region(layout, reach, len(layout.group_channels(g)))
+    for mask, region in zip(masks, regions):
         phase, summary = iterative_phase(mask, region, np.angle(mask), iterative)
         phases.append(phase)
         summaries.append(summary)
     extra |= {"iterations": iterative.iterations, **_weighted(summaries, layout)}
     if encoding == "iterative":
-        return layout, _as_file_shape(phases), "sclc-iterative", extra
+        return layout, _as_file_shape(phases), "sclc-iterative", extra | _panel_errors(phases, masks, regions, layout)
     from labctl.data import load_dataset
     from labctl.models.optics_aware import ideal_affine
 
@@ -162,7 +168,16 @@ def _collapsed(
                                             ideal_affine(layout), optimisation, support=support)
         summaries.append(summary)
     extra |= {"optimisation": vars(optimisation), **_weighted(summaries, layout)}
-    return layout, _as_file_shape(phases), "sclc-optimised", extra
+    return layout, _as_file_shape(phases), "sclc-optimised", extra | _panel_errors(phases, masks, regions, layout)
+
+
+def _panel_errors(phases: list[np.ndarray], masks: list[np.ndarray], regions: list[np.ndarray], layout: OpticalLayout) -> dict:
+    """The encoding's region error on an ideal panel and on the calibrated one (the layout's fringing
+    and fill factor), averaged over the groups (:func:`labctl.masks.iterative.panel_region_error`)."""
+    per_group = [{"ideal_region_error": panel_region_error(p, m, r),
+                  "panel_region_error": panel_region_error(p, m, r, layout.fringing_sigma_px, layout.fill_factor)}
+                 for p, m, r in zip(phases, masks, regions)]
+    return _weighted(per_group, layout)
 
 
 def _weighted(summaries: list[dict[str, float]], layout: OpticalLayout) -> dict[str, float]:

@@ -21,9 +21,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from drivers.errors import LabctlError
 from labctl.optics.layout import OpticalLayout
+from labctl.optics.propagation import fringing_blur
 
 
 class IterativeEncodingError(LabctlError, ValueError):
@@ -65,6 +67,21 @@ def output_region(layout: OpticalLayout, reach_image_px: int, channels: int | No
     for shift_y, shift_x in layout.tile_shifts_m()[:tiles]:
         region |= (np.abs(y - shift_y) <= half_m) & (np.abs(x - shift_x) <= half_m)
     return region
+
+
+def panel_region_error(phase: np.ndarray, mask: np.ndarray, region: np.ndarray, fringing_sigma_px: float = 0.0,
+                       fill_factor: float = 1.0) -> float:
+    """Relative error, inside ``region``, of the impulse response a panel gives for the addressed
+    ``phase`` against ``mask``'s (up to one complex scale): the panel transmits (1 − F) + F·e^{iφ'},
+    φ' the phase modulo 2π smoothed by the fringing field (the model of
+    :mod:`labctl.optics.propagation`, without the pixel apertures' envelope, which the runner's
+    per-channel gain absorbs). Data-free: what a phase-only encoding will be worth on a calibrated
+    panel. 0 and 1: the ideal panel the encodings assume."""
+    shown = fringing_blur(torch.from_numpy(np.mod(phase, 2 * np.pi)), fringing_sigma_px).numpy()
+    field = impulse_response((1 - fill_factor) + fill_factor * np.exp(1j * shown))[region]
+    wanted = impulse_response(mask)[region]
+    scale = np.vdot(wanted, field) / np.vdot(wanted, wanted).real
+    return float(np.linalg.norm(field - scale * wanted) / (np.linalg.norm(scale * wanted) + 1e-300))
 
 
 def iterative_phase(
