@@ -12,6 +12,10 @@ worse of the two;
 gain/read-noise relative errors, dark offset error in DN; max_seconds: slowest single calibration
 (wall clock; each seed's row also gives every calibration's seconds and process CPU seconds, which
 say more on a machine shared with other jobs);
+fringing_sigma_err_px, fill_factor_err: the Fourier SLM's fringing width (SLM px) and fill factor as
+calibration/slm_fringing.py fits them, minus the hidden Gaussian width and fill factor (each row gives
+both; a lab-realism bench's sub-pixel fringing is another model, so its fitted Gaussian width is
+reported but not charged);
 phase_rms_rad_interferometric: phase_rms_rad of the split-screen interferometric method, run after the
 others (an extra figure; the diffraction method stays the one behind phase_rms_rad). It measures the
 response at the panel centre and its tilt, not a curvature of it across the panel, so a curved panel
@@ -170,7 +174,8 @@ def main() -> None:
     text = args.bench.read_text() if args.bench else resources.files("mock_hw").joinpath("default_bench.toml").read_text()
     base = tomllib.loads(text)
     worst = {"phase_rms_rad": 0.0, "registration_rms_px": 0.0, "gain_rel_err": 0.0, "read_noise_rel_err": 0.0,
-             "dark_offset_err_dn": 0.0, "max_seconds": 0.0, "phase_rms_rad_interferometric": 0.0}
+             "dark_offset_err_dn": 0.0, "max_seconds": 0.0, "phase_rms_rad_interferometric": 0.0,
+             "fringing_sigma_err_px": 0.0, "fill_factor_err": 0.0}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             out = (args.out or Path(tmp)) / f"seed{seed}"
@@ -182,6 +187,13 @@ def main() -> None:
                     times[kind], cpu[kind] = time.perf_counter() - t0, time.process_time() - c0
                     if kind == "slm_phase":
                         phase = phase_error(bench, path)
+                        panel, truth = load_record(path).params, reveal_truth(bench.fourier_slm)
+                        subpixel = truth.realism is not None and truth.realism.fringing is not None
+                        fringing = {"fringing_sigma_px": round(panel["fringing_sigma_px"], 4),
+                                    "fringing_sigma_true_px": None if subpixel else round(truth.crosstalk_sigma_px, 4),
+                                    "fill_factor": round(panel["fill_factor"], 4), "fill_factor_true": round(truth.fill_factor, 4)}
+                        sigma_err = 0.0 if subpixel else abs(panel["fringing_sigma_px"] - truth.crosstalk_sigma_px)
+                        fill_err = abs(panel["fill_factor"] - truth.fill_factor)
                     elif kind == "camera":
                         cam = load_record(path).params
                         sensor = reveal_truth(bench.camera).sensor
@@ -196,7 +208,8 @@ def main() -> None:
                 cpu["slm_phase_interferometric"] = time.process_time() - c0
             row = {"seed": seed, "phase_rms_rad": phase, "registration_rms_px": reg, "gain_rel_err": gain,
                    "read_noise_rel_err": noise, "dark_offset_err_dn": offset, "max_seconds": max(times.values()),
-                   "phase_rms_rad_interferometric": interferometric,
+                   "phase_rms_rad_interferometric": interferometric, "fringing_sigma_err_px": sigma_err,
+                   "fill_factor_err": fill_err, **fringing,
                    "seconds": {k: round(v, 2) for k, v in times.items()},
                    "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()}}
             print(json.dumps(row), flush=True)

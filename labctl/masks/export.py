@@ -9,11 +9,10 @@ Two paths (compared by ``benchmarks/mask_export.py``):
     - ``iterative`` (the default; data-free): Gerchberg–Saxton with a free region
       (:mod:`labctl.masks.iterative`), which sends the light the phase cannot shape to where no tile
       reads;
-    - ``optimised``: the iterative encoding refined by optimisation through the (ideal) twin on
-      training images (:mod:`labctl.masks.optimise`). It matches the twin's readouts better, but on
-      the calibrated simulated bench it read 0.6 points below its own start on the mean of three
-      seeds (benchmarks/optical_parity.md): the refinement fits details of the ideal twin that the
-      bench does not share;
+    - ``optimised``: the iterative encoding refined by optimisation on training images through the
+      twin, which shows it through the panel's calibrated fringing and fill factor
+      (:mod:`labctl.masks.optimise`); on the embedded simulated bench 0.2 points below its start on
+      the mean of three seeds (0.6 through an ideal twin; benchmarks/optical_parity.md);
     - ``double-phase`` (closed form, kept as the reference): :mod:`labctl.masks.encoding`, amplitudes
       scaled to their ``DOUBLE_PHASE_CLIP_PERCENTILE`` percentile.
 
