@@ -69,8 +69,11 @@ def auto_exposure(acquirer: Acquirer, amplitudes: np.ndarray, target_fraction: f
                   region: np.ndarray | None = None) -> float:
     """Exposure for a batch of inputs (n, rows, cols) under the acquirer's mask: the brightest light any
     of them adds over a dark input (:func:`peak_over`, so hot pixels, bright in both, do not count) at
-    ``target_fraction`` of the range above dark. ``region``: bool (rows, cols), the camera pixels that
-    are read (None: all); light elsewhere (a mask's zero order between the tiles) may clip."""
+    ``target_fraction`` of the range above dark. ``region``: bool (camera rows, cols), the camera pixels
+    that are read (None: all); light elsewhere (a mask's zero order between the tiles) may clip."""
+    cam = acquirer.bench.camera
+    if region is not None and not region.any():
+        raise CalibrationError(f"{cam.name}: no camera pixel is read (every tile falls off the sensor); check the registration and the layout")
     dark_input = np.zeros_like(amplitudes[:1])
 
     def measure() -> tuple[float, float]:
@@ -78,18 +81,16 @@ def auto_exposure(acquirer: Acquirer, amplitudes: np.ndarray, target_fraction: f
         readings = [peak_over(frame, frames[-1], region) for frame in frames[:-1]]
         return max(peak for peak, _ in readings), readings[0][1]
 
-    return set_exposure_for_peak(acquirer.bench.camera, measure, target_fraction)
+    return set_exposure_for_peak(cam, measure, target_fraction)
 
 
 def peak_over(on: np.ndarray, off: np.ndarray, region: np.ndarray | None = None) -> tuple[float, float]:
     """(peak DN, dark DN) of the light in ``on`` that ``off`` lacks, within ``region`` (bool; None: the
     whole frame); hot pixels, bright in both, do not count."""
     diff = on.astype(np.float64) - off
-    if region is not None:
-        if region.shape != diff.shape or not region.any():
-            raise CalibrationError(f"the exposure region must be a non-empty {diff.shape} mask; got {region.shape}, {int(region.sum())} pixels")
-        diff = np.where(region, diff, 0.0)
-    x, y = brightest(diff)
+    if region is not None and (region.shape != diff.shape or not region.any()):
+        raise CalibrationError(f"the exposure region must be a non-empty {diff.shape} mask; got {region.shape}, {int(region.sum())} pixels")
+    x, y = brightest(diff, region=region)
     r, c = int(y), int(x)
     dark = float(np.median(off))
     return float(min(on[r, c], max(diff[r, c], 0.0) + dark)), dark

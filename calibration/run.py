@@ -14,13 +14,13 @@ from pathlib import Path
 from calibration.acquisition import Acquirer, RetryPolicy
 from calibration.active import apply_amplitude_table, apply_phase_table
 from calibration.camera_response import CameraSweepSettings, measure_camera_response
-from calibration.errors import CalibrationError
+from calibration.errors import AmbiguousMeasurement, CalibrationError, EmptyFrames, SaturatedFrames
 from calibration.input_response import InputResponseSettings, measure_input_response
 from calibration.plots import plot_record
 from calibration.raw_log import RawLog, kept_on_failure, no_progress
 from calibration.records import KINDS, CalibrationRecord
 from calibration.registration import RegistrationSettings, measure_registration
-from calibration.slm_fringing import measure_fringing
+from calibration.slm_fringing import FringingMeasurement, measure_fringing
 from calibration.slm_interferometric import InterferometricSettings, measure_phase_response_interferometric
 from calibration.session import open_session
 from calibration.slm_phase import PhaseSweepSettings, measure_phase_response
@@ -56,22 +56,39 @@ def calibrate_slm(bench: Bench, out_dir: str | Path, progress: Progress | None =
         raise CalibrationError(f"unknown SLM calibration method {method!r}; expected one of {tuple(SLM_METHODS)}")
     out = Path(out_dir)
     slm = bench.fourier_slm
+    report = progress or no_progress
     with kept_on_failure(RawLog(out, "slm_phase")) as log:
         acq = Acquirer(bench, policy=retry, on_fault=log.fault)
+        def phase_progress(message: str, fraction: float) -> None:  # the phase table: the first 90 %
+            report(message, 0.9 * fraction)
+
+        def fringing_progress(message: str, fraction: float) -> None:
+            report(message, 0.9 + 0.1 * fraction)
+
         if method == "interferometric":
-            cal = measure_phase_response_interferometric(acq, log, settings or InterferometricSettings(), progress or no_progress)
+            cal = measure_phase_response_interferometric(acq, log, settings or InterferometricSettings(), phase_progress)
         else:
-            cal = measure_phase_response(acq, log, settings or PhaseSweepSettings(), progress or no_progress)
-        fringing = measure_fringing(acq, log, cal.table, progress=progress or no_progress)
+            cal = measure_phase_response(acq, log, settings or PhaseSweepSettings(), phase_progress)
+        fringing = _fringing(acq, log, cal.table, fringing_progress)
     record = CalibrationRecord(
         kind="slm_phase", device=slm.info, wavelength_m=bench.spec.optics.wavelength_m,
-        method=f"{SLM_METHODS[method]}; fringing width from the zero order of 0/pi binary gratings",
+        method=f"{SLM_METHODS[method]}; fringing width and fill factor from the zero order of 0/pi binary gratings",
         params={"method": method, **cal.params, **fringing.params}, residuals={**cal.residuals, **fringing.residuals},
         arrays=cal.arrays,
     )
     path = _save(record, out, bench, log)
     apply_phase_table(bench, record)
     return path
+
+
+def _fringing(acq: Acquirer, log: RawLog, table, progress: Progress) -> FringingMeasurement:
+    """The panel's fringing and fill factor; a measurement that fails keeps the phase table it follows
+    (recorded without them, i.e. an ideal panel to the twin, the reason in the record and the progress)."""
+    try:
+        return measure_fringing(acq, log, table, progress=progress)
+    except (AmbiguousMeasurement, SaturatedFrames, EmptyFrames) as failed:
+        progress(f"fringing not measured, the phase table kept: {failed}", 1.0)
+        return FringingMeasurement(0.0, 1.0, {"fringing_not_measured": str(failed)}, {})
 
 
 def calibrate_camera(bench: Bench, out_dir: str | Path, progress: Progress | None = None,

@@ -23,8 +23,13 @@ sensitive to σ, period 4 much less, which separates the two; both orientations 
 pattern is captured with the point on and off: the difference removes the dark level and the
 modulator's leak light. σ and F are fitted to all ratios by least squares; a panel whose fringing is
 not Gaussian (a real one) gets the Gaussian width that best explains them, and the fit's residual
-says how well. Measured on the simulated default bench (seeds below, true σ / F → fitted) in
-tests/test_slm_fringing.py.
+says how well it does. What the fit cannot tell apart: a table that shows π short (or long) leaves a
+zero order of cos²(φ/2) that F absorbs (π shown as 0.8π: F 0.69 with no misfit), so F is the fill
+factor times the table's accuracy at π; and below about 0.25 px the pixel-sampled kernel's weight on
+a neighbour is under 1e-5, so a narrower fringing reads as some width under 0.25. Refused: a width
+past MAX_SIGMA_PX (both gratings' zero orders then near the flat panel's: the panel barely
+modulates, or stray light) and F at MIN_FILL_FACTOR. Measured against the simulator's hidden truth
+in tests/test_slm_fringing.py and benchmarks/calibration_accuracy.py.
 """
 
 from __future__ import annotations
@@ -41,17 +46,24 @@ from calibration.raw_log import Progress, RawLog, no_progress
 from calibration.spots import brightest, disc, point_source
 from drivers.phase_table import PhaseTable
 
-#: the widest fringing (SLM px) the fit reports; wider means the zero order is not the gratings' doing
-MAX_SIGMA_PX = 2.5
+#: the widest fringing (SLM px) the fit reports: past ~1.2 px both zero orders are near the flat
+#: panel's and the width is no longer measured, only that the panel barely modulates
+MAX_SIGMA_PX = 1.2
 #: the smallest fill factor the fit reports
 MIN_FILL_FACTOR = 0.5
 
 
 @dataclass(frozen=True)
 class FringingSettings:
-    periods: tuple[int, ...] = (2, 4)  # binary grating periods (SLM px, even)
+    periods: tuple[int, ...] = (2, 4)  # binary grating periods (SLM px, even; at least two to separate σ from F)
     frames_each: int = 2  # frames averaged per pattern
     window_radius_px: float = 4.0  # camera px summed around the zero order
+
+    def __post_init__(self) -> None:
+        if len(set(self.periods)) < 2 or any(p < 2 or p % 2 for p in self.periods):
+            raise AmbiguousMeasurement(f"fringing needs at least two different even grating periods >= 2 px; got {self.periods}")
+        if self.frames_each < 1 or self.window_radius_px <= 0:
+            raise AmbiguousMeasurement(f"frames_each must be >= 1 and the window radius > 0; got {self.frames_each}, {self.window_radius_px}")
 
 
 @dataclass(frozen=True)
@@ -143,8 +155,13 @@ def measure_fringing(acq: Acquirer, log: RawLog, table: PhaseTable, settings: Fr
     log.add("fringing_exposure_s", cam.exposure_s)
     if sigma >= MAX_SIGMA_PX - 1e-3:
         raise AmbiguousMeasurement(
-            f"{slm.name}: the 0/π gratings leave {ratios.max():.0%} of the flat panel's zero order, more than fringing of "
-            f"up to {MAX_SIGMA_PX} px explains; check the phase table (is π shown as π?) and stray light, and repeat"
+            f"{slm.name}: the 0/π gratings leave {ratios.max():.0%} of the flat panel's zero order, as if the fringing were "
+            f"wider than {MAX_SIGMA_PX} px; check that the panel modulates (the phase table's π), and for stray light, and repeat"
+        )
+    if fill <= MIN_FILL_FACTOR + 1e-3:
+        raise AmbiguousMeasurement(
+            f"{slm.name}: the 0/π gratings' zero order ({ratios.min():.1%} of the flat panel's at the least) needs a fill "
+            f"factor of {MIN_FILL_FACTOR} or less; check the phase table's π (a short π leaves a zero order too) and repeat"
         )
     params = {
         "fringing_sigma_px": sigma,
@@ -152,7 +169,8 @@ def measure_fringing(acq: Acquirer, log: RawLog, table: PhaseTable, settings: Fr
         "fringing_model": "LC phase = addressed phase smoothed by a pixel-sampled Gaussian of fringing_sigma_px, pixel "
                           "gaps (1 - fill_factor) unmodulated; fitted to the zero order of 0/pi binary gratings "
                           "relative to a flat panel",
-        "fringing_grating_periods_px": [int(p) for p in settings.periods],
+        "fringing_grating_periods_px": [int(p) for p in periods],  # one per ratio
+        "fringing_grating_axes": [0, 1] * len(settings.periods),  # 0: the phase changes from row to row
         "fringing_zero_order_ratios": [float(r) for r in ratios],
     }
     progress(f"fringing: σ = {sigma:.2f} px, fill factor {fill:.2f}", 1.0)

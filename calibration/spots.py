@@ -8,9 +8,12 @@ from scipy import ndimage
 from drivers.bench import Bench
 
 
-def brightest(frame: np.ndarray, smooth_px: float = 1.0) -> tuple[float, float]:
-    """(x, y) of the brightest spot after a light smoothing (robust to single hot pixels)."""
+def brightest(frame: np.ndarray, smooth_px: float = 1.0, region: np.ndarray | None = None) -> tuple[float, float]:
+    """(x, y) of the brightest spot after a light smoothing (robust to single hot pixels); within
+    ``region`` (bool, the frame's shape) when given."""
     img = ndimage.gaussian_filter(np.asarray(frame, np.float64), smooth_px) if smooth_px > 0 else frame
+    if region is not None:
+        img = np.where(region, img, -np.inf)
     row, col = np.unravel_index(int(np.argmax(img)), img.shape)
     return float(col), float(row)
 

@@ -126,7 +126,8 @@ def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path) -> 
     assert iterative.method == "sclc-iterative" and iterative.extra["iterations"] > 0
     assert iterative.extra["region_error_after"] < iterative.extra["region_error_before"]
     for masks in (dp, opt, iterative):  # data-free: what each encoding is worth on the calibrated panel
-        assert 0 <= masks.extra["ideal_region_error"] <= masks.extra["panel_region_error"] + 0.05
+        assert masks.extra["panel"] == {"fringing_sigma_px": pytest.approx(0.0, abs=0.26), "fill_factor": pytest.approx(1.0, abs=0.03)}
+        assert 0 < masks.extra["ideal_region_error"] < 2 and masks.extra["panel_region_error"] > 0
     assert "warning" not in result.output  # an ideal test panel
     refused = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
                                         "--out", str(tmp_path / "x.h5"), "--encoding", "kinoform"])
@@ -144,6 +145,11 @@ def test_export_warns_when_the_calibrated_panel_spoils_the_encoding(trained, tmp
     assert result.exit_code == 0, result.output
     assert "warning" in result.output and "fringing" in result.output and "optics-aware" in result.output
     assert (tmp_path / "it.h5").is_file()  # a warning, not a refusal: the operator may still run it
+    monkeypatch.setattr(export, "PANEL_FRINGING_MISMATCH_PX", -1.0)  # any trained panel now differs from the bench's
+    result = CliRunner().invoke(main, ["export-masks", str(trained["optics"].path), "--bench", str(trained["bench_file"]),
+                                       "--out", str(tmp_path / "oa.h5")])
+    assert result.exit_code == 0, result.output
+    assert "trained through a panel" in result.output and (tmp_path / "oa.h5").is_file()
 
 
 def test_finetune_measures_improves_and_resumes_after_a_crash(trained, tmp_path: Path, monkeypatch) -> None:

@@ -26,7 +26,7 @@ from labctl.runner.drift_settings import DriftSettings
 @clean_errors
 def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, encoding: str) -> None:
     """Turn a trained student (CHECKPOINT file or run folder) into the Fourier SLM's mask file."""
-    from labctl.masks.export import PANEL_REGION_ERROR_WARNING, export_masks
+    from labctl.masks.export import PANEL_FRINGING_MISMATCH_PX, PANEL_REGION_ERROR_WARNING, export_masks
 
     spec = load_bench_spec(bench_file)
     masks = export_masks(checkpoint, spec, out, encoding=encoding)
@@ -36,6 +36,13 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, e
         f"({masks.frames_per_input} mask(s) and camera frame(s) per input), image {lay.image_size} px "
         f"x{lay.image_scale} on the input modulator; phase table {masks.calibration['slm_phase']!r}; saved {out}"
     )
+    panel = masks.extra["panel"]
+    if masks.method == "optics-aware" and abs(lay.fringing_sigma_px - panel["fringing_sigma_px"]) > PANEL_FRINGING_MISMATCH_PX:
+        Console().print(
+            f"[yellow]warning:[/yellow] the student was trained through a panel of {lay.fringing_sigma_px:.2f} px fringing; "
+            f"this bench's calibration measured {panel['fringing_sigma_px']:.2f} px: expect the bench to read below the "
+            "twin. Train it against this bench's calibration (labctl train student --optics-aware --bench ...)."
+        )
     panel_error = masks.extra.get("panel_region_error")
     if panel_error is not None and panel_error > PANEL_REGION_ERROR_WARNING:
         Console().print(

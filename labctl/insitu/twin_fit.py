@@ -140,11 +140,15 @@ class RefinableTwin(FourFTwin):
         self, layout: OpticalLayout, pose: CameraPose = CameraPose(), assumptions: TwinAssumptions | None = None,
         fringing_px: float = 0.0, input_bits: int | None = None,
     ) -> None:
-        """``fringing_px``: the starting width (SLM pixels) of :func:`subpixel_fringing` (0: none;
+        """``assumptions``: None, the layout's calibrated panel (:meth:`TwinAssumptions.of`), except that
+        a ``fringing_px`` above 0 replaces its fringing blur (one effect, not two on top of each other).
+        ``fringing_px``: the starting width (SLM pixels) of :func:`subpixel_fringing` (0: none;
         a fit needs a start above zero to move it). ``input_bits``: the input modulator is a DMD of
         this many bit planes (gray by pulse-width modulation over whole periods: each frame the sum of
         its planes' intensities, plane b weighted 2^b/(2^bits − 1)); None: a linear amplitude modulator."""
-        assumptions = assumptions or TwinAssumptions.of(layout)
+        if assumptions is None:  # the calibrated panel; its fringing as a blur only where no sub-pixel model stands for it
+            panel = TwinAssumptions.of(layout)
+            assumptions = TwinAssumptions(0.0 if fringing_px > 0 else panel.crosstalk_sigma_px, panel.fill_factor)
         super().__init__(layout, pose, assumptions)
         self.input_bits = input_bits
         geo = self.grid.geometry

@@ -4,8 +4,10 @@ Built from an :class:`~labctl.models.optical_layout.OpticalLayout` (design geome
 physics as the simulator (:mod:`labctl.optics.propagation`), with the bench's free parameters as
 torch parameters: camera pose (shift, rotation, scale), defocus, a phase-scale error (the phase table
 over- or under-shooting), SLM fringing and fill factor, and an overall intensity gain. By default the
-twin is the ideal design; in-situ training refines the free parameters against captured frames
-(``requires_grad`` on the ones to fit) and sends gradients through it to the mask.
+twin is the design geometry, ideally aligned, seen through the Fourier SLM's fringing and fill factor
+as its phase calibration measured them (the layout carries them; an ideal panel where none was
+measured); in-situ training refines the free parameters against captured frames (``requires_grad``
+on the ones to fit) and sends gradients through it to the mask.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ FREE_PARAMETERS = ("shift", "rotation", "log_scale", "defocus_um", "phase_scale"
 
 @dataclass(frozen=True)
 class TwinAssumptions:
-    """What the twin assumes about the parts of the bench no calibration measures directly."""
+    """What the twin assumes about the Fourier SLM's panel: its fringing width (SLM px) and fill factor
+    (:class:`labctl.optics.layout.OpticalLayout` carries the calibrated ones)."""
 
     crosstalk_sigma_px: float = 0.0
     fill_factor: float = 1.0
