@@ -88,7 +88,7 @@ def _fringing(acq: Acquirer, log: RawLog, table, progress: Progress) -> Fringing
         return measure_fringing(acq, log, table, progress=progress)
     except (AmbiguousMeasurement, SaturatedFrames, EmptyFrames) as failed:
         progress(f"fringing not measured, the phase table kept: {failed}", 1.0)
-        return FringingMeasurement(0.0, 1.0, {"fringing_not_measured": str(failed)}, {})
+        return FringingMeasurement({"fringing_not_measured": str(failed)}, {})
 
 
 def calibrate_camera(bench: Bench, out_dir: str | Path, progress: Progress | None = None,

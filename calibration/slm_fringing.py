@@ -68,8 +68,9 @@ class FringingSettings:
 
 @dataclass(frozen=True)
 class FringingMeasurement:
-    sigma_px: float
-    fill_factor: float
+    """What goes into the SLM phase record: ``params`` (fringing_sigma_px, fill_factor and the ratios
+    they were fitted to) and ``residuals`` (the fit's misfit)."""
+
     params: dict
     residuals: dict
 
@@ -174,4 +175,4 @@ def measure_fringing(acq: Acquirer, log: RawLog, table: PhaseTable, settings: Fr
         "fringing_zero_order_ratios": [float(r) for r in ratios],
     }
     progress(f"fringing: σ = {sigma:.2f} px, fill factor {fill:.2f}", 1.0)
-    return FringingMeasurement(sigma, fill, params, {"fringing_ratio_fit_rms": rms})
+    return FringingMeasurement(params, {"fringing_ratio_fit_rms": rms})
