@@ -3,15 +3,17 @@ channel tiles read from the simulated camera frame."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 import torch
 
 from drivers.bench import BenchSpec
-from labctl.models.checkpoint import load_checkpoint, save_checkpoint
+from labctl.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from labctl.models.bench_layout import layout_for_bench
 from labctl.optics.layout import OpticalLayout
+from labctl.optics.phase_parameter import phase_from_logits
 from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent, initial_phase, quantise_phase
 from tests.conftest import bench_toml
 
@@ -46,15 +48,14 @@ def test_phase_mask_is_the_fourier_slm_and_trains(layout: OpticalLayout) -> None
     x = torch.rand(3, 1, 12, 12)
     assert student.detected(x).shape == (3, 4, 12, 12)
     student(x).sum().backward()
-    assert student.phase.grad is not None and float(student.phase.grad.abs().sum()) > 0
+    assert student.phase_logits.grad is not None and float(student.phase_logits.grad.abs().sum()) > 0
 
 
 def test_a_steering_ramp_images_the_input_into_its_tile(layout: OpticalLayout) -> None:
     """Mask = the ramp for channel c alone: channel c reads back the input intensity (amplitude²)."""
-    one = OpticalLayout.from_dict({**layout.to_dict(), "tiles": [list(layout.tiles[2])]})
+    one = OpticalLayout.from_dict({**layout.to_dict(), "tiles": [list(layout.tiles[2])], "channels": 1})
     student = OpticsAwareStudent(OpticsAwareConfig("classification", 1, 12, 10, layout=one.to_dict(), backend_pool=4, hidden=16))
-    with torch.no_grad():
-        student.phase.copy_(initial_phase(one, torch.Generator().manual_seed(0), jitter_rad=0.0))
+    student.set_phase(initial_phase(one, torch.Generator().manual_seed(0), jitter_rad=0.0))
     x = torch.zeros(1, 1, 12, 12)
     x[0, 0, 2:10, 5:7] = 1.0
     x[0, 0, 2:4, 3:9] = 0.6
@@ -71,6 +72,22 @@ def test_checkpoint_round_trip_keeps_layout_and_mask(layout: OpticalLayout, tmp_
     assert torch.equal(loaded.model.phase_mask(), student.phase_mask())
     x = torch.rand(2, 1, 12, 12)
     assert torch.allclose(loaded.model(x), student(x))
+
+
+def test_a_version_1_checkpoint_with_its_phase_in_radians_loads_as_it_was(layout: OpticalLayout, tmp_path) -> None:
+    student = _student(layout).eval()
+    save_checkpoint(tmp_path, student, {"data": "digits"})
+    meta = json.loads((tmp_path / "model.json").read_text())
+    state = torch.load(tmp_path / "model.pt", weights_only=True)
+    state["phase"] = phase_from_logits(state.pop("phase_logits"))  # how version 1 stored it
+    torch.save(state, tmp_path / "model.pt")
+    (tmp_path / "model.json").write_text(json.dumps(meta | {"version": 1}))
+    loaded = load_checkpoint(tmp_path).model
+    step = 2 * math.pi / 2**layout.fourier_bit_depth
+    assert float((loaded.phase_mask() - student.phase_mask()).abs().max()) <= step + 1e-6
+    (tmp_path / "model.json").write_text(json.dumps(meta | {"version": 9}))
+    with pytest.raises(CheckpointError, match="format version 9"):
+        load_checkpoint(tmp_path)
 
 
 

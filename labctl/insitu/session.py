@@ -51,7 +51,9 @@ from labctl.insitu.twin_fit import (
 )
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.models.checkpoint import load_checkpoint, save_checkpoint
+from labctl.models.optics_aware import OpticsAwareStudent
 from labctl.optics.geometry import pose_from_affine
+from labctl.optics.phase_parameter import RESTORE_MARGIN
 from labctl.optics.quantise import table_phase_levels, uniform_levels
 from labctl.optics.readout import channel_points
 from labctl.records.provenance import sha256_file, software_provenance
@@ -425,9 +427,8 @@ class FineTuneSession:
 
     # -- results -------------------------------------------------------------------------------------
     def _finish(self, state: dict, model, phase: torch.Tensor) -> FineTuneResult:
-        if hasattr(model, "phase"):
-            with torch.no_grad():
-                model.phase.copy_(phase)
+        if isinstance(model, OpticsAwareStudent):
+            model.set_phase(phase, RESTORE_MARGIN)
         meta = dict(self.student.meta)
         meta.update(finetuned_from=str(self.student.path), finetune=state["results"], bench_frames=state["bench_frames"])
         ckpt = save_checkpoint(self.out / "student", model, meta)

@@ -19,13 +19,14 @@ from torch import nn
 
 from drivers.errors import LabctlError
 from labctl.models.config_bounds import ConfigBoundsError, check_config
-from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent
+from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent, state_from_version_1
 from labctl.models.student import SCLCStudent, StudentConfig
 from labctl.models.teacher import TeacherCNN, TeacherConfig, UNetConfig, UNetTeacher
 
 WEIGHTS_NAME, META_NAME = "model.pt", "model.json"
 FORMAT = "labctl-checkpoint"
-VERSION = 1
+#: 2: an optics-aware student's phase is stored as logits (:mod:`labctl.optics.phase_parameter`)
+VERSION = 2
 KINDS = ("teacher", "sclc", "optics_aware", "linear")
 
 
@@ -127,6 +128,11 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
         raise CheckpointError(weights, f"cannot read the weights as a state dict: {exc}") from None
     if not isinstance(state, dict):
         raise CheckpointError(weights, f"holds a {type(state).__name__}, not a state dict")
+    version = doc.get("version")
+    if version not in range(1, VERSION + 1):
+        raise CheckpointError(meta_path, f"checkpoint format version {version!r}; this labctl reads versions 1 to {VERSION}")
+    if kind == "optics_aware" and version == 1:
+        state = state_from_version_1(state)
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:

@@ -25,6 +25,9 @@ import torch
 #: starting phases are kept this fraction of 2π inside (0, 2π): the logit of 0 or 2π is infinite,
 #: and on the sigmoid's flat tails a pixel would barely move
 START_MARGIN = 0.02
+#: a trained phase restored into a model (an older checkpoint, an in-situ result) moves by at most
+#: this fraction of 2π (6e-4 rad, a fortieth of an 8-bit gray level)
+RESTORE_MARGIN = 1e-4
 
 
 def phase_from_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -32,8 +35,8 @@ def phase_from_logits(logits: torch.Tensor) -> torch.Tensor:
     return 2 * math.pi * torch.sigmoid(logits)
 
 
-def logits_from_phase(phase: torch.Tensor) -> torch.Tensor:
-    """Logits whose phase is ``phase`` (any real radians; wrapped to [0, 2π) first), within
-    ``START_MARGIN`` of the boundary."""
-    fraction = (torch.remainder(phase, 2 * math.pi) / (2 * math.pi)).clamp(START_MARGIN, 1 - START_MARGIN)
+def logits_from_phase(phase: torch.Tensor, margin: float = START_MARGIN) -> torch.Tensor:
+    """Logits whose phase is ``phase`` (any real radians; wrapped to [0, 2π) first), kept ``margin``
+    (a fraction of 2π) inside the boundary."""
+    fraction = (torch.remainder(phase, 2 * math.pi) / (2 * math.pi)).clamp(margin, 1 - margin)
     return torch.log(fraction) - torch.log1p(-fraction)

@@ -48,6 +48,6 @@ def optics_aware_from_sclc(sclc: SCLCStudent, layout: OpticalLayout, seed: int =
     with torch.no_grad():
         bank = front.collapse()
         phases = [torch.from_numpy(double_phase(mask)[0]).float() for mask in fourier_masks(bank, layout)]
-        student.phase.copy_(phases[0] if len(phases) == 1 else torch.stack(phases))
+        student.set_phase(phases[0] if len(phases) == 1 else torch.stack(phases))
     student.back.load_state_dict(sclc.back.state_dict())
     return student
