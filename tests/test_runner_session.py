@@ -141,10 +141,18 @@ def test_export_warns_when_the_calibrated_panel_spoils_the_encoding(trained, tmp
 
     monkeypatch.setattr(export, "PANEL_REGION_ERROR_WARNING", -1.0)  # the test panel is ideal: any error is "too much"
     result = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
-                                       "--out", str(tmp_path / "it.h5")])
+                                       "--out", str(tmp_path / "it.h5"), "--encoding", "iterative"])
     assert result.exit_code == 0, result.output
     assert "warning" in result.output and "fringing" in result.output and "optics-aware" in result.output
     assert (tmp_path / "it.h5").is_file()  # a warning, not a refusal: the operator may still run it
+    # the default (auto) encoding optimises through the calibrated panel instead, and says how well it matches
+    result = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
+                                       "--out", str(tmp_path / "auto.h5")])
+    assert result.exit_code == 0, result.output
+    auto = MaskFile.load(tmp_path / "auto.h5")
+    assert auto.method == "sclc-optimised" and auto.extra["encoding"] == "auto"
+    assert auto.extra["iterative_panel_region_error"] == pytest.approx(MaskFile.load(tmp_path / "it.h5").extra["panel_region_error"])
+    assert "readout match through the calibrated panel" in result.output and "warning" not in result.output
     monkeypatch.setattr(export, "PANEL_FRINGING_MISMATCH_PX", -1.0)  # any trained panel now differs from the bench's
     result = CliRunner().invoke(main, ["export-masks", str(trained["optics"].path), "--bench", str(trained["bench_file"]),
                                        "--out", str(tmp_path / "oa.h5")])

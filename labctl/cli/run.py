@@ -21,8 +21,9 @@ from labctl.runner.drift_settings import DriftSettings
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Mask file to write (.h5).")
 @click.option("--encoding", type=click.Choice(ENCODINGS), default=ENCODINGS[0], show_default=True,
               help="How an SCLC student's complex filters become SLM phase: iterative (data-free), optimised "
-                   "(iterative, then refined through the twin on training images) or double-phase (closed form). "
-                   "An optics-aware student's phase is shown as trained.")
+                   "(iterative, then refined through the twin of the calibrated panel on training images), "
+                   "double-phase (closed form), or auto: iterative unless the panel's calibrated fringing spoils it, "
+                   "then optimised. An optics-aware student's phase is shown as trained.")
 @clean_errors
 def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, encoding: str) -> None:
     """Turn a trained student (CHECKPOINT file or run folder) into the Fourier SLM's mask file."""
@@ -43,11 +44,17 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, e
             f"this bench's calibration measured {panel['fringing_sigma_px']:.2f} px: expect the bench to read below the "
             "twin. Train it against this bench's calibration (labctl train student --optics-aware --bench ...)."
         )
+    if masks.method == "sclc-optimised":
+        Console().print(
+            f"readout match through the calibrated panel (fringing {lay.fringing_sigma_px:.2f} px, fill factor "
+            f"{lay.fill_factor:.2f}): {masks.extra['match_before']:.2f} from the iterative encoding, "
+            f"{masks.extra['match_after']:.2f} optimised (1: the digital student's detection)"
+        )
     panel_error = masks.extra.get("panel_region_error")
-    if panel_error is not None and panel_error > PANEL_REGION_ERROR_WARNING:
+    if masks.method != "sclc-optimised" and panel_error is not None and panel_error > PANEL_REGION_ERROR_WARNING:
         Console().print(
             f"[yellow]warning:[/yellow] on this panel (fringing {lay.fringing_sigma_px:.2f} px, fill factor "
-            f"{lay.fill_factor:.2f}, from its phase calibration) the {encoding} encoding's field errs by "
+            f"{lay.fill_factor:.2f}, from its phase calibration) the {masks.method.removeprefix('sclc-')} encoding's field errs by "
             f"{panel_error:.2f} where the tiles read it ({masks.extra['ideal_region_error']:.2f} on an ideal panel): expect "
             "the bench to read far below the digital model. An optics-aware student trained against this bench's "
             "calibration (labctl train student --optics-aware --bench ...) learns around the fringing."

@@ -23,7 +23,7 @@ from drivers.errors import LabctlError
 
 #: how ``labctl export-masks`` makes an SCLC student's complex filters phase only (the first is the
 #: default; :mod:`labctl.masks.export` says what each does)
-ENCODINGS = ("iterative", "optimised", "double-phase")
+ENCODINGS = ("auto", "iterative", "optimised", "double-phase")
 
 
 class EncodingError(LabctlError, ValueError):
