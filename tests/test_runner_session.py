@@ -139,7 +139,7 @@ def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path) -> 
 def test_export_warns_when_the_calibrated_panel_spoils_the_encoding(trained, tmp_path: Path, monkeypatch) -> None:
     import labctl.masks.export as export
 
-    monkeypatch.setattr(export, "PANEL_REGION_ERROR_WARNING", -1.0)  # the test panel is ideal: any error is "too much"
+    monkeypatch.setattr(export, "PANEL_ADDED_ERROR_WARNING", -1.0)  # the test panel is ideal: any error is "too much"
     result = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
                                        "--out", str(tmp_path / "it.h5"), "--encoding", "iterative"])
     assert result.exit_code == 0, result.output

@@ -27,7 +27,7 @@ from labctl.runner.drift_settings import DriftSettings
 @clean_errors
 def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, encoding: str) -> None:
     """Turn a trained student (CHECKPOINT file or run folder) into the Fourier SLM's mask file."""
-    from labctl.masks.export import PANEL_FRINGING_MISMATCH_PX, PANEL_REGION_ERROR_WARNING, export_masks
+    from labctl.masks.export import PANEL_ADDED_ERROR_WARNING, PANEL_FRINGING_MISMATCH_PX, export_masks, panel_added_error
 
     spec = load_bench_spec(bench_file)
     masks = export_masks(checkpoint, spec, out, encoding=encoding)
@@ -51,12 +51,13 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, e
             f"{masks.extra['match_after']:.2f} optimised (1: the digital student's detection)"
         )
     panel_error = masks.extra.get("panel_region_error")
-    if masks.method != "sclc-optimised" and panel_error is not None and panel_error > PANEL_REGION_ERROR_WARNING:
+    if masks.method != "sclc-optimised" and panel_error is not None and panel_added_error(masks.extra) > PANEL_ADDED_ERROR_WARNING:
         Console().print(
             f"[yellow]warning:[/yellow] on this panel (fringing {lay.fringing_sigma_px:.2f} px, fill factor "
             f"{lay.fill_factor:.2f}, from its phase calibration) the {masks.method.removeprefix('sclc-')} encoding's field errs by "
             f"{panel_error:.2f} where the tiles read it ({masks.extra['ideal_region_error']:.2f} on an ideal panel): expect "
-            "the bench to read far below the digital model. An optics-aware student trained against this bench's "
+            "the bench to read well below the digital model (--encoding auto or optimised fits the mask through the "
+            "calibrated panel). An optics-aware student trained against this bench's "
             "calibration (labctl train student --optics-aware --bench ...) learns around the fringing."
         )
 
