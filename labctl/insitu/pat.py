@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from labctl.insitu.twin_fit import ChannelAffine
+from labctl.optics.phase_parameter import RESTORE_MARGIN, logits_from_phase, phase_from_logits
 from labctl.optics.quantise import round_to_levels
 from labctl.optics.readout import read_channels
 from labctl.optics.twin import FourFTwin
@@ -69,7 +70,9 @@ class PhysicsAwareTrainer:
         config: PATConfig,
         lc_offset: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
-        self.phase = nn.Parameter(phase.detach().clone().float())
+        # trained bounded (labctl.optics.phase_parameter): the refined twin's fringing acts on the
+        # addressed phase, which a free phase would cross 0/2π in; the start is the mask shown
+        self.phase_logits = nn.Parameter(logits_from_phase(phase.detach().float(), RESTORE_MARGIN))
         self.back_end = back_end
         self.twin = twin
         self.points = points
@@ -79,12 +82,17 @@ class PhysicsAwareTrainer:
         self.lc_offset = lc_offset
         self.config = config
         self.optimiser = torch.optim.Adam(
-            [{"params": [self.phase], "lr": config.phase_lr}, {"params": list(back_end.parameters()), "lr": config.back_lr}]
+            [{"params": [self.phase_logits], "lr": config.phase_lr}, {"params": list(back_end.parameters()), "lr": config.back_lr}]
         )
 
     def shown_phase(self) -> torch.Tensor:
         """The phase the SLM shows: wrapped and rounded to the panel's levels (straight-through gradient)."""
-        return round_to_levels(self.phase, self.phase_levels)
+        return round_to_levels(phase_from_logits(self.phase_logits), self.phase_levels)
+
+    def phase(self) -> torch.Tensor:
+        """The phase being trained, radians in (0, 2π), before rounding to the panel's levels."""
+        with torch.no_grad():
+            return phase_from_logits(self.phase_logits)
 
     def phase_for_slm(self) -> np.ndarray:
         with torch.no_grad():

@@ -392,7 +392,7 @@ class FineTuneSession:
                 losses.append(step.loss)
             state["epoch"] += 1
             state.setdefault("replay", []).extend(epoch_replay)
-            phase = trainer.phase.detach().clone()
+            phase = trainer.phase()
             state.update(phase=phase, back_end=model.back.state_dict())
             gray = table.gray_for_phase(trainer.phase_for_slm())
             rate = (state["bench_frames"] - frames_start) / max(time.perf_counter() - epoch_start, 1e-9)
