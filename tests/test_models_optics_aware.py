@@ -3,6 +3,7 @@ channel tiles read from the simulated camera frame."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -13,7 +14,7 @@ from drivers.bench import BenchSpec
 from labctl.models.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from labctl.models.bench_layout import layout_for_bench
 from labctl.optics.layout import OpticalLayout
-from labctl.optics.phase_parameter import phase_from_logits
+from labctl.optics.phase_parameter import RESTORE_MARGIN, logits_from_phase
 from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent, initial_phase, quantise_phase
 from tests.conftest import bench_toml
 
@@ -48,7 +49,7 @@ def test_phase_mask_is_the_fourier_slm_and_trains(layout: OpticalLayout) -> None
     x = torch.rand(3, 1, 12, 12)
     assert student.detected(x).shape == (3, 4, 12, 12)
     student(x).sum().backward()
-    assert student.phase_logits.grad is not None and float(student.phase_logits.grad.abs().sum()) > 0
+    assert student.phase.value.grad is not None and float(student.phase.value.grad.abs().sum()) > 0
 
 
 def test_a_steering_ramp_images_the_input_into_its_tile(layout: OpticalLayout) -> None:
@@ -74,21 +75,29 @@ def test_checkpoint_round_trip_keeps_layout_and_mask(layout: OpticalLayout, tmp_
     assert torch.allclose(loaded.model(x), student(x))
 
 
-def test_a_version_1_checkpoint_with_its_phase_in_radians_loads_as_it_was(layout: OpticalLayout, tmp_path) -> None:
-    student = _student(layout).eval()
+@pytest.mark.parametrize("fringing_px", [0.0, 0.5])
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_checkpoint_loads_as_it_was(layout: OpticalLayout, tmp_path, version: int, fringing_px: float) -> None:
+    """Version 1 stored the phase in radians (``phase``), version 2 as logits (``phase_logits``)."""
+    panel = dataclasses.replace(layout, fringing_sigma_px=fringing_px)
+    student = _student(panel).eval()
+    assert student.phase.bounded == (fringing_px > 0)  # bounded only where the panel fringes
     save_checkpoint(tmp_path, student, {"data": "digits"})
     meta = json.loads((tmp_path / "model.json").read_text())
     state = torch.load(tmp_path / "model.pt", weights_only=True)
-    state["phase"] = phase_from_logits(state.pop("phase_logits"))  # how version 1 stored it
+    del state["phase.value"]
+    with torch.no_grad():
+        radians = torch.remainder(student.phase(), 2 * math.pi)
+    state |= {"phase": radians} if version == 1 else {"phase_logits": logits_from_phase(radians, RESTORE_MARGIN)}
     torch.save(state, tmp_path / "model.pt")
-    (tmp_path / "model.json").write_text(json.dumps(meta | {"version": 1}))
+    (tmp_path / "model.json").write_text(json.dumps(meta | {"version": version}))
     loaded = load_checkpoint(tmp_path).model
     step = 2 * math.pi / 2**layout.fourier_bit_depth
-    assert float((loaded.phase_mask() - student.phase_mask()).abs().max()) <= step + 1e-6
+    apart = torch.remainder(loaded.phase_mask() - student.phase_mask() + math.pi, 2 * math.pi) - math.pi  # on the circle
+    assert float(apart.abs().max()) <= step + 1e-6
     (tmp_path / "model.json").write_text(json.dumps(meta | {"version": 9}))
     with pytest.raises(CheckpointError, match="format version 9"):
         load_checkpoint(tmp_path)
-
 
 
 def test_the_twin_shows_the_mask_through_the_calibrated_panel(layout: OpticalLayout, tmp_path) -> None:

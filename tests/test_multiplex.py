@@ -106,11 +106,11 @@ def test_the_default_32_channel_sclc_student_exports_and_runs_on_the_embedded_be
 def test_a_multiplexed_optics_aware_student_trains_one_mask_per_group(digits) -> None:
     layout = layout_for_bench(EMBEDDED, 28, 30)
     model = OpticsAwareStudent(OpticsAwareConfig("classification", 1, 28, 10, layout=layout.to_dict()))
-    assert model.phase_logits.shape == (2, 256, 256) and model.config.channels == 30
+    assert model.phase.value.shape == (2, 256, 256) and model.config.channels == 30
     x = digits.train.images[:3].float() / 255
     assert model.frames(x).shape == (3, 2, 240, 240) and model.detected(x).shape == (3, 30, 28, 28)
     model(x).sum().backward()
-    assert model.phase_logits.grad is not None and model.phase_logits.grad[1].abs().sum() > 0
+    assert model.phase.value.grad is not None and model.phase.value.grad[1].abs().sum() > 0
 
 
 def test_one_groups_mask_is_the_gray_array_itself_so_the_slm_is_not_rewritten_per_batch() -> None:

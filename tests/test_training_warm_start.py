@@ -13,7 +13,6 @@ from labctl.models.bench_layout import layout_for_bench
 from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent
 from labctl.models.student import SCLCStudent, StudentConfig
 from labctl.optics.layout import OpticalLayout
-from labctl.optics.phase_parameter import START_MARGIN, phase_from_logits
 from labctl.training.errors import TrainingSettingsError
 from labctl.training.loop import TrainSettings, parameter_groups
 from labctl.training.warm_start import optics_aware_from_sclc
@@ -42,9 +41,10 @@ def test_the_started_student_shows_the_sclc_filters_and_has_its_back_end(layout:
     sclc = _sclc()
     student = optics_aware_from_sclc(sclc, layout)
     expected = [double_phase(m)[0] for m in fourier_masks(sclc.front.collapse().detach(), layout)]
-    phase = phase_from_logits(student.phase_logits.detach()).numpy()
-    inside = np.clip(np.stack(expected), 2 * np.pi * START_MARGIN, 2 * np.pi * (1 - START_MARGIN))  # the bounded phase's start
-    np.testing.assert_allclose(phase if phase.ndim == 3 else phase[None], inside, atol=1e-5)
+    assert not student.phase.bounded  # an ideal panel: the phase is free, the start exact
+    with torch.no_grad():
+        phase = student.phase().numpy()
+    np.testing.assert_allclose(phase if phase.ndim == 3 else phase[None], np.stack(expected), atol=1e-5)
     for name, value in sclc.back.state_dict().items():
         assert torch.equal(student.back.state_dict()[name], value), name
     # what the tiles read now follows the SCLC student's detection far better than a fresh student's does
@@ -67,8 +67,8 @@ def test_the_phase_learns_at_its_own_rate_without_weight_decay(layout: OpticalLa
     student = OpticsAwareStudent(OpticsAwareConfig("classification", 1, SIZE, 10, layout=layout.to_dict(), backend_pool=4, hidden=16))
     settings = TrainSettings(lr=1e-3, weight_decay=1e-4, phase_lr_scale=40.0)
     groups = parameter_groups(student, settings)
-    (phase_group,) = [g for g in groups if any(p is student.phase_logits for p in g["params"])]
-    assert phase_group["params"] == [student.phase_logits]
+    (phase_group,) = [g for g in groups if any(p is student.phase.value for p in g["params"])]
+    assert phase_group["params"] == [student.phase.value]
     assert phase_group["lr"] == pytest.approx(4e-2) and phase_group["weight_decay"] == 0.0
     others = [p for g in groups if g is not phase_group for p in g["params"]]
     assert len(others) == sum(1 for p in student.parameters() if p.requires_grad) - 1

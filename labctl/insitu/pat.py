@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from labctl.insitu.twin_fit import ChannelAffine
-from labctl.optics.phase_parameter import RESTORE_MARGIN, logits_from_phase, phase_from_logits
+from labctl.optics.phase_parameter import RESTORE_MARGIN, MaskPhase
 from labctl.optics.quantise import round_to_levels
 from labctl.optics.readout import read_channels
 from labctl.optics.twin import FourFTwin
@@ -55,7 +55,9 @@ class PhysicsAwareTrainer:
     [0, 2π); :meth:`OpticalLayout.quantisation_levels`, or ``table_phase_levels`` of the table): the
     twin sees the mask rounded to those, as the panel shows it. ``lc_offset(phase)``: the multiples
     of 2π the liquid crystal adds to the shown phase (the table's gray branch,
-    :func:`labctl.insitu.twin_fit.lc_phase_offset`), which the twin's fringing sees.
+    :func:`labctl.insitu.twin_fit.lc_phase_offset`), which the twin's fringing sees. ``bounded``:
+    train the phase bounded in (0, 2π), for a panel whose calibration measured fringing
+    (:mod:`labctl.optics.phase_parameter`).
     """
 
     def __init__(
@@ -69,10 +71,10 @@ class PhysicsAwareTrainer:
         phase_levels: torch.Tensor,
         config: PATConfig,
         lc_offset: Callable[[np.ndarray], np.ndarray] | None = None,
+        bounded: bool = False,
     ) -> None:
-        # trained bounded (labctl.optics.phase_parameter): the refined twin's fringing acts on the
-        # addressed phase, which a free phase would cross 0/2π in; the start is the mask shown
-        self.phase_logits = nn.Parameter(logits_from_phase(phase.detach().float(), RESTORE_MARGIN))
+        # bounded where the panel fringes (labctl.optics.phase_parameter); the start is the mask shown
+        self.mask_phase = MaskPhase(phase, bounded, RESTORE_MARGIN)
         self.back_end = back_end
         self.twin = twin
         self.points = points
@@ -82,17 +84,17 @@ class PhysicsAwareTrainer:
         self.lc_offset = lc_offset
         self.config = config
         self.optimiser = torch.optim.Adam(
-            [{"params": [self.phase_logits], "lr": config.phase_lr}, {"params": list(back_end.parameters()), "lr": config.back_lr}]
+            [{"params": [self.mask_phase.value], "lr": config.phase_lr}, {"params": list(back_end.parameters()), "lr": config.back_lr}]
         )
 
     def shown_phase(self) -> torch.Tensor:
         """The phase the SLM shows: wrapped and rounded to the panel's levels (straight-through gradient)."""
-        return round_to_levels(phase_from_logits(self.phase_logits), self.phase_levels)
+        return round_to_levels(self.mask_phase(), self.phase_levels)
 
     def phase(self) -> torch.Tensor:
         """The phase being trained, radians in (0, 2π), before rounding to the panel's levels."""
         with torch.no_grad():
-            return phase_from_logits(self.phase_logits)
+            return self.mask_phase().clone()
 
     def phase_for_slm(self) -> np.ndarray:
         with torch.no_grad():

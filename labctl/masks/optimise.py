@@ -7,7 +7,7 @@ Here a starting phase (the export passes the data-free iterative encoding,
 :mod:`labctl.masks.iterative`) is refined by gradient descent (Adam) on the mismatch between the
 twin's tile readouts and the digital detection |h ∗ x|², each normalised per channel, over a set of
 training images: aimed at what the back end reads rather than at the field. The phase is trained
-bounded (:mod:`labctl.optics.phase_parameter`): through the calibrated panel's fringing, a pixel
+bounded where the calibrated panel fringes (:mod:`labctl.optics.phase_parameter`): there a pixel
 stepped across 0/2π changes the light in a way no gradient foresaw.
 """
 
@@ -21,7 +21,7 @@ import torch
 
 from labctl.optics.layout import OpticalLayout
 from labctl.models.spectral import apply_filter_bank
-from labctl.optics.phase_parameter import logits_from_phase, phase_from_logits
+from labctl.optics.phase_parameter import MaskPhase
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin
 
@@ -69,26 +69,27 @@ def optimise_phase(
     points = channel_points(layout, affine)[: bank.shape[0]]
     with torch.no_grad():
         target = apply_filter_bank(images, bank, support=support).abs().square()
-    logits = logits_from_phase(torch.tensor(initial_phase, dtype=torch.float32)).requires_grad_()
-    optimiser = torch.optim.Adam([logits], lr=config.lr)
+    phase = MaskPhase(torch.tensor(initial_phase, dtype=torch.float32), bounded=layout.fringing_sigma_px > 0)
+    optimiser = torch.optim.Adam(phase.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     n = images.shape[0]
 
     def match() -> float:
         with torch.no_grad():
-            phase = phase_from_logits(logits)
-            readout = torch.cat([read_channels(twin(amplitudes[i : i + 32], phase), points) for i in range(0, n, 32)])
+            shown = phase()
+            readout = torch.cat([read_channels(twin(amplitudes[i : i + 32], shown), points) for i in range(0, n, 32)])
         return readout_match(readout, target)
 
     before = match()
     for step in range(config.steps):
         idx = torch.randint(0, n, (min(config.batch_size, n),), generator=generator)
-        readout = read_channels(twin(amplitudes[idx], phase_from_logits(logits)), points)
+        readout = read_channels(twin(amplitudes[idx], phase()), points)
         loss = (_normalised(readout) - _normalised(target[idx])).square().mean()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         on_step(step, float(loss.detach()))
     after = match()
-    phase = phase_from_logits(logits.detach()).numpy().astype(np.float64)
-    return np.mod(phase, 2 * np.pi), {"match_before": before, "match_after": after}
+    with torch.no_grad():
+        final = phase().numpy().astype(np.float64)
+    return np.mod(final, 2 * np.pi), {"match_before": before, "match_after": after}

@@ -19,14 +19,15 @@ from torch import nn
 
 from drivers.errors import LabctlError
 from labctl.models.config_bounds import ConfigBoundsError, check_config
-from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent, state_from_version_1
+from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent, state_from_older
 from labctl.models.student import SCLCStudent, StudentConfig
 from labctl.models.teacher import TeacherCNN, TeacherConfig, UNetConfig, UNetTeacher
 
 WEIGHTS_NAME, META_NAME = "model.pt", "model.json"
 FORMAT = "labctl-checkpoint"
-#: 2: an optics-aware student's phase is stored as logits (:mod:`labctl.optics.phase_parameter`)
-VERSION = 2
+#: 2: an optics-aware student's phase stored as logits; 3: as ``phase.value``, logits where its panel
+#: fringes, radians where not (:class:`labctl.optics.phase_parameter.MaskPhase`)
+VERSION = 3
 KINDS = ("teacher", "sclc", "optics_aware", "linear")
 
 
@@ -131,8 +132,8 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     version = doc.get("version")
     if version not in range(1, VERSION + 1):
         raise CheckpointError(meta_path, f"checkpoint format version {version!r}; this labctl reads versions 1 to {VERSION}")
-    if kind == "optics_aware" and version == 1:
-        state = state_from_version_1(state)
+    if kind == "optics_aware" and version < VERSION:
+        state = state_from_older(state, version, model.config)
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:

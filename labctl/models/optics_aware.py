@@ -23,7 +23,7 @@ from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd, check_
 from labctl.models.errors import ModelConfigError
 from labctl.optics.geometry import CameraPose, input_to_camera_affine
 from labctl.optics.layout import OpticalLayout, modulator_patch
-from labctl.optics.phase_parameter import RESTORE_MARGIN, START_MARGIN, logits_from_phase, phase_from_logits
+from labctl.optics.phase_parameter import RESTORE_MARGIN, START_MARGIN, MaskPhase, phase_from_logits
 from labctl.optics.quantise import round_to_levels
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin
@@ -103,9 +103,8 @@ class OpticsAwareStudent(nn.Module):
         generator = torch.Generator().manual_seed(seed)
         groups = [initial_phase(self.layout, generator, tiles=len(self.layout.group_channels(g))) for g in range(self.layout.channel_groups)]
         # one mask (rows, cols), or one per channel group (groups, rows, cols) when the channels are
-        # multiplexed; trained bounded (labctl.optics.phase_parameter): the panel's fringing acts on
-        # the addressed phase, which a free phase would cross 0/2π in
-        self.phase_logits = nn.Parameter(logits_from_phase(groups[0] if len(groups) == 1 else torch.stack(groups)))
+        # multiplexed; bounded where the layout's panel fringes (labctl.optics.phase_parameter)
+        self.phase = MaskPhase(groups[0] if len(groups) == 1 else torch.stack(groups), bounded=self.layout.fringing_sigma_px > 0)
         self.register_buffer("phase_levels", self.layout.quantisation_levels().float(), persistent=False)
         self.register_buffer("points", channel_points(self.layout, ideal_affine(self.layout), config.oversample), persistent=False)
         c = config.channels
@@ -121,15 +120,16 @@ class OpticsAwareStudent(nn.Module):
         """(fourier_rows, fourier_cols) radians in [0, 2π), rounded to the phases the SLM shows through
         its phase table (the layout's ``phase_levels``); one per channel group, (groups, rows, cols),
         when the channels are multiplexed."""
-        return round_to_levels(phase_from_logits(self.phase_logits), self.phase_levels)
+        return round_to_levels(self.phase(), self.phase_levels)
 
-    @torch.no_grad()
     def set_phase(self, phase: torch.Tensor, margin: float = START_MARGIN) -> None:
         """Show ``phase`` (radians, the shape of :meth:`phase_mask`), kept ``margin`` (a fraction of
-        2π, :mod:`labctl.optics.phase_parameter`) inside 0 and 2π: a start for training by default."""
-        if tuple(phase.shape) != tuple(self.phase_logits.shape):
-            raise ModelConfigError(f"a phase of shape {tuple(phase.shape)} for masks of shape {tuple(self.phase_logits.shape)}")
-        self.phase_logits.copy_(logits_from_phase(phase.to(self.phase_logits), margin))
+        2π, :mod:`labctl.optics.phase_parameter`) inside 0 and 2π where the phase is bounded: a start
+        for training by default."""
+        try:
+            self.phase.set(phase, margin)
+        except ValueError as exc:
+            raise ModelConfigError(str(exc)) from None
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
         """Simulated camera frames (B, cam_rows, cam_cols), relative intensity, for images (B, 1, n, n);
@@ -154,12 +154,16 @@ class OpticsAwareStudent(nn.Module):
         return self.back(self.detected(x))
 
 
-def state_from_version_1(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The weights of a checkpoint saved before the phase was trained bounded (format version 1:
-    ``phase`` in radians) as this student holds them (``phase_logits``), the phase kept to within
-    :data:`labctl.optics.phase_parameter.RESTORE_MARGIN`."""
-    if "phase" not in state:
+def state_from_older(state: dict[str, torch.Tensor], version: int, config: OpticsAwareConfig) -> dict[str, torch.Tensor]:
+    """The weights of an older checkpoint format as this student holds them (``phase.value``, see
+    :class:`labctl.optics.phase_parameter.MaskPhase`): version 1 stored the phase in radians as
+    ``phase``, version 2 as logits (``phase_logits``) whatever the panel. The phase is kept to within
+    :data:`labctl.optics.phase_parameter.RESTORE_MARGIN` where it is now bounded."""
+    old = {1: "phase", 2: "phase_logits"}.get(version)
+    if old not in state:
         return state
-    upgraded = {k: v for k, v in state.items() if k != "phase"}
-    upgraded["phase_logits"] = logits_from_phase(state["phase"], RESTORE_MARGIN)
+    radians = state[old] if version == 1 else phase_from_logits(state[old])
+    bounded = OpticalLayout.from_dict(config.layout).fringing_sigma_px > 0
+    upgraded = {k: v for k, v in state.items() if k != old}
+    upgraded["phase.value"] = state[old] if version == 2 and bounded else MaskPhase.stored(radians, bounded, RESTORE_MARGIN)
     return upgraded

@@ -80,7 +80,7 @@ def parameter_groups(model: nn.Module, settings: TrainSettings) -> list[dict]:
     phase means nothing for a quantity that wraps at 2π.
     """
     spectral = {id(p) for m in model.modules() if isinstance(m, SpectralConv) for p in m.parameters() if p.requires_grad}
-    phase = {id(m.phase_logits) for m in model.modules() if isinstance(m, OpticsAwareStudent) and m.phase_logits.requires_grad}
+    phase = {id(m.phase.value) for m in model.modules() if isinstance(m, OpticsAwareStudent) and m.phase.value.requires_grad}
     groups = [
         {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in spectral | phase], "lr": settings.lr},
         # decay divided by the scale: the same shrinkage per step as at the common rate
