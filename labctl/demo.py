@@ -141,9 +141,17 @@ def run_demo(
         students[name] = result
         stage(name, t0)
         log(f"SCLC student {'with' if kd else 'without'} KD: {result.metrics} ({timings[name]} s)")
+    # calibrated first: the optics-aware student trains through the panel the calibration measured
+    # (its phase levels, fringing and fill factor), as an operator would train it for this bench
+    t0 = begin()
+    calibrate_all(spec, out / "calibration")
+    calibrated = simulated_on(BenchSpec.from_file(out / "calibration" / "bench.toml"), device)
+    stage("calibration", t0)
+    log(f"bench calibrated: {out / 'calibration' / 'bench.toml'} ({timings['calibration']} s)")
+
     t0 = begin()
     sclc_kd = students["student_kd"]
-    layout = layout_for_bench(spec, data.size, sclc_kd.model.front.out_channels)
+    layout = layout_for_bench(calibrated, data.size, sclc_kd.model.front.out_channels)
     optics_limit = min((n for n in (settings.train_limit, settings.optics_train_limit) if n is not None), default=None)
     optical = train_student(
         data, teacher.model, TrainSettings(epochs=settings.optics_epochs, seed=settings.seed, train_limit=optics_limit),
@@ -152,12 +160,6 @@ def run_demo(
     )
     stage("optics_aware", t0)
     log(f"optics-aware student (KD, digital twin): {optical.metrics} ({timings['optics_aware']} s)")
-
-    t0 = begin()
-    calibrate_all(spec, out / "calibration")
-    calibrated = simulated_on(BenchSpec.from_file(out / "calibration" / "bench.toml"), device)
-    stage("calibration", t0)
-    log(f"bench calibrated: {out / 'calibration' / 'bench.toml'} ({timings['calibration']} s)")
 
     runs: dict[str, dict[str, Any]] = {}
     for name, bench_spec in (("uncalibrated", spec), ("calibrated", calibrated)):
