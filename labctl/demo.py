@@ -1,8 +1,8 @@
 """``labctl demo``: the whole method on a (simulated) bench, end to end, in a few minutes.
 
-Train a nonlinear teacher, SCLC students without and with KD, and an optics-aware student (KD),
-started from the SCLC + KD student (its filters, made phase only, and its back end);
-calibrate the bench; export the optics-aware student's mask for the bench as it comes
+Train a nonlinear teacher and SCLC students without and with KD; calibrate the bench; train an
+optics-aware student (KD) through the calibrated bench's twin, started from the SCLC + KD student
+(its filters, made phase only, and its back end); export its mask for the bench as it comes
 (uncalibrated) and as calibrated; run both through the runner; draw a figure of a few test inputs
 through the calibrated bench (:mod:`labctl.demo_figure`); print one table and write
 ``summary.json``. Every figure is measured in this run; the electronic FLOPs per image beside each
