@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from labctl.optics.phase_parameter import START_MARGIN, logits_from_phase, phase_from_logits
+from labctl.optics.phase_parameter import RESTORE_MARGIN, START_MARGIN, MaskPhase, logits_from_phase, phase_from_logits, span_of
 from labctl.optics.propagation import fringing_blur
+from labctl.optics.quantise import round_to_levels, uniform_levels
 
 
 def test_round_trip_inside_the_margin_and_wrapped() -> None:
@@ -59,3 +60,17 @@ def test_adam_through_fringing_lowers_the_loss_only_when_bounded(bounded: bool) 
         assert last < 0.2 * first
     else:
         assert last > first
+
+
+@pytest.mark.parametrize("levels", [uniform_levels(8), (0.05, 1.0, 3.0, 6.27), (0.0, 2.0, 4.0, 5.9)])
+def test_a_bounded_phase_never_rounds_across_the_wrap(levels: tuple[float, ...]) -> None:
+    """Rounding to the panel's levels goes around the circle: the span keeps a bounded phase, even
+    saturated in float32, on the levels' one branch (lowest logits: first level, highest: last)."""
+    table = torch.tensor(levels, dtype=torch.float64)
+    logits = torch.tensor([-1e4, -30.0, -5.0, 0.0, 5.0, 30.0, 1e4])
+    shown = round_to_levels(phase_from_logits(logits, span_of(table)), table)
+    assert float(shown[0]) == pytest.approx(levels[0]) and float(shown[-1]) == pytest.approx(levels[-1])
+    assert torch.all(torch.diff(shown) >= 0)  # monotone: no jump from the last level back to the first
+    phase = torch.tensor([levels[-1], 2 * math.pi - 1e-3, levels[0], 1e-3])  # a restored mask shows what it showed
+    mask = MaskPhase(phase, True, RESTORE_MARGIN, span_of(table))
+    assert torch.allclose(round_to_levels(mask(), table), round_to_levels(phase, table).float(), atol=1e-5)

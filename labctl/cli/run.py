@@ -47,7 +47,7 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, e
     if masks.method == "sclc-optimised":
         Console().print(
             f"readout match through the calibrated panel (fringing {lay.fringing_sigma_px:.2f} px, fill factor "
-            f"{lay.fill_factor:.2f}): {masks.extra['match_before']:.2f} from the iterative encoding, "
+            f"{lay.fill_factor:.2f}): {masks.extra['match_before']:.2f} from the iterative start, "
             f"{masks.extra['match_after']:.2f} optimised (1: the digital student's detection)"
         )
     panel_error = masks.extra.get("panel_region_error")

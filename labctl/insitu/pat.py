@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from labctl.insitu.twin_fit import ChannelAffine
-from labctl.optics.phase_parameter import RESTORE_MARGIN, MaskPhase
+from labctl.optics.phase_parameter import RESTORE_MARGIN, MaskPhase, span_of
 from labctl.optics.quantise import round_to_levels
 from labctl.optics.readout import read_channels
 from labctl.optics.twin import FourFTwin
@@ -55,9 +55,9 @@ class PhysicsAwareTrainer:
     [0, 2π); :meth:`OpticalLayout.quantisation_levels`, or ``table_phase_levels`` of the table): the
     twin sees the mask rounded to those, as the panel shows it. ``lc_offset(phase)``: the multiples
     of 2π the liquid crystal adds to the shown phase (the table's gray branch,
-    :func:`labctl.insitu.twin_fit.lc_phase_offset`), which the twin's fringing sees. ``bounded``:
-    train the phase bounded in (0, 2π), for a panel whose calibration measured fringing
-    (:mod:`labctl.optics.phase_parameter`).
+    :func:`labctl.insitu.twin_fit.lc_phase_offset`), which the twin's fringing sees. The phase is
+    trained bounded to the levels' span (:mod:`labctl.optics.phase_parameter`): the refined twin
+    always models fringing.
     """
 
     def __init__(
@@ -71,10 +71,9 @@ class PhysicsAwareTrainer:
         phase_levels: torch.Tensor,
         config: PATConfig,
         lc_offset: Callable[[np.ndarray], np.ndarray] | None = None,
-        bounded: bool = False,
     ) -> None:
-        # bounded where the panel fringes (labctl.optics.phase_parameter); the start is the mask shown
-        self.mask_phase = MaskPhase(phase, bounded, RESTORE_MARGIN)
+        # the start is the mask shown
+        self.mask_phase = MaskPhase(phase, True, RESTORE_MARGIN, span_of(torch.as_tensor(phase_levels)))
         self.back_end = back_end
         self.twin = twin
         self.points = points
@@ -92,7 +91,7 @@ class PhysicsAwareTrainer:
         return round_to_levels(self.mask_phase(), self.phase_levels)
 
     def phase(self) -> torch.Tensor:
-        """The phase being trained, radians in (0, 2π), before rounding to the panel's levels."""
+        """The phase being trained, radians, before rounding to the panel's levels."""
         with torch.no_grad():
             return self.mask_phase().clone()
 

@@ -364,8 +364,7 @@ class FineTuneSession:
             state["stage"] = "pat"
             self._save_state(state)
         trainer = PhysicsAwareTrainer(phase, model.back, twin, points, self.oversample, twin_to_bench,
-                                      shown_levels(table), self.options.pat, lc_offset,
-                                      bounded=self.layout.fringing_sigma_px > 0)
+                                      shown_levels(table), self.options.pat, lc_offset)
         batch = self.options.pat.batch_size
         while state["epoch"] < self.options.pat.epochs:
             subset = self.subset_for_pass(state["epoch"] + 1)  # this epoch's pass over `fraction` of the training set

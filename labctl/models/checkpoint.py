@@ -132,8 +132,8 @@ def load_checkpoint(path: str | Path) -> LoadedCheckpoint:
     version = doc.get("version")
     if version not in range(1, VERSION + 1):
         raise CheckpointError(meta_path, f"checkpoint format version {version!r}; this labctl reads versions 1 to {VERSION}")
-    if kind == "optics_aware" and version < VERSION:
-        state = state_from_older(state, version, model.config)
+    if isinstance(model, OpticsAwareStudent) and version < VERSION:
+        state = state_from_older(state, version, model.phase)
     expected = set(model.state_dict())
     missing, unexpected = sorted(expected - set(state)), sorted(set(state) - expected)
     if missing or unexpected:

@@ -23,7 +23,8 @@ from labctl.models.backend import ClassifierBackEnd, SegmentationBackEnd, check_
 from labctl.models.errors import ModelConfigError
 from labctl.optics.geometry import CameraPose, input_to_camera_affine
 from labctl.optics.layout import OpticalLayout, modulator_patch
-from labctl.optics.phase_parameter import RESTORE_MARGIN, START_MARGIN, MaskPhase, phase_from_logits
+from labctl.optics.errors import OpticsModelError
+from labctl.optics.phase_parameter import RESTORE_MARGIN, START_MARGIN, MaskPhase, phase_from_logits, span_of
 from labctl.optics.quantise import round_to_levels
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin
@@ -104,7 +105,8 @@ class OpticsAwareStudent(nn.Module):
         groups = [initial_phase(self.layout, generator, tiles=len(self.layout.group_channels(g))) for g in range(self.layout.channel_groups)]
         # one mask (rows, cols), or one per channel group (groups, rows, cols) when the channels are
         # multiplexed; bounded where the layout's panel fringes (labctl.optics.phase_parameter)
-        self.phase = MaskPhase(groups[0] if len(groups) == 1 else torch.stack(groups), bounded=self.layout.fringing_sigma_px > 0)
+        self.phase = MaskPhase(groups[0] if len(groups) == 1 else torch.stack(groups), bounded=self.layout.fringing_sigma_px > 0,
+                               span=span_of(self.layout.quantisation_levels()))
         self.register_buffer("phase_levels", self.layout.quantisation_levels().float(), persistent=False)
         self.register_buffer("points", channel_points(self.layout, ideal_affine(self.layout), config.oversample), persistent=False)
         c = config.channels
@@ -128,7 +130,7 @@ class OpticsAwareStudent(nn.Module):
         for training by default."""
         try:
             self.phase.set(phase, margin)
-        except ValueError as exc:
+        except OpticsModelError as exc:
             raise ModelConfigError(str(exc)) from None
 
     def frames(self, x: torch.Tensor) -> torch.Tensor:
@@ -154,16 +156,15 @@ class OpticsAwareStudent(nn.Module):
         return self.back(self.detected(x))
 
 
-def state_from_older(state: dict[str, torch.Tensor], version: int, config: OpticsAwareConfig) -> dict[str, torch.Tensor]:
-    """The weights of an older checkpoint format as this student holds them (``phase.value``, see
-    :class:`labctl.optics.phase_parameter.MaskPhase`): version 1 stored the phase in radians as
-    ``phase``, version 2 as logits (``phase_logits``) whatever the panel. The phase is kept to within
-    :data:`labctl.optics.phase_parameter.RESTORE_MARGIN` where it is now bounded."""
+def state_from_older(state: dict[str, torch.Tensor], version: int, phase: MaskPhase) -> dict[str, torch.Tensor]:
+    """The weights of an older checkpoint format as this student holds them in ``phase``
+    (``phase.value``, :class:`labctl.optics.phase_parameter.MaskPhase`): version 1 stored the phase
+    in radians as ``phase``, version 2 as logits over the whole circle (``phase_logits``). The phase
+    is kept to within :data:`labctl.optics.phase_parameter.RESTORE_MARGIN` where it is now bounded."""
     old = {1: "phase", 2: "phase_logits"}.get(version)
     if old not in state:
         return state
     radians = state[old] if version == 1 else phase_from_logits(state[old])
-    bounded = OpticalLayout.from_dict(config.layout).fringing_sigma_px > 0
     upgraded = {k: v for k, v in state.items() if k != old}
-    upgraded["phase.value"] = state[old] if version == 2 and bounded else MaskPhase.stored(radians, bounded, RESTORE_MARGIN)
+    upgraded["phase.value"] = MaskPhase.stored(radians, phase.bounded, RESTORE_MARGIN, phase.span)
     return upgraded

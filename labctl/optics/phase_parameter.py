@@ -27,47 +27,70 @@ import math
 import torch
 from torch import nn
 
-#: starting phases are kept this fraction of 2π inside (0, 2π): the logit of 0 or 2π is infinite,
+from labctl.optics.errors import OpticsModelError
+
+#: starting phases are kept this fraction of the span inside it: the logit of its ends is infinite,
 #: and on the sigmoid's flat tails a pixel would barely move
 START_MARGIN = 0.02
 #: a trained phase restored into a model (an older checkpoint, an in-situ result) moves by at most
-#: this fraction of 2π (6e-4 rad, a fortieth of an 8-bit gray level)
+#: this fraction of the span (6e-4 rad, a fortieth of an 8-bit gray level)
 RESTORE_MARGIN = 1e-4
+#: the whole circle: for phases that are not rounded to a panel's levels
+FULL_SPAN = (0.0, 2 * math.pi)
 
 
-def phase_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """The addressed phase of trained ``logits``: radians in (0, 2π) (float32 rounds logits past ±17 to the ends)."""
-    return 2 * math.pi * torch.sigmoid(logits)
+def span_of(levels: torch.Tensor) -> tuple[float, float]:
+    """The phases (low, high) that round to one of ``levels`` (sorted, in [0, 2π)) without wrapping:
+    :func:`labctl.optics.quantise.round_to_levels` rounds around the circle, so a phase in the top
+    half-step above the last level is shown as the first one, a 2π cliff. The span ends at the
+    midpoint between the last level and the first one + 2π (and inside [0, 2π))."""
+    first, last = float(levels[0]), float(levels[-1])
+    midpoint = (last + first + 2 * math.pi) / 2
+    return max(0.0, midpoint - 2 * math.pi), min(2 * math.pi, midpoint) - 1e-5
 
 
-def logits_from_phase(phase: torch.Tensor, margin: float = START_MARGIN) -> torch.Tensor:
-    """Logits whose phase is ``phase`` (any real radians; wrapped to [0, 2π) first), kept ``margin``
-    (a fraction of 2π) inside the boundary."""
-    fraction = (torch.remainder(phase, 2 * math.pi) / (2 * math.pi)).clamp(margin, 1 - margin)
+def phase_from_logits(logits: torch.Tensor, span: tuple[float, float] = FULL_SPAN) -> torch.Tensor:
+    """The addressed phase of trained ``logits``: radians within ``span`` (float32 rounds logits past
+    about ±17 to its ends)."""
+    low, high = span
+    return low + (high - low) * torch.sigmoid(logits)
+
+
+def logits_from_phase(phase: torch.Tensor, margin: float = START_MARGIN, span: tuple[float, float] = FULL_SPAN) -> torch.Tensor:
+    """Logits whose phase is ``phase`` (any real radians, wrapped; a phase past one end of the span
+    is the other end's level, and starts there), kept ``margin`` (a fraction of the span) inside it."""
+    low, high = span
+    wrapped = torch.remainder(phase, 2 * math.pi)
+    # outside the span: the other end's level (a half-step below the first level or above the last)
+    wrapped = torch.where(wrapped >= high, wrapped - 2 * math.pi, torch.where(wrapped < low, wrapped + 2 * math.pi, wrapped))
+    fraction = ((wrapped - low) / (high - low)).clamp(margin, 1 - margin)
     return torch.log(fraction) - torch.log1p(-fraction)
 
 
 class MaskPhase(nn.Module):
-    """A trained phase mask, radians, any shape: ``value`` holds logits (:func:`phase_from_logits`)
-    when ``bounded`` (a panel with fringing), the phase itself otherwise. Calling it gives the
-    phase; the caller wraps and rounds it as the panel shows it."""
+    """A trained phase mask, radians, any shape: ``value`` holds logits (:func:`phase_from_logits`
+    over ``span``, the phases the panel's levels show without wrapping: :func:`span_of`) when
+    ``bounded`` (a panel with fringing), the phase itself otherwise. Calling it gives the phase; the
+    caller rounds it as the panel shows it."""
 
-    def __init__(self, phase: torch.Tensor, bounded: bool, margin: float = START_MARGIN) -> None:
+    def __init__(self, phase: torch.Tensor, bounded: bool, margin: float = START_MARGIN,
+                 span: tuple[float, float] = FULL_SPAN) -> None:
         super().__init__()
         self.bounded = bounded
-        self.value = nn.Parameter(self.stored(phase.detach().float(), bounded, margin))
+        self.span = span
+        self.value = nn.Parameter(self.stored(phase.detach().float(), bounded, margin, span))
 
     @staticmethod
-    def stored(phase: torch.Tensor, bounded: bool, margin: float = START_MARGIN) -> torch.Tensor:
+    def stored(phase: torch.Tensor, bounded: bool, margin: float = START_MARGIN, span: tuple[float, float] = FULL_SPAN) -> torch.Tensor:
         """What ``value`` holds for ``phase`` (radians)."""
-        return logits_from_phase(phase, margin) if bounded else phase.clone()
+        return logits_from_phase(phase, margin, span) if bounded else phase.clone()
 
     def forward(self) -> torch.Tensor:
-        return phase_from_logits(self.value) if self.bounded else self.value
+        return phase_from_logits(self.value, self.span) if self.bounded else self.value
 
     @torch.no_grad()
     def set(self, phase: torch.Tensor, margin: float = START_MARGIN) -> None:
-        """Hold ``phase`` (radians, ``value``'s shape), within ``margin`` of the boundary when bounded."""
+        """Hold ``phase`` (radians, ``value``'s shape), within ``margin`` of the span's ends when bounded."""
         if tuple(phase.shape) != tuple(self.value.shape):
-            raise ValueError(f"a phase of shape {tuple(phase.shape)} for a mask of shape {tuple(self.value.shape)}")
-        self.value.copy_(self.stored(phase.to(self.value), self.bounded, margin))
+            raise OpticsModelError(f"a phase of shape {tuple(phase.shape)} for a mask of shape {tuple(self.value.shape)}")
+        self.value.copy_(self.stored(phase.to(self.value), self.bounded, margin, self.span))

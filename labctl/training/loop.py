@@ -75,7 +75,8 @@ def parameter_groups(model: nn.Module, settings: TrainSettings) -> list[dict]:
     by that step changes its transfer function by up to k² steps at every frequency; a free filter
     value per frequency (:class:`SpectralConv`) changes by one step. Left at the common rate, the
     optical front end learns an order of magnitude more slowly than the back end reading it.
-    The same holds for the phase: at the common peak rate (3e-3 rad a step) a few epochs moved it
+    The same holds for the phase (its logits where it is bounded, :mod:`labctl.optics.phase_parameter`,
+    whose steps move a pixel by up to π/2 as much): at the common peak rate (3e-3 rad a step) a few epochs moved it
     by 0.035 rad RMS from its start, so the back end did all the learning; and decay towards zero
     phase means nothing for a quantity that wraps at 2π.
     """
