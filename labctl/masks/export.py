@@ -9,7 +9,7 @@ Two paths (compared by ``benchmarks/mask_export.py``):
     - ``auto`` (the default): ``iterative`` where the calibrated panel adds at most
       ``PANEL_ADDED_ERROR_WARNING`` to its field's error, else ``optimised`` (the panel's
       fringing smooths away the fine phase structure the iterative encoding shapes the field with:
-      at 0.42 px the iterative export read 5.1 below digital, the optimised one level with it);
+      at 0.42 px the iterative export read 5.1 below digital, the optimised one 0.0-0.9 below);
     - ``iterative`` (data-free): Gerchberg–Saxton with a free region
       (:mod:`labctl.masks.iterative`), which sends the light the phase cannot shape to where no tile
       reads;

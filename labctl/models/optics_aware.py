@@ -126,8 +126,8 @@ class OpticsAwareStudent(nn.Module):
 
     def set_phase(self, phase: torch.Tensor, margin: float = START_MARGIN) -> None:
         """Show ``phase`` (radians, the shape of :meth:`phase_mask`), kept ``margin`` (a fraction of
-        2π, :mod:`labctl.optics.phase_parameter`) inside 0 and 2π where the phase is bounded: a start
-        for training by default."""
+        the bound's span, :mod:`labctl.optics.phase_parameter`) inside its ends where the phase is
+        bounded: a start for training by default."""
         try:
             self.phase.set(phase, margin)
         except OpticsModelError as exc:

@@ -11,8 +11,9 @@ phase. No gradient predicts that change, and Adam moves every pixel each step, s
 on the simulated 0.7-px panel the loss of a data-free fit rose under Adam, and the optimised export
 of an SCLC student read chance (benchmarks/optical_parity.md).
 
-Parametrised as ``φ = 2π·sigmoid(θ)`` the phase stays inside (0, 2π) and the model is smooth in θ:
-a pixel may approach the boundary, never jump it. Where a wrap sits is chosen by the start (a
+Parametrised as ``φ = low + (high − low)·sigmoid(θ)``, over the span of phases the panel's levels
+show without wrapping (:func:`span_of`, nearly [0, 2π)), the phase stays on one branch and the
+model is smooth in θ: a pixel may approach the boundary, never jump it. Where a wrap sits is chosen by the start (a
 blazed ramp keeps its flybacks), which is what the panel shows anyway. On an ideal panel (no
 fringing measured) the bound only hinders: pixels that would wrap harmlessly pile up at 0 and 2π
 instead (a 4-channel student on the ideal test bench: 16 % of its pixels within 0.2 rad of the
