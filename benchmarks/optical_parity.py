@@ -63,6 +63,8 @@ def main() -> None:
                         help="reuse teachers saved by an earlier --out (DIR/seed<N>/teacher) or by benchmarks/distillation.py")
     parser.add_argument("--optics-start", choices=("sclc", "ramps"), default="sclc",
                         help="start the optics-aware student from the SCLC + KD student (its filters and back end), or from random ramps")
+    parser.add_argument("--optics-kd-from", choices=("sclc", "teacher"), default="sclc",
+                        help="distil the optics-aware student from the SCLC + KD student (the digital model it is to match) or from the teacher")
     parser.add_argument("--phase-lr-scale", type=float, default=TrainSettings.phase_lr_scale, help="the SLM phase's learning-rate multiplier")
     parser.add_argument("--teacher-width", type=int, default=32)
     parser.add_argument("--channels", type=int, default=int(CLASSIFIER_SCLC_SIZE["channels"]), help="optical channels of both students")
@@ -123,10 +125,11 @@ def main() -> None:
             teacher_path, teacher_model = trained.path, trained.model
         sclc = train_student(data, teacher_model, settings["student"], "sclc", root / "sclc_kd", teacher_path=teacher_path, **sclc_arch)
         optics_arch = {"layout": layout} | ({} if args.optics_start == "sclc" else {k: v for k, v in arch.items() if k != "channels"})
+        optics_kd, optics_kd_path = (sclc.model, sclc.path) if args.optics_kd_from == "sclc" else (teacher_model, teacher_path)
         students = {
             "sclc": sclc,
             "optics_aware": train_student(
-                data, teacher_model, settings["optics"], "optics_aware", root / "optics_aware", teacher_path=teacher_path,
+                data, optics_kd, settings["optics"], "optics_aware", root / "optics_aware", teacher_path=optics_kd_path,
                 start_from=(sclc.model, sclc.path) if args.optics_start == "sclc" else None, **optics_arch,
             ),
         }
@@ -157,7 +160,7 @@ def main() -> None:
         **{f"{name}_optical": mean(f"{name}_optical") for name in SCLC_EXPORTS},
         "frames_per_input": {name: per_seed[0][f"{name}_frames_per_input"] for name, _, _ in EXPORTS},
         "backend_mflops": round(mflops["sclc"], 3), "optics_aware_backend_mflops": round(mflops["optics_aware"], 3), "seconds": round(time.perf_counter() - start, 1),
-        "optics_start": args.optics_start, "kernel_support": args.kernel_support, "data": args.data, "seeds": args.seeds, "test_images": len(test), "channels": channels, "per_seed": per_seed,
+        "optics_start": args.optics_start, "optics_kd_from": args.optics_kd_from, "kernel_support": args.kernel_support, "data": args.data, "seeds": args.seeds, "test_images": len(test), "channels": channels, "per_seed": per_seed,
         "bench": str(spec.source),
     }
     print(json.dumps(result))

@@ -1,8 +1,9 @@
 """``labctl demo``: the whole method on a (simulated) bench, end to end, in a few minutes.
 
 Train a nonlinear teacher and SCLC students without and with KD; calibrate the bench; train an
-optics-aware student (KD) through the calibrated bench's twin, started from the SCLC + KD student
-(its filters, made phase only, and its back end); export its mask for the bench as it comes
+optics-aware student through the calibrated bench's twin, started from the SCLC + KD student (its
+filters, made phase only, and its back end) and distilled from it, so that what the SLM shows
+learns to read as the digital student does; export its mask for the bench as it comes
 (uncalibrated) and as calibrated; run both through the runner; draw a figure of a few test inputs
 through the calibrated bench (:mod:`labctl.demo_figure`); print one table and write
 ``summary.json``. Every figure is measured in this run; the electronic FLOPs per image beside each
@@ -153,13 +154,16 @@ def run_demo(
     sclc_kd = students["student_kd"]
     layout = layout_for_bench(calibrated, data.size, sclc_kd.model.front.out_channels)
     optics_limit = min((n for n in (settings.train_limit, settings.optics_train_limit) if n is not None), default=None)
+    # distilled from the SCLC + KD student it starts from, not from the teacher: on fashion-mini (seed 0,
+    # 2 epochs on 3000 images) its twin read 85.8 % against 84.3 from the teacher (the SCLC + KD student
+    # 88.1): the digital student it shows is the function it is meant to match
     optical = train_student(
-        data, teacher.model, TrainSettings(epochs=settings.optics_epochs, seed=settings.seed, train_limit=optics_limit),
-        kind="optics_aware", out_dir=out / "optics_aware", teacher_path=teacher.path, processes=on_device,
+        data, sclc_kd.model, TrainSettings(epochs=settings.optics_epochs, seed=settings.seed, train_limit=optics_limit),
+        kind="optics_aware", out_dir=out / "optics_aware", teacher_path=sclc_kd.path, processes=on_device,
         start_from=(sclc_kd.model, sclc_kd.path), layout=layout,
     )
     stage("optics_aware", t0)
-    log(f"optics-aware student (KD, digital twin): {optical.metrics} ({timings['optics_aware']} s)")
+    log(f"optics-aware student (distilled from SCLC + KD, digital twin): {optical.metrics} ({timings['optics_aware']} s)")
 
     runs: dict[str, dict[str, Any]] = {}
     for name, bench_spec in (("uncalibrated", spec), ("calibrated", calibrated)):

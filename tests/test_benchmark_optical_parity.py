@@ -31,10 +31,10 @@ def test_trains_calibrates_exports_and_runs_every_student_through_the_bench(tmp_
     assert summary["seconds"] > 0 and summary["test_images"] == 24
     for name in (*sclc_paths, "optics_aware"):
         assert (tmp_path / "out" / "seed0" / f"run_{name}.h5").is_file()
-    # the optics-aware student started from the SCLC + KD student
-    assert summary["optics_start"] == "sclc"
+    # the optics-aware student started from the SCLC + KD student and was distilled from it
+    assert summary["optics_start"] == "sclc" and summary["optics_kd_from"] == "sclc"
     doc = json.loads((tmp_path / "out" / "seed0" / "optics_aware" / "model.json").read_text())
-    assert Path(doc["started_from"]).parent == tmp_path / "out" / "seed0" / "sclc_kd"
+    assert Path(doc["started_from"]).parent == tmp_path / "out" / "seed0" / "sclc_kd" == Path(doc["teacher"]).parent
 
 
 def test_missing_saved_teacher_is_named(tmp_path: Path) -> None:

@@ -107,6 +107,17 @@ def test_optics_aware_student_starts_from_an_sclc_student(tmp_path: Path) -> Non
     code, output = _invoke("train", "student", *small, "--optics-aware", "--start-from", str(out), "--out", str(tmp_path / "z"))
     assert code != 0 and "is a 'optics_aware' checkpoint; --start-from needs an SCLC student" in output
 
+    distilled = tmp_path / "distilled"
+    with_kd = [arg for arg in small if arg != "--no-kd"]
+    code, output = _invoke("train", "student", *with_kd, "--optics-aware", "--start-from", str(sclc), "--distil-from-start",
+                           "--out", str(distilled))
+    assert code == 0, output
+    doc = json.loads((distilled / "model.json").read_text())
+    assert doc["kd"] is True and doc["teacher"] == str(sclc) == doc["started_from"]
+    for refused in (["--distil-from-start"], [*small[-1:], "--start-from", str(sclc), "--distil-from-start"]):
+        code, output = _invoke("train", "student", *with_kd, "--optics-aware", *refused, "--out", str(tmp_path / "r"))
+        assert code != 0 and "--distil-from-start distils from the --start-from student" in output
+
 
 def test_segmentation_reports_iou_and_dice(tmp_path: Path) -> None:
     out = tmp_path / "unet"

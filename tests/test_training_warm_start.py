@@ -9,6 +9,7 @@ import torch
 from drivers.bench import BenchSpec
 from labctl.masks.encoding import double_phase
 from labctl.masks.filter_bank import fourier_masks
+from labctl.masks.iterative import group_regions, iterative_phase
 from labctl.models.bench_layout import layout_for_bench
 from labctl.models.optics_aware import OpticsAwareConfig, OpticsAwareStudent
 from labctl.models.student import SCLCStudent, StudentConfig
@@ -40,7 +41,8 @@ def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
 def test_the_started_student_shows_the_sclc_filters_and_has_its_back_end(layout: OpticalLayout) -> None:
     sclc = _sclc()
     student = optics_aware_from_sclc(sclc, layout)
-    expected = [double_phase(m)[0] for m in fourier_masks(sclc.front.collapse().detach(), layout)]
+    masks = fourier_masks(sclc.front.collapse().detach(), layout)
+    expected = [iterative_phase(m, region, np.angle(m))[0] for m, region in zip(masks, group_regions(layout))]
     assert not student.phase.bounded  # an ideal panel: the phase is free, the start exact
     with torch.no_grad():
         phase = student.phase().numpy()
@@ -53,7 +55,12 @@ def test_the_started_student_shows_the_sclc_filters_and_has_its_back_end(layout:
         target = sclc.detected(x)
         started = _correlation(student.detected(x), target)
         fresh = _correlation(OpticsAwareStudent(student.config, seed=0).detected(x), target)
+        closed_form = OpticsAwareStudent(student.config, seed=0)
+        closed_form.back.load_state_dict(student.back.state_dict())
+        closed_form.set_phase(torch.from_numpy(np.stack([double_phase(m)[0] for m in masks]).squeeze(0)).float())
+        double = _correlation(closed_form.detected(x), target)
     assert started > 0.4 and started > fresh + 0.3, (started, fresh)
+    assert started > double, (started, double)  # why the start is the iterative encoding, not the double-phase one
 
 
 def test_a_student_that_does_not_fit_the_layout_is_refused_with_the_reasons(layout: OpticalLayout) -> None:

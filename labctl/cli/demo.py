@@ -71,7 +71,7 @@ def demo_command(
         ("teacher (nonlinear CNN)", "teacher", "teacher"),
         ("SCLC student, no KD (digital)", "student_nokd", "student_nokd"),
         ("SCLC student, KD (digital)", "student_kd", "student_kd"),
-        ("optics-aware student from SCLC + KD (twin)", "optics_aware_digital", "optics_aware"),
+        ("optics-aware student, distilled from SCLC + KD (twin)", "optics_aware_digital", "optics_aware"),
         ("optical, bench uncalibrated", "optical_uncalibrated", "optics_aware"),
         ("optical, bench calibrated", "optical_calibrated", "optics_aware"),
     ]

@@ -192,7 +192,12 @@ def _sclc_start(
 @click.option("--optics-aware", is_flag=True, help="Front end = the bench's 4f model (phase-only, quantised mask, camera tiles).")
 @click.option(
     "--start-from", "start_from", type=click.Path(exists=True, path_type=Path), default=None,
-    help="With --optics-aware: start from this SCLC student (its filters, double-phase encoded, and its back end) instead of random ramps.",
+    help="With --optics-aware: start from this SCLC student (its filters, made phase only by the iterative encoding, and its back end) instead of random ramps.",
+)
+@click.option(
+    "--distil-from-start", is_flag=True,
+    help="With --start-from: distil from that SCLC student instead of a teacher, so that the optics-aware student "
+    "learns to read as the digital student it shows (what `labctl demo` does).",
 )
 @click.option(
     "--phase-lr-scale", type=click.FloatRange(min=0, min_open=True), default=DEFAULT_PHASE_LR_SCALE, show_default=True,
@@ -236,7 +241,7 @@ def _sclc_start(
 def train_student_command(
     data_spec: str, size: int | None, epochs: int, seed: int, batch_size: int, lr: float, train_limit: int | None, out: Path,
     resume: bool, device: torch.device, teacher_path: Path | None, kd_temperature: float, kd_alpha: float, no_kd: bool, optics_aware: bool,
-    start_from: Path | None, phase_lr_scale: float, all_linear: bool,
+    start_from: Path | None, distil_from_start: bool, phase_lr_scale: float, all_linear: bool,
     channels: str | None, pool: str | None, kernel_support: int | None, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
     backend_conv: int | None, backend_conv_layers: int | None, bench_file: Path | None,
 ) -> None:
@@ -253,7 +258,9 @@ def train_student_command(
         raise click.UsageError("--optics-aware and --all-linear are different students; choose one")
     if backend_conv and all_linear:
         raise click.UsageError("--backend-conv adds a ReLU; the --all-linear baseline has none")
-    if teacher_path is None and not no_kd:
+    if distil_from_start and (start_from is None or teacher_path is not None or no_kd):
+        raise click.UsageError("--distil-from-start distils from the --start-from student: give --start-from, and neither --teacher nor --no-kd")
+    if teacher_path is None and not no_kd and not distil_from_start:
         raise click.UsageError("KD needs a teacher: pass --teacher CKPT (from `labctl train teacher`), or --no-kd for the baseline")
     teacher = None
     if teacher_path is not None and not no_kd:
@@ -275,6 +282,8 @@ def train_student_command(
             )
     kind = "optics_aware" if optics_aware else "linear" if all_linear else "sclc"
     sclc_start = _sclc_start(start_from, kind, data, channels, hidden, backend_pool, backend_conv, backend_conv_layers)
+    if distil_from_start:
+        teacher, teacher_path = sclc_start, start_from
     size_defaults = CLASSIFIER_SCLC_SIZE if (kind, data.task) == ("sclc", "classification") else OTHER_STUDENT_SIZE
     channels = channels or size_defaults["channels"]
     arch: dict = {"hidden": hidden or size_defaults["hidden"], "backend_pool": backend_pool or size_defaults["backend_pool"]}

@@ -44,7 +44,7 @@ from calibration.session import describe, phase_table_for
 from drivers.bench import BenchSpec
 from labctl.masks.encoding import ENCODINGS, double_phase
 from labctl.masks.filter_bank import fourier_masks
-from labctl.masks.iterative import IterativeEncoding, iterative_phase, output_region, panel_region_error
+from labctl.masks.iterative import IterativeEncoding, group_regions, iterative_phase, panel_region_error
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.masks.optimise import PhaseOptimisation, optimise_phase
 from labctl.models.bench_layout import layout_for
@@ -154,8 +154,7 @@ def _collapsed(
     masks = fourier_masks(bank, layout)
     support = front.kernel_extent if front.kernel_support else 0
     extra: dict = {"encoding": encoding, "kernel_support": front.kernel_support, "guard_image_px": layout.guard_image_px}
-    reach = support // 2 if support else layout.image_size
-    regions = [output_region(layout, reach, len(layout.group_channels(g))) for g in range(layout.channel_groups)]
+    regions = group_regions(layout, support)
     if encoding == "double-phase":
         encoded = [double_phase(mask, DOUBLE_PHASE_CLIP_PERCENTILE) for mask in masks]
         extra |= {"amplitude_scale": [peak for _, peak in encoded], "clip_percentile": DOUBLE_PHASE_CLIP_PERCENTILE}

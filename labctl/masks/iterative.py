@@ -69,6 +69,13 @@ def output_region(layout: OpticalLayout, reach_image_px: int, channels: int | No
     return region
 
 
+def group_regions(layout: OpticalLayout, kernel_extent: int = 0) -> list[np.ndarray]:
+    """:func:`output_region` of each channel group's mask, for kernels ``kernel_extent`` image px wide
+    (0: free filters, which reach a whole image side)."""
+    reach = kernel_extent // 2 if kernel_extent else layout.image_size
+    return [output_region(layout, reach, len(layout.group_channels(g))) for g in range(layout.channel_groups)]
+
+
 def panel_region_error(phase: np.ndarray, mask: np.ndarray, region: np.ndarray, fringing_sigma_px: float = 0.0,
                        fill_factor: float = 1.0) -> float:
     """Relative error, inside ``region``, of the impulse response a panel gives for the addressed
