@@ -109,12 +109,14 @@ def test_optics_aware_student_starts_from_an_sclc_student(tmp_path: Path) -> Non
 
     distilled = tmp_path / "distilled"
     with_kd = [arg for arg in small if arg != "--no-kd"]
-    code, output = _invoke("train", "student", *with_kd, "--optics-aware", "--start-from", str(sclc), "--distil-from-start",
+    unsized = with_kd[2:]  # no --size: the image size is the start student's, as it is a teacher's with --teacher
+    code, output = _invoke("train", "student", *unsized, "--optics-aware", "--start-from", str(sclc), "--distil-from-start",
                            "--out", str(distilled))
     assert code == 0, output
     doc = json.loads((distilled / "model.json").read_text())
     assert doc["kd"] is True and doc["teacher"] == str(sclc) == doc["started_from"]
-    for refused in (["--distil-from-start"], [*small[-1:], "--start-from", str(sclc), "--distil-from-start"]):
+    for refused in (["--distil-from-start"], [*small[-1:], "--start-from", str(sclc), "--distil-from-start"],
+                    ["--teacher", str(sclc), "--start-from", str(sclc), "--distil-from-start"]):
         code, output = _invoke("train", "student", *with_kd, "--optics-aware", *refused, "--out", str(tmp_path / "r"))
         assert code != 0 and "--distil-from-start distils from the --start-from student" in output
 

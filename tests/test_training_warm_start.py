@@ -38,11 +38,14 @@ def _correlation(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(np.mean([np.corrcoef(a[:, c].reshape(-1).numpy(), b[:, c].reshape(-1).numpy())[0, 1] for c in range(a.shape[1])]))
 
 
-def test_the_started_student_shows_the_sclc_filters_and_has_its_back_end(layout: OpticalLayout) -> None:
-    sclc = _sclc()
+@pytest.mark.parametrize("kernel_support", [0, 3])  # free filters: the region is the whole window; 3 px: part of it
+def test_the_started_student_shows_the_sclc_filters_and_has_its_back_end(layout: OpticalLayout, kernel_support: int) -> None:
+    sclc = _sclc(kernel_support=kernel_support)
     student = optics_aware_from_sclc(sclc, layout)
     masks = fourier_masks(sclc.front.collapse().detach(), layout)
-    expected = [iterative_phase(m, region, np.angle(m))[0] for m, region in zip(masks, group_regions(layout))]
+    regions = group_regions(layout, sclc.front.kernel_extent if kernel_support else 0)
+    assert (regions[0].mean() == 1.0) == (kernel_support == 0)
+    expected = [iterative_phase(m, region, np.angle(m))[0] for m, region in zip(masks, regions)]
     assert not student.phase.bounded  # an ideal panel: the phase is free, the start exact
     with torch.no_grad():
         phase = student.phase().numpy()

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # torch is imported when a command runs, not for --help
 @click.option("--student", type=click.Path(exists=True, path_type=Path), default=None,
               help="Student checkpoint the masks came from (default: the one named in the mask file).")
 @click.option("--teacher", type=click.Path(exists=True, path_type=Path), default=None,
-              help="Teacher for KD (default: the student's own teacher, if recorded).")
+              help="Teacher for KD (default: the model the student was distilled from, if recorded).")
 @click.option("--data", "data_spec", default="digits", show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--fraction", default=0.1, show_default=True, type=click.FloatRange(0, 1, min_open=True),

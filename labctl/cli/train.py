@@ -245,7 +245,8 @@ def train_student_command(
     channels: str | None, pool: str | None, kernel_support: int | None, detection: str, hidden: int | None, backend_pool: int | None, spectral_lr_scale: float,
     backend_conv: int | None, backend_conv_layers: int | None, bench_file: Path | None,
 ) -> None:
-    """Train a student: by KD from --teacher, or with --no-kd on labels alone."""
+    """Train a student: by KD from --teacher (or, with --distil-from-start, from the --start-from
+    student), or with --no-kd on labels alone."""
     from labctl.data import load_dataset
     from labctl.models.checkpoint import CheckpointError, load_checkpoint
     from labctl.models.bench_layout import layout_for_bench
@@ -261,7 +262,8 @@ def train_student_command(
     if distil_from_start and (start_from is None or teacher_path is not None or no_kd):
         raise click.UsageError("--distil-from-start distils from the --start-from student: give --start-from, and neither --teacher nor --no-kd")
     if teacher_path is None and not no_kd and not distil_from_start:
-        raise click.UsageError("KD needs a teacher: pass --teacher CKPT (from `labctl train teacher`), or --no-kd for the baseline")
+        raise click.UsageError("KD needs a teacher: pass --teacher CKPT (from `labctl train teacher`), --start-from with "
+                               "--distil-from-start, or --no-kd for the baseline")
     teacher = None
     if teacher_path is not None and not no_kd:
         loaded = load_checkpoint(teacher_path)
@@ -269,6 +271,8 @@ def train_student_command(
             raise CheckpointError(loaded.path, f"is a {loaded.kind!r} checkpoint; --teacher needs one from `labctl train teacher`")
         teacher = loaded.model
         size = size or loaded.config.size
+    if distil_from_start:
+        size = size or load_checkpoint(start_from).config.size
     processes = _processes(device)
     data = load_dataset(data_spec, size)
     if processes.is_main:

@@ -6,7 +6,10 @@ so a repeated stage costs no bench time):
 1. ``measure``: exposure, readout scale, the digital student's accuracy and the optical accuracy
    before fine-tuning, on the held-out inputs (test split).
 2. ``backend``: capture a training subset (``fraction`` of the training set), fine-tune the back end
-   on those frames with KD from the teacher, measure again.
+   on those frames with KD from the student's teacher (the model its record says it was distilled
+   from: a nonlinear teacher, or, for an optics-aware student trained with ``--distil-from-start``
+   as ``labctl demo`` trains it, the SCLC student it started from; ``--teacher`` overrides it),
+   measure again.
 3. ``twin``: refine the twin (pose from the registration, then defocus, phase scale, residual pose)
    against the frames of stage 2.
 4. ``pat`` epochs: physics-aware training of the mask and back end, one pass over ``fraction`` of the

@@ -9,9 +9,10 @@ quantised mask and the camera change — the encoding, the crosstalk, the sampli
 learning the filters from random ramps.
 
 The phase is the iterative encoding (:mod:`labctl.masks.iterative`), the data-free one `labctl
-export-masks` uses: the demo's student read 84.0 % on its twin after one epoch from it and 81.1 %
-from the double-phase encoding used before (84.3 and 83.6 after two; fashion-mini, seed 0,
-benchmarks/optical_parity.md).
+export-masks` uses (where a group's output region is the whole window, as for free filters on a
+full grid of tiles, that is the filters' own phase): the demo's student read 84.0 % on its twin
+after one epoch from it and 81.1 % from the double-phase encoding used before (84.3 and 83.6 after
+two; fashion-mini, seed 0, benchmarks/optical_parity.md).
 """
 
 from __future__ import annotations
