@@ -21,7 +21,7 @@ import torch
 
 from labctl.optics.layout import OpticalLayout
 from labctl.models.spectral import apply_filter_bank
-from labctl.optics.phase_parameter import MaskPhase, span_of
+from labctl.optics.phase_parameter import MaskPhase
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin
 
@@ -69,8 +69,7 @@ def optimise_phase(
     points = channel_points(layout, affine)[: bank.shape[0]]
     with torch.no_grad():
         target = apply_filter_bank(images, bank, support=support).abs().square()
-    phase = MaskPhase(torch.tensor(initial_phase, dtype=torch.float32), bounded=layout.fringing_sigma_px > 0,
-                      span=span_of(layout.quantisation_levels()))
+    phase = MaskPhase.for_layout(torch.tensor(initial_phase, dtype=torch.float32), layout)
     optimiser = torch.optim.Adam(phase.parameters(), lr=config.lr)
     generator = torch.Generator().manual_seed(config.seed)
     n = images.shape[0]

@@ -24,7 +24,7 @@ from labctl.models.errors import ModelConfigError
 from labctl.optics.geometry import CameraPose, input_to_camera_affine
 from labctl.optics.layout import OpticalLayout, modulator_patch
 from labctl.optics.errors import OpticsModelError
-from labctl.optics.phase_parameter import RESTORE_MARGIN, START_MARGIN, MaskPhase, phase_from_logits, span_of
+from labctl.optics.phase_parameter import RESTORE_MARGIN, START_MARGIN, MaskPhase, phase_from_logits
 from labctl.optics.quantise import round_to_levels
 from labctl.optics.readout import channel_points, read_channels
 from labctl.optics.twin import FourFTwin
@@ -105,8 +105,7 @@ class OpticsAwareStudent(nn.Module):
         groups = [initial_phase(self.layout, generator, tiles=len(self.layout.group_channels(g))) for g in range(self.layout.channel_groups)]
         # one mask (rows, cols), or one per channel group (groups, rows, cols) when the channels are
         # multiplexed; bounded where the layout's panel fringes (labctl.optics.phase_parameter)
-        self.phase = MaskPhase(groups[0] if len(groups) == 1 else torch.stack(groups), bounded=self.layout.fringing_sigma_px > 0,
-                               span=span_of(self.layout.quantisation_levels()))
+        self.phase = MaskPhase.for_layout(groups[0] if len(groups) == 1 else torch.stack(groups), self.layout)
         self.register_buffer("phase_levels", self.layout.quantisation_levels().float(), persistent=False)
         self.register_buffer("points", channel_points(self.layout, ideal_affine(self.layout), config.oversample), persistent=False)
         c = config.channels

@@ -24,11 +24,15 @@ in shape), so there the phase stays free (:class:`MaskPhase`).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from labctl.optics.errors import OpticsModelError
+
+if TYPE_CHECKING:
+    from labctl.optics.layout import OpticalLayout
 
 #: starting phases are kept this fraction of the span inside it: the logit of its ends is infinite,
 #: and on the sigmoid's flat tails a pixel would barely move
@@ -80,6 +84,12 @@ class MaskPhase(nn.Module):
         self.bounded = bounded
         self.span = span
         self.value = nn.Parameter(self.stored(phase.detach().float(), bounded, margin, span))
+
+    @classmethod
+    def for_layout(cls, phase: torch.Tensor, layout: OpticalLayout) -> MaskPhase:
+        """The trained phase of a mask shown on ``layout``'s panel: bounded to its levels' span where its
+        calibration measured fringing, free where not (the module's docstring says why)."""
+        return cls(phase, bounded=layout.fringing_sigma_px > 0, span=span_of(layout.quantisation_levels()))
 
     @staticmethod
     def stored(phase: torch.Tensor, bounded: bool, margin: float = START_MARGIN, span: tuple[float, float] = FULL_SPAN) -> torch.Tensor:
