@@ -87,6 +87,16 @@ def active_phase_table(spec: BenchSpec, slm: DeviceInfo, bit_depth: int) -> Phas
     return phase_table_from_record(load_record(path, device=slm, wavelength_m=spec.optics.wavelength_m, kind="slm_phase"))
 
 
+def active_amplitude_table(spec: BenchSpec, modulator: DeviceInfo, bit_depth: int) -> AmplitudeTable:
+    """The amplitude table the bench file makes active for the input modulator ``modulator`` (identity
+    and wavelength checked), or the linear one of ``bit_depth`` bits when it names none; reads the
+    record only, opens no device."""
+    path = spec.calibration.get("input_response")
+    if not path:
+        return AmplitudeTable.linear(bit_depth)
+    return amplitude_table_from_record(load_record(path, device=modulator, wavelength_m=spec.optics.wavelength_m, kind="input_response"))
+
+
 def phase_table_from_record(record: CalibrationRecord) -> PhaseTable:
     if record.kind != "slm_phase":
         raise CalibrationRecordError(f"record {record.id} is a {record.kind!r} record, not an SLM phase calibration")
@@ -132,7 +142,8 @@ def amplitude_table_from_record(record: CalibrationRecord) -> AmplitudeTable:
     try:
         return AmplitudeTable(gray=gray, bit_depth=bit_depth, record_id=record.id,
                               metadata={"wavelength_m": record.wavelength_m, "created": record.created,
-                                        "model": record.params.get("model")})
+                                        "model": record.params.get("model")},
+                              leak_amplitude=float(record.params.get("leak_amplitude", 0.0)))
     except AmplitudeTableError as exc:
         raise CalibrationRecordError(f"input-response record {record.id}: {exc}") from None
 

@@ -130,8 +130,8 @@ def calibrate_input(bench: Bench, out_dir: str | Path, progress: Progress | None
         res = measure_input_response(Acquirer(bench, policy=retry, on_fault=log.fault), log, settings, progress or no_progress)
     record = CalibrationRecord(
         kind="input_response", device=bench.input_slm.info, wavelength_m=bench.spec.optics.wavelength_m,
-        method="centred block at each gray level through a flat Fourier SLM, summed camera signal over dark, "
-               "full-on references interleaved",
+        method="centred block at each gray level through a flat Fourier SLM, camera signal over dark summed over "
+               "the block's image, full-on references interleaved",
         params=res.params, residuals=res.residuals, arrays=res.arrays,
     )
     path = _save(record, out, bench, log)
@@ -154,7 +154,7 @@ def calibrate_all(spec: BenchSpec, out_dir: str | Path, progress: Progress | Non
     (whatever order they are given in), write ``out_dir/bench.toml``; kind → record path.
 
     The input response comes first: it needs no other calibration (its Fourier SLM is a flat gray
-    level, it sums the whole frame over dark), and the later steps show their input patterns through
+    level, it sums the camera signal over dark where the lit block images), and the later steps show their input patterns through
     its table: the interferometric SLM method's cosine grating above all, to which an uncorrected
     response (an LC modulator's cos²) adds harmonics whose second orders beat with the zero order at
     the very fringe frequency it demodulates. (The diffraction method, camera and registration show

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from calibration.active import (
-    ActiveCalibration, active_phase_table, active_records, amplitude_table_from_record, phase_table_from_record,
+    ActiveCalibration, active_amplitude_table, active_phase_table, active_records, amplitude_table_from_record, phase_table_from_record,
 )
 from calibration.camera_response import CameraCorrection
 from calibration.records import KINDS
 from calibration.registration import Registration
+from drivers.amplitude_table import AmplitudeTable
 from drivers.bench import Bench, BenchSpec
 from drivers.description import BenchDescription, BenchDescriptionError, description_path
 from drivers.phase_table import PhaseTable
@@ -114,6 +115,13 @@ def describe(spec: BenchSpec) -> BenchDescription:
             return saved
     with open_session(spec) as session:
         return session.description
+
+
+def amplitude_table_for(spec: BenchSpec, description: BenchDescription) -> AmplitudeTable:
+    """The active amplitude table of ``spec``'s input modulator, from its record (checked against the
+    modulator the description names) — no device opened."""
+    modulator = description.devices["input_slm"]
+    return active_amplitude_table(spec, modulator.identity, modulator.bit_depth)
 
 
 def phase_table_for(spec: BenchSpec, description: BenchDescription) -> PhaseTable:

@@ -36,6 +36,10 @@ class AmplitudeTable:
     bit_depth: int
     record_id: str = "linear"
     metadata: dict = field(default_factory=dict)
+    #: the field a dark (gray 0) pixel still sends, over a full-on one's, as the same calibration measured
+    #: it: no table delivers less, and every pixel outside an image sends it. 0: none measured (the linear
+    #: table, and records made before the measurement)
+    leak_amplitude: float = 0.0
     _levels_f: np.ndarray = field(init=False, repr=False, compare=False)
     _steps_f: np.ndarray = field(init=False, repr=False, compare=False)
     _identity: bool = field(init=False, repr=False, compare=False)
@@ -44,6 +48,8 @@ class AmplitudeTable:
         name = f"amplitude table {self.record_id!r}"
         if isinstance(self.bit_depth, bool) or not isinstance(self.bit_depth, (int, np.integer)) or not 1 <= self.bit_depth <= 16:
             raise AmplitudeTableError(f"{name}: bit depth must be an integer in 1..16; got {self.bit_depth!r}")
+        if not (np.isfinite(self.leak_amplitude) and 0 <= self.leak_amplitude < 1):
+            raise AmplitudeTableError(f"{name}: the dark pixels' leak must be within [0, 1) of full on; got {self.leak_amplitude}")
         g = np.asarray(self.gray)
         if g.ndim != 1 or g.shape[0] < 2:
             raise AmplitudeTableError(f"{name} must have shape (K,) with K >= 2 amplitude targets; got {g.shape}")

@@ -197,3 +197,31 @@ def test_a_dmds_table_inverts_its_mean_field_and_stays_near_linear(tmp_path, one
     np.testing.assert_allclose(record.arrays["field"], record.arrays["amplitude"] ** 2)
     assert np.sqrt(np.mean((delivered - requested) ** 2)) < 0.05
     assert np.abs(gray - 255 * requested).max() < 32  # a √ law's table: 255·a², 64 levels off at a = 0.5
+
+
+def test_the_measured_leak_of_dark_pixels_reaches_the_layout(tmp_path, one_torch_thread) -> None:
+    """The input response measures a dark pixel's field over the block's image (the whole frame would
+    add the dark surroundings' leak, 2.5x the true one on the embedded bench): within 10 % of the
+    hidden leak; its table and the bench's layout carry it, so the twin adds it; a record made before
+    the measurement (no ``leak_amplitude``) means no leak."""
+    from calibration.input_response import InputResponseSettings
+    from calibration.run import calibrate_input
+    from mock_hw.truth import reveal_truth
+
+    src = tmp_path / "bench.toml"
+    src.write_text(bench_toml())
+    with BenchSpec.from_file(src).open() as bench:
+        path = calibrate_input(bench, tmp_path / "records", settings=InputResponseSettings(levels=9, frames_each=2))
+        leak = reveal_truth(bench.input_slm).leak_amplitude
+    record = load_record(path)
+    measured = record.params["leak_amplitude"]
+    assert abs(measured - leak) < 0.1 * leak, (measured, leak)
+    assert amplitude_table_from_record(record).leak_amplitude == measured
+    bench_file = write_bench_file(BenchSpec.from_file(src), tmp_path / "cal" / "bench.toml", {"input_response": path})
+    assert layout_for_bench(BenchSpec.from_file(bench_file), 16, 4).input_leak == measured
+    older = CalibrationRecord(kind=record.kind, device=record.device, wavelength_m=record.wavelength_m, method=record.method,
+                              params={k: v for k, v in record.params.items() if k != "leak_amplitude"},
+                              residuals=record.residuals, arrays=record.arrays)
+    assert amplitude_table_from_record(older).leak_amplitude == 0.0
+    with pytest.raises(AmplitudeTableError, match="leak"):
+        AmplitudeTable(gray=np.arange(256), bit_depth=8, leak_amplitude=float("nan"))

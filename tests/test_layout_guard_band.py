@@ -59,3 +59,12 @@ def test_layouts_stored_before_the_guard_band_still_load() -> None:
     d = layout_for_bench(EMBEDDED, 28, 32).to_dict()
     d.pop("guard_image_px")
     assert OpticalLayout.from_dict(d).guard_image_px == 0
+
+
+@pytest.mark.parametrize("leak", [-0.01, 1.0, float("nan")])
+def test_a_layout_refuses_an_input_leak_no_modulator_has(leak: float) -> None:
+    d = layout_for_bench(EMBEDDED, 28, 4).to_dict()
+    with pytest.raises(LayoutError, match=r"input modulator's leak must be within \[0, 1\)"):
+        OpticalLayout.from_dict({**d, "input_leak": leak})
+    d.pop("input_leak")  # stored before the leak was measured: none
+    assert OpticalLayout.from_dict(d).input_leak == 0.0

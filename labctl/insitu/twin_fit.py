@@ -129,9 +129,11 @@ def _blur(phase: torch.Tensor, variance_px2: torch.Tensor) -> torch.Tensor:
 class RefinableTwin(FourFTwin):
     """The shared twin plus the parameters of a real bench that twin refinement can fit.
 
-    All start where the shared twin is (no leak, a flat beam, fill factor ``1 − fill_gap``, the
-    assumed crosstalk, no aberration, no distortion), so an unfitted refinable twin is the shared
-    twin up to its fill factor and crosstalk assumptions.
+    All start where the shared twin is (the calibrated leak, a flat beam, fill factor ``1 − fill_gap``,
+    the assumed crosstalk, no aberration, no distortion), so an unfitted refinable twin is the shared
+    twin up to its fill factor and crosstalk assumptions and its model of the leak: the raw
+    modulator's ``leak + (1 − leak)·amplitude`` with the beam over it, where the shared twin's
+    modulator shows ``max(amplitude, leak)`` through its amplitude table.
     """
 
     free_parameters = FREE_PARAMETERS + EXTRA_PARAMETERS
@@ -167,7 +169,7 @@ class RefinableTwin(FourFTwin):
         self.register_buffer("_in_x", torch.from_numpy((np.arange(layout.input_cols) - (layout.input_cols - 1) / 2) / half).float(), persistent=False)
         # the camera's half-diagonal in the output plane (distortion's normalising radius)
         self._cam_radius_m = 0.5 * layout.camera_pitch_m * float(np.hypot(layout.camera_rows, layout.camera_cols)) * pose.scale
-        self.input_leak = nn.Parameter(torch.tensor(0.0), requires_grad=False)
+        self.input_leak = nn.Parameter(torch.tensor(float(layout.input_leak)), requires_grad=False)
         self.beam_centre = nn.Parameter(torch.zeros(2), requires_grad=False)  # (y, x)
         self.beam_curvature = nn.Parameter(torch.tensor(0.0), requires_grad=False)  # 2/w², w over the half-diagonal
         self.fill_gap = nn.Parameter(torch.tensor(1.0 - assumptions.fill_factor), requires_grad=False)
@@ -228,6 +230,11 @@ class RefinableTwin(FourFTwin):
     def pixel_transmission(self, pixels: torch.Tensor) -> torch.Tensor:
         raise OpticsModelError("the refinable twin is for phase masks (twin refinement and physics-aware training)")
 
+    def _leak_model(self, layout: OpticalLayout, pose: CameraPose) -> None:
+        """None: :meth:`frames` propagates the leak with the image (its grid covers the modulator), so
+        the shared twin's :meth:`leak_field` gives none."""
+        return None
+
     def beam(self) -> torch.Tensor:
         """Field amplitude of the laser over the modulator (rows, cols), 1 at the beam's centre."""
         y = self._in_y - self.beam_centre[0]
@@ -268,9 +275,13 @@ class RefinableTwin(FourFTwin):
         gy = 2 * (y / dy + self.grid.rows // 2) / (self.grid.rows - 1) - 1
         return torch.stack([gx, gy], dim=-1)[None].float()
 
-    def frames(self, amplitude: torch.Tensor, transmission: torch.Tensor, origin: tuple[int, int] | None = None) -> torch.Tensor:
+    def frames(self, amplitude: torch.Tensor, transmission: torch.Tensor, origin: tuple[int, int] | None = None,
+               leak_field: None = None) -> torch.Tensor:
         """Camera intensity for modulator amplitudes over the whole modulator (``origin`` None) or a
-        patch at ``origin``; the beam and the leak of every dark pixel included."""
+        patch at ``origin``; the beam and the leak of every dark pixel included (so ``leak_field``,
+        the shared twin's, is refused)."""
+        if leak_field is not None:
+            raise OpticsModelError("the refinable twin models the modulator's leak itself (input_leak); pass no leak_field")
         lay = self.layout
         side = lay.image_size * lay.image_scale
         if origin is None:  # the image patch alone holds light (the session's inputs): its spectrum is cheaper

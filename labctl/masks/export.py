@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from calibration.session import describe, phase_table_for
+from calibration.session import amplitude_table_for, describe, phase_table_for
 from drivers.bench import BenchSpec
 from labctl.masks.encoding import ENCODINGS, double_phase
 from labctl.masks.filter_bank import fourier_masks
@@ -99,13 +99,14 @@ def export_masks(
     slm_info = {"identity": fourier.identity.as_dict(), "rows": fourier.rows, "cols": fourier.cols,
                 "pitch_m": fourier.pitch_m, "bit_depth": fourier.bit_depth}
     table = phase_table_for(spec, description)
+    amplitudes = amplitude_table_for(spec, description)
     if student.kind == "optics_aware":
         layout, phase, method, extra = _optics_aware(student)
     elif student.kind == "sclc":
         front = student.model.front
         guard = guard_for_kernel(front.kernel_extent) if front.kernel_support else 0
         layout = layout_for(description, _image_size(student), front.out_channels, guard_image_px=guard,
-                            packed=bool(front.kernel_support), table=table)
+                            packed=bool(front.kernel_support), table=table, amplitudes=amplitudes)
         layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation, iterative)
     else:
         raise MaskFileError(
@@ -120,6 +121,7 @@ def export_masks(
         slm=slm_info,
         calibration={"slm_phase": table.record_id},
         extra=extra | {"panel": {"fringing_sigma_px": table.fringing_sigma_px, "fill_factor": table.fill_factor},
+                       "input_modulator": {"leak_amplitude": amplitudes.leak_amplitude, "amplitude_table": amplitudes.record_id},
                        "provenance": software_provenance(), "bench_file": str(spec.source),
                        "bench_description": description.to_dict()},
     )

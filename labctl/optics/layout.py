@@ -64,8 +64,14 @@ class OpticalLayout:
     #: (:class:`drivers.phase_table.PhaseTable`); the twin shows masks through them. 0 and 1: an ideal panel
     fringing_sigma_px: float = 0.0
     fill_factor: float = 1.0
+    #: the field a dark input-modulator pixel still sends, over a full-on one's (finite contrast), as its
+    #: input-response calibration measured it (:class:`drivers.amplitude_table.AmplitudeTable`): every
+    #: pixel outside the image sends it too, coherently with the image's light. 0: a perfect modulator
+    input_leak: float = 0.0
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.input_leak) and 0 <= self.input_leak < 1):
+            raise LayoutError(f"the input modulator's leak must be within [0, 1) of full on; got {self.input_leak}")
         if not (math.isfinite(self.fringing_sigma_px) and self.fringing_sigma_px >= 0):
             raise LayoutError(f"the fringing width must be >= 0 SLM px; got {self.fringing_sigma_px}")
         if not (math.isfinite(self.fill_factor) and 0 < self.fill_factor <= 1):
@@ -175,7 +181,7 @@ class OpticalLayout:
     def tiled(
         cls, numbers: dict, image_size: int, channels: int, margin_px: int = 4, image_scale: int | None = None, bench: str = "",
         phase_levels: tuple[float, ...] = (), guard_image_px: int = 0, packed: bool = False,
-        fringing_sigma_px: float = 0.0, fill_factor: float = 1.0,
+        fringing_sigma_px: float = 0.0, fill_factor: float = 1.0, input_leak: float = 0.0,
     ) -> OpticalLayout:
         """A grid of equal tiles over the camera and the image centred on the modulator, as large
         (integer ``image_scale``) as lets its footprint plus ``margin_px`` fit a tile.
@@ -235,7 +241,7 @@ class OpticalLayout:
             **numbers, image_size=image_size, image_scale=scale,
             image_row=(numbers["input_rows"] - side) // 2, image_col=(numbers["input_cols"] - side) // 2,
             tile_size=tile, tiles=tiles, bench=bench, channels=channels, phase_levels=phase_levels,
-            fringing_sigma_px=fringing_sigma_px, fill_factor=fill_factor,
+            fringing_sigma_px=fringing_sigma_px, fill_factor=fill_factor, input_leak=input_leak,
             guard_image_px=guard_image_px if per_frame > 1 else 0,
         )
 

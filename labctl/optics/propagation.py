@@ -71,12 +71,16 @@ def defocus_phase(grid: SimulationGrid, defocus_m: float) -> torch.Tensor:
     return torch.from_numpy(phi).float()
 
 
-def output_intensity(spectrum: torch.Tensor, transmission: torch.Tensor) -> torch.Tensor:
+def output_intensity(spectrum: torch.Tensor, transmission: torch.Tensor, added_field: torch.Tensor | None = None) -> torch.Tensor:
     """|output field|² (power per output sample), centred, for an input ``spectrum`` (..., rows, cols)
     and a ``transmission`` from :func:`slm_transmission`, both in FFT order. The second lens is a
     forward transform (the image is inverted); orthonormal scaling conserves power through a lossless
-    mask. The output field is ``fft2(spectrum · transmission, norm="ortho")``, centred already."""
+    mask. The output field is ``fft2(spectrum · transmission, norm="ortho")``, centred already.
+    ``added_field``: a coherent output field (rows, cols, centred) added before the square, e.g. the
+    light of the input modulator's dark pixels (:meth:`labctl.optics.twin.FourFTwin.leak_field`)."""
     field = torch.fft.fft2(spectrum * transmission, norm="ortho")
+    if added_field is not None:
+        field = field + added_field
     return field.real.square() + field.imag.square()  # (view_as_real(·).square().sum(-1): 4× slower on the CPU)
 
 
