@@ -158,6 +158,12 @@ def test_export_warns_when_the_calibrated_panel_spoils_the_encoding(trained, tmp
                                        "--out", str(tmp_path / "oa.h5")])
     assert result.exit_code == 0, result.output
     assert "trained through a panel" in result.output and (tmp_path / "oa.h5").is_file()
+    assert "dark pixels leak" not in result.output
+    monkeypatch.setattr(export, "INPUT_LEAK_MISMATCH", -1.0)
+    result = CliRunner().invoke(main, ["export-masks", str(trained["optics"].path), "--bench", str(trained["bench_file"]),
+                                       "--out", str(tmp_path / "oa2.h5")])
+    assert result.exit_code == 0, result.output
+    assert "dark pixels leak" in result.output and (tmp_path / "oa2.h5").is_file()
 
 
 def test_finetune_measures_improves_and_resumes_after_a_crash(trained, tmp_path: Path, monkeypatch) -> None:

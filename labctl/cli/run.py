@@ -27,7 +27,9 @@ from labctl.runner.drift_settings import DriftSettings
 @clean_errors
 def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, encoding: str) -> None:
     """Turn a trained student (CHECKPOINT file or run folder) into the Fourier SLM's mask file."""
-    from labctl.masks.export import PANEL_ADDED_ERROR_WARNING, PANEL_FRINGING_MISMATCH_PX, export_masks, panel_added_error
+    from labctl.masks.export import (
+        INPUT_LEAK_MISMATCH, PANEL_ADDED_ERROR_WARNING, PANEL_FRINGING_MISMATCH_PX, export_masks, panel_added_error,
+    )
 
     spec = load_bench_spec(bench_file)
     masks = export_masks(checkpoint, spec, out, encoding=encoding)
@@ -43,6 +45,14 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, e
             f"[yellow]warning:[/yellow] the student was trained through a panel of {lay.fringing_sigma_px:.2f} px fringing; "
             f"this bench's calibration measured {panel['fringing_sigma_px']:.2f} px: expect the bench to read below the "
             "twin. Train it against this bench's calibration (labctl train student --optics-aware --bench ...)."
+        )
+    leak = masks.extra["input_modulator"]["leak_amplitude"]
+    if masks.method == "optics-aware" and abs(lay.input_leak - leak) > INPUT_LEAK_MISMATCH:
+        Console().print(
+            f"[yellow]warning:[/yellow] the student was trained for an input modulator whose dark pixels leak "
+            f"{lay.input_leak:.3f} of full on; this bench's input-response calibration measured {leak:.3f}: expect the "
+            "bench to read below the twin. Train it against this bench's calibration (labctl train student "
+            "--optics-aware --bench ...)."
         )
     if masks.method == "sclc-optimised":
         Console().print(

@@ -71,6 +71,10 @@ PANEL_ADDED_ERROR_WARNING = 0.15
 #: calibrated one by more than this is not shown as it was trained; ``labctl export-masks`` says so
 PANEL_FRINGING_MISMATCH_PX = 0.1
 
+#: the same for the input modulator's leak (field over full on): a student trained with no leak read
+#: 84.1 % through the embedded bench (leak 0.023), 85.0 trained with it (`make demo`'s student)
+INPUT_LEAK_MISMATCH = 0.005
+
 
 def export_masks(
     checkpoint: str | Path,

@@ -158,7 +158,8 @@ class FourFTwin(nn.Module):
         the Fourier SLM showing ``phase``; None where the layout's modulator does not leak. It does
         not depend on the image: one propagation per mask, not per frame. Its light reaches the tiles
         through every channel's ramp and adds to the image's field, so what the tiles read is not
-        |h ∗ x|² alone (on the embedded bench, leak 0.023: 1.8 points of accuracy, `make demo`)."""
+        |h ∗ x|² alone: the demo's optics-aware student, trained without it, read 84.1 % through the
+        embedded bench (leak 0.023) and 86.2 % with the simulated modulator's leak taken out."""
         if self._leak_grid is None:
             return None
         t = phase_transmission(self._shown(phase), self._leak_envelope)
