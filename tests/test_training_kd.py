@@ -134,3 +134,25 @@ def test_spectral_filters_train_at_their_own_learning_rate() -> None:
     assert [g["lr"] for g in parameter_groups(teacher_for(data, width=4), settings)] == [1e-3]
     with pytest.raises(ValueError, match="the spectral and phase learning-rate scales must be positive"):
         TrainSettings(spectral_lr_scale=0.0)
+
+
+def test_testing_less_often_trains_the_same_model() -> None:
+    """``eval_every``: the test (and the BatchNorm re-estimate before it) on fewer epochs, always after
+    the last; the trained weights and final metrics are those of a test after every epoch."""
+    from labctl.training.loop import TrainingSettingsError, fit
+    from labctl.training.train import student_for
+
+    data = load_dataset("digits", size=16)
+    runs = {}
+    for every in (1, 3):
+        model = student_for(data, "sclc", channels=(4,), hidden=16, backend_pool=4)
+        history = fit(model, data, TrainSettings(epochs=3, train_limit=300, batch_size=64, lr=1e-2, eval_every=every))
+        runs[every] = (model, history)
+    (each, each_history), (last, last_history) = runs[1], runs[3]
+    assert all("accuracy" in h for h in each_history)
+    assert ["accuracy" in h for h in last_history] == [False, False, True]
+    assert last_history[-1]["accuracy"] == each_history[-1]["accuracy"]
+    for a, b in zip(each.state_dict().values(), last.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(TrainingSettingsError, match="eval_every"):
+        TrainSettings(eval_every=0)
