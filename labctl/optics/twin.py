@@ -5,8 +5,9 @@ physics as the simulator (:mod:`labctl.optics.propagation`), with the bench's fr
 torch parameters: camera pose (shift, rotation, scale), defocus, a phase-scale error (the phase table
 over- or under-shooting), SLM fringing and fill factor, and an overall intensity gain. By default the
 twin is the design geometry, ideally aligned, seen through the Fourier SLM's fringing and fill factor
-as its phase calibration measured them (the layout carries them; an ideal panel where none was
-measured); in-situ training refines the free parameters against captured frames (``requires_grad``
+as its phase calibration measured them, with the light the input modulator's dark pixels leak as its
+input-response calibration measured it (the layout carries both; an ideal panel and no leak where
+nothing was measured); in-situ training refines the free parameters against captured frames (``requires_grad``
 on the ones to fit) and sends gradients through it to the mask.
 """
 
