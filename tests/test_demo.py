@@ -27,7 +27,11 @@ def test_demo_defaults_to_the_embedded_fashion_subset() -> None:
 
 
 @pytest.mark.filterwarnings("ignore:bench .* has no .*calibration")  # the uncalibrated run warns by design
-def test_demo_runs_end_to_end_on_tiny_settings(tmp_path: Path, one_torch_thread: None) -> None:
+@pytest.mark.parametrize("threads", [1, 2])  # 2: the two bench runs side by side, one thread each
+def test_demo_runs_end_to_end_on_tiny_settings(tmp_path: Path, one_torch_thread: None, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
     bench_file = tmp_path / "small.toml"
     bench_file.write_text(bench_toml())
     data = load_dataset("digits")
@@ -39,6 +43,8 @@ def test_demo_runs_end_to_end_on_tiny_settings(tmp_path: Path, one_torch_thread:
 
     for key in ("teacher", "student_nokd", "student_kd", "optics_aware_digital", "optical_uncalibrated", "optical_calibrated"):
         assert 0.0 <= summary[key] <= 1.0, key
+    assert torch.get_num_threads() == threads  # the runs' one thread each is not left behind
+    assert all(summary["timings_s"][f"run_{name}"] > 0 and (out / f"run_{name}.h5").is_file() for name in ("uncalibrated", "calibrated"))
     assert json.loads((out / "summary.json").read_text())["teacher"] == summary["teacher"]
     mflops = summary["mflops"]
     assert all(v > 0 for v in mflops.values())
