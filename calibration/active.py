@@ -10,6 +10,7 @@ input modulator's amplitude table.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -124,11 +125,21 @@ def _check_device(record: CalibrationRecord, slm, bench: Bench, what: str, force
         raise CalibrationMismatch(f"{what} record {record.id} was {why}; recalibrate, or force it")
 
 
+class UnmeasuredLeakWarning(UserWarning):
+    """An input-response record made before the dark pixels' leak was measured."""
+
+
 def amplitude_table_from_record(record: CalibrationRecord) -> AmplitudeTable:
     """The input modulator's amplitude → gray table of an ``input_response`` record; its bit depth is
-    that of the modulator it measured (one measured amplitude per gray level in ``amplitude``)."""
+    that of the modulator it measured (one measured amplitude per gray level in ``amplitude``). A
+    record made before the leak was measured gives a table with none, and a warning: its amplitudes
+    were summed over the whole frame, so its darkest levels are off too."""
     if record.kind != "input_response":
         raise CalibrationRecordError(f"record {record.id} is a {record.kind!r} record, not an input-response calibration")
+    if "leak_amplitude" not in record.params:
+        warnings.warn(f"input-response record {record.id} predates the measurement of the dark pixels' leak: the twin "
+                      "assumes none and its darkest levels read high; recalibrate the input response "
+                      "(labctl calibrate input)", UnmeasuredLeakWarning, stacklevel=2)
     try:
         gray = np.asarray(record.arrays["table_gray"])
         levels = int(np.asarray(record.arrays["amplitude"]).size)
@@ -143,7 +154,8 @@ def amplitude_table_from_record(record: CalibrationRecord) -> AmplitudeTable:
         return AmplitudeTable(gray=gray, bit_depth=bit_depth, record_id=record.id,
                               metadata={"wavelength_m": record.wavelength_m, "created": record.created,
                                         "model": record.params.get("model")},
-                              leak_amplitude=float(record.params.get("leak_amplitude", 0.0)))
+                              leak_amplitude=float(record.params.get("leak_amplitude", 0.0)),
+                              leak_adds=bool(record.params.get("leak_adds", False)))
     except AmplitudeTableError as exc:
         raise CalibrationRecordError(f"input-response record {record.id}: {exc}") from None
 

@@ -5,8 +5,8 @@ A block at the modulator's centre is shown at a series of gray levels (the rest 
 blocked by the shutter for the dark frames); the camera's summed signal above dark over the block's
 image (:func:`block_pixels`) is proportional to the power the block's pixels send, so ``I(g)/I(L−1)``
 is the relative intensity and its square root the effective amplitude. At gray 0 that is the leak
-of a dark pixel (finite contrast), recorded as ``leak_amplitude``: every pixel outside an image
-sends it too. What it shows about the modulator:
+of a dark pixel (finite contrast), recorded as ``leak_amplitude`` with how the table leaves it under
+an image (``leak_adds``): every pixel outside an image sends it too. What it shows about the modulator:
 
 - an ideal analog amplitude modulator: amplitude linear in gray (intensity quadratic);
 - a DMD (binary mirrors, gray by pulse-width modulation over the exposure): intensity linear in gray,
@@ -182,9 +182,13 @@ def _measure(acq: Acquirer, log: RawLog, settings: InputResponseSettings, progre
     table_gray = np.abs(field[None, :] - targets[:, None]).argmin(axis=1).astype(np.uint16)
     progress("done", 1.0)
     params = {
-        # the field of a dark pixel over a full-on one: what the table delivers at its floor, and what
+        # the field of a dark pixel over a full-on one (√ of their intensities, whatever the model): what
         # every pixel outside an image sends (the twin adds it: labctl.optics.twin.FourFTwin.leak_field)
-        "leak_amplitude": float(field[0]),
+        "leak_amplitude": float(amplitude[0]),
+        # how the table leaves it under an image: binary mirrors' table inverts their mean intensity, so
+        # the off mirrors' field stays under every level (leak + (1 − leak)·a); a table of the field
+        # itself shows the leak only where it cannot go darker (max(a, leak))
+        "leak_adds": model == BINARY_PWM,
         "block_pixels": int(block.sum()),
         "levels_sampled": int(len(grays)),
         "block_fraction": settings.block_fraction,

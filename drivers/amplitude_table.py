@@ -40,6 +40,9 @@ class AmplitudeTable:
     #: it: no table delivers less, and every pixel outside an image sends it. 0: none measured (the linear
     #: table, and records made before the measurement)
     leak_amplitude: float = 0.0
+    #: how the table shows an amplitude ``a`` over that leak: ``leak + (1 − leak)·a`` (True: binary
+    #: mirrors, whose off state sends the leak under every level) or ``max(a, leak)`` (False)
+    leak_adds: bool = False
     _levels_f: np.ndarray = field(init=False, repr=False, compare=False)
     _steps_f: np.ndarray = field(init=False, repr=False, compare=False)
     _identity: bool = field(init=False, repr=False, compare=False)

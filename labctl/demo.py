@@ -14,9 +14,10 @@ accuracy are counted from the models' sizes (:mod:`labctl.models.efficiency`).
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -171,15 +172,17 @@ def run_demo(
     stage("optics_aware", t0)
     log(f"optics-aware student (distilled from SCLC + KD, digital twin): {optical.metrics} ({timings['optics_aware']} s)")
 
+    benches = {"uncalibrated": spec, "calibrated": calibrated}
+    # each run's own (a run sets its event when it ends); both set when one fails or is interrupted,
+    # so that the other stops at its next input
+    stops = {name: threading.Event() for name in benches}
+
     def optical_run(name: str, bench_spec: BenchSpec) -> dict[str, Any]:
-        # one thread of torch work per run: the simulated bench's physics is many small steps that
-        # run best on one core (labctl.optics.cpu), so the two runs go side by side on the two cores
-        torch.set_num_threads(1)
         t0 = time.perf_counter()
         masks = out / f"masks_{name}.h5"
         export_masks(optical.path, bench_spec, masks)
         summary, record = run_masks(bench_spec, masks, data, out / f"run_{name}.h5",
-                                    options=RunOptions(limit=settings.test_limit))
+                                    options=RunOptions(limit=settings.test_limit), stop=stops[name])
         report = build_report(record)
         seconds = round(time.perf_counter() - t0, 1)
         log(f"optical, {name} bench: {report.metrics} at {summary.frames_per_s:.1f} frames/s ({seconds} s)")
@@ -188,14 +191,28 @@ def run_demo(
 
     t0 = begin()
     threads = torch.get_num_threads()
-    benches = {"uncalibrated": spec, "calibrated": calibrated}
-    if device.type == "cpu" and threads > 1:  # a simulated bench each, so they can run at once
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="demo-run") as pool:
-            pending = {name: pool.submit(optical_run, name, bench) for name, bench in benches.items()}
-            runs = {name: job.result() for name, job in pending.items()}
+    if device.type == "cpu" and threads > 1:
+        # side by side, a simulated bench each: their physics is many small steps that run best on one
+        # core each (labctl.optics.cpu). The threads that do it (each run's capture thread, and the
+        # pool's) start with the count set last, 1; this thread gets its own back after
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(max_workers=2, thread_name_prefix="demo-run") as pool:
+                pending = {pool.submit(optical_run, name, bench): name for name, bench in benches.items()}
+                try:
+                    done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+                    if any(job.exception() for job in done):
+                        for event in stops.values():
+                            event.set()
+                    runs = {pending[job]: job.result() for job in pending}
+                except BaseException:
+                    for event in stops.values():
+                        event.set()
+                    raise
+        finally:
+            torch.set_num_threads(threads)
     else:
         runs = {name: optical_run(name, bench) for name, bench in benches.items()}
-    torch.set_num_threads(threads)
     stage("runs", t0)
 
     figure = None

@@ -81,7 +81,7 @@ def test_write_amplitude_shows_the_gray_levels_of_the_active_table() -> None:
 def _input_record(device: DeviceInfo = INPUT, table: np.ndarray = SQUARE) -> CalibrationRecord:
     return CalibrationRecord(
         kind="input_response", device=device, wavelength_m=532e-9, method="test",
-        params={"model": "intensity linear in gray (binary mirrors, PWM)"}, residuals={},
+        params={"model": "intensity linear in gray (binary mirrors, PWM)", "leak_amplitude": 0.0, "leak_adds": True}, residuals={},
         arrays={"gray": np.arange(0, 256, 17), "amplitude": np.sqrt(np.arange(256) / 255),
                 "table_gray": table.astype(np.uint16)},
     )
@@ -193,7 +193,11 @@ def test_a_dmds_table_inverts_its_mean_field_and_stays_near_linear(tmp_path, one
         record = load_record(calibrate_input(bench, tmp_path, settings=InputResponseSettings(levels=17, frames_each=2)))
         gray = bench.input_slm.amplitude_table.gray_for_amplitude(requested)
         delivered = delivered_field(bench, gray)
+        leak = float(delivered_field(bench, np.array([0]))[0])  # an off mirror's field over an on one's
     assert record.params["model"] == BINARY_PWM
+    # the dark field, not its intensity; and under every level, as the delivered field shows
+    assert abs(record.params["leak_amplitude"] - leak) < 0.25 * leak and record.params["leak_adds"], (record.params, leak)
+    assert abs(float(delivered[20]) - (leak + (1 - leak) * requested[20])) < 0.02
     np.testing.assert_allclose(record.arrays["field"], record.arrays["amplitude"] ** 2)
     assert np.sqrt(np.mean((delivered - requested) ** 2)) < 0.05
     assert np.abs(gray - 255 * requested).max() < 32  # a √ law's table: 255·a², 64 levels off at a = 0.5
@@ -204,6 +208,7 @@ def test_the_measured_leak_of_dark_pixels_reaches_the_layout(tmp_path, one_torch
     add the dark surroundings' leak, 2.5x the true one on the embedded bench): within 10 % of the
     hidden leak; its table and the bench's layout carry it, so the twin adds it; a record made before
     the measurement (no ``leak_amplitude``) means no leak."""
+    from calibration.active import UnmeasuredLeakWarning
     from calibration.input_response import InputResponseSettings
     from calibration.run import calibrate_input
     from mock_hw.truth import reveal_truth
@@ -216,12 +221,14 @@ def test_the_measured_leak_of_dark_pixels_reaches_the_layout(tmp_path, one_torch
     record = load_record(path)
     measured = record.params["leak_amplitude"]
     assert abs(measured - leak) < 0.1 * leak, (measured, leak)
+    assert record.params["leak_adds"] is False  # an analog modulator's table shows max(a, leak)
     assert amplitude_table_from_record(record).leak_amplitude == measured
     bench_file = write_bench_file(BenchSpec.from_file(src), tmp_path / "cal" / "bench.toml", {"input_response": path})
     assert layout_for_bench(BenchSpec.from_file(bench_file), 16, 4).input_leak == measured
     older = CalibrationRecord(kind=record.kind, device=record.device, wavelength_m=record.wavelength_m, method=record.method,
                               params={k: v for k, v in record.params.items() if k != "leak_amplitude"},
                               residuals=record.residuals, arrays=record.arrays)
-    assert amplitude_table_from_record(older).leak_amplitude == 0.0
+    with pytest.warns(UnmeasuredLeakWarning, match="predates"):
+        assert amplitude_table_from_record(older).leak_amplitude == 0.0
     with pytest.raises(AmplitudeTableError, match="leak"):
         AmplitudeTable(gray=np.arange(256), bit_depth=8, leak_amplitude=float("nan"))

@@ -46,13 +46,14 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, e
             f"this bench's calibration measured {panel['fringing_sigma_px']:.2f} px: expect the bench to read below the "
             "twin. Train it against this bench's calibration (labctl train student --optics-aware --bench ...)."
         )
-    leak = masks.extra["input_modulator"]["leak_amplitude"]
-    if masks.method == "optics-aware" and abs(lay.input_leak - leak) > INPUT_LEAK_MISMATCH:
+    modulator = masks.extra["input_modulator"]
+    if masks.method == "optics-aware" and abs(lay.input_leak - modulator["leak_amplitude"]) > INPUT_LEAK_MISMATCH:
+        measured = ("has no input-response calibration" if modulator["amplitude_table"] == "linear" else
+                    f"measured {modulator['leak_amplitude']:.3f} (input-response record {modulator['amplitude_table']})")
         Console().print(
             f"[yellow]warning:[/yellow] the student was trained for an input modulator whose dark pixels leak "
-            f"{lay.input_leak:.3f} of full on; this bench's input-response calibration measured {leak:.3f}: expect the "
-            "bench to read below the twin. Train it against this bench's calibration (labctl train student "
-            "--optics-aware --bench ...)."
+            f"{lay.input_leak:.3f} of full on; this bench {measured}: expect the bench to read below the twin. "
+            "Train it against this bench's calibration (labctl train student --optics-aware --bench ...)."
         )
     if masks.method == "sclc-optimised":
         Console().print(

@@ -30,6 +30,7 @@ def layout_for(description: BenchDescription, image_size: int, channels: int, ma
         phase_levels=phase_levels, guard_image_px=guard_image_px, packed=packed,
         fringing_sigma_px=table.fringing_sigma_px if table else 0.0, fill_factor=table.fill_factor if table else 1.0,
         input_leak=amplitudes.leak_amplitude if amplitudes else 0.0,
+        input_leak_adds=amplitudes.leak_adds if amplitudes else False,
     )
 
 

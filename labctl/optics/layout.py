@@ -66,8 +66,13 @@ class OpticalLayout:
     fill_factor: float = 1.0
     #: the field a dark input-modulator pixel still sends, over a full-on one's (finite contrast), as its
     #: input-response calibration measured it (:class:`drivers.amplitude_table.AmplitudeTable`): every
-    #: pixel outside the image sends it too, coherently with the image's light. 0: a perfect modulator
+    #: pixel outside the image sends it too, coherently with the image's light, taken in phase with it
+    #: (an amplitude modulator's; an LC cell's dark state may carry another phase, which a measurement
+    #: of intensity cannot see). 0: a perfect modulator
     input_leak: float = 0.0
+    #: how the amplitude table shows ``a`` over the leak: ``leak + (1 − leak)·a`` (True: binary mirrors)
+    #: or ``max(a, leak)`` (False)
+    input_leak_adds: bool = False
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.input_leak) and 0 <= self.input_leak < 1):
@@ -181,7 +186,7 @@ class OpticalLayout:
     def tiled(
         cls, numbers: dict, image_size: int, channels: int, margin_px: int = 4, image_scale: int | None = None, bench: str = "",
         phase_levels: tuple[float, ...] = (), guard_image_px: int = 0, packed: bool = False,
-        fringing_sigma_px: float = 0.0, fill_factor: float = 1.0, input_leak: float = 0.0,
+        fringing_sigma_px: float = 0.0, fill_factor: float = 1.0, input_leak: float = 0.0, input_leak_adds: bool = False,
     ) -> OpticalLayout:
         """A grid of equal tiles over the camera and the image centred on the modulator, as large
         (integer ``image_scale``) as lets its footprint plus ``margin_px`` fit a tile.
@@ -241,7 +246,7 @@ class OpticalLayout:
             **numbers, image_size=image_size, image_scale=scale,
             image_row=(numbers["input_rows"] - side) // 2, image_col=(numbers["input_cols"] - side) // 2,
             tile_size=tile, tiles=tiles, bench=bench, channels=channels, phase_levels=phase_levels,
-            fringing_sigma_px=fringing_sigma_px, fill_factor=fill_factor, input_leak=input_leak,
+            fringing_sigma_px=fringing_sigma_px, fill_factor=fill_factor, input_leak=input_leak, input_leak_adds=input_leak_adds,
             guard_image_px=guard_image_px if per_frame > 1 else 0,
         )
 

@@ -13,6 +13,7 @@ on the ones to fit) and sends gradients through it to the mask.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,10 @@ from labctl.optics.propagation import (
     slm_transmission,
 )
 from labctl.optics.sampling import InputSpectrum, SimulationGrid
+
+class UnmodelledLeakWarning(UserWarning):
+    """The layout's input leak could not be modelled on this bench (its light is left out)."""
+
 
 #: Free parameters in the order :meth:`FourFTwin.fit_parameters` accepts them.
 FREE_PARAMETERS = ("shift", "rotation", "log_scale", "defocus_um", "phase_scale", "log_gain")
@@ -95,12 +100,15 @@ class FourFTwin(nn.Module):
         window: output samples are the geometry's on every grid, centred on the axis."""
         if layout.input_leak <= 0:
             return None
-        grid = SimulationGrid.for_devices(
-            layout.geometry, layout.input_rows, layout.input_cols, layout.input_pitch_m,
-            layout.camera_rows, layout.camera_cols, layout.camera_pitch_m, pose,
-        )
-        if grid.rows < self.grid.rows or grid.cols < self.grid.cols:
-            grid = self.grid
+        try:
+            grid = SimulationGrid.for_devices(
+                layout.geometry, layout.input_rows, layout.input_cols, layout.input_pitch_m,
+                layout.camera_rows, layout.camera_cols, layout.camera_pitch_m, pose,
+            )
+        except OpticsModelError as exc:
+            warnings.warn(f"the input modulator's leak ({layout.input_leak:.3f} of full on) is left out of the twin: "
+                          f"a grid over the whole modulator is beyond the model ({exc})", UnmodelledLeakWarning, stacklevel=3)
+            return None
         dark = torch.ones(1, layout.input_rows, layout.input_cols)
         spectrum = InputSpectrum(grid, layout.input_rows, layout.input_cols, layout.input_pitch_m).apply(dark)[0]
         self.register_buffer("_leak_spectrum", layout.input_leak * spectrum, persistent=False)
@@ -222,14 +230,17 @@ class FourFTwin(nn.Module):
         """:meth:`forward` through a given Fourier-plane ``transmission`` (see :meth:`pixel_transmission`).
 
         ``leak_field``: the modulator's leak through the same mask (:meth:`leak_field`). The modulator
-        then shows ``max(amplitude, leak)`` on every pixel (its amplitude table maps what it cannot
-        show to gray 0, the darkest field): the leak everywhere, plus ``amplitude − leak`` where the
-        image is brighter. None: the amplitudes alone, every other pixel dark."""
+        then shows the leak on every pixel and the image over it as its amplitude table does
+        (the layout's ``input_leak_adds``): ``max(amplitude, leak)`` (a table of the field maps what
+        it cannot show to gray 0, the darkest field), i.e. ``amplitude − leak`` where the image is
+        brighter; or ``leak + (1 − leak)·amplitude`` (binary mirrors, whose off state sends the leak
+        under every level). None: the amplitudes alone, every other pixel dark."""
         if self._lit is not None:
             amplitude, origin = self._inside_image(amplitude, origin)
         amplitude = amplitude.float()
         if leak_field is not None:
-            amplitude = (amplitude - self.layout.input_leak).clamp_min(0)
+            leak = self.layout.input_leak
+            amplitude = amplitude * (1 - leak) if self.layout.input_leak_adds else (amplitude - leak).clamp_min(0)
         intensity = output_intensity(self._spectrum.apply(amplitude, origin), transmission, leak_field)
         grid = self.camera_grid().expand(intensity.shape[0], -1, -1, -1)
         frame = F.grid_sample(intensity[:, None], grid, mode="bilinear", padding_mode="zeros", align_corners=True)[:, 0]

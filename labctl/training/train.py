@@ -90,10 +90,11 @@ def student_for(
 def _identity(
     model: nn.Module, data: Dataset, settings: TrainSettings, teacher: nn.Module | None, meta: dict | None, processes: Processes,
 ) -> dict:
-    """What a resumed run must share with the one that saved the state."""
+    """What a resumed run must share with the one that saved the state (how often it tests does not
+    change the training: ``TrainSettings.eval_every``)."""
     return {
         "model": type(model).__name__, "config": asdict(model.config), "data": data.spec, "image_size": data.size,
-        "settings": asdict(settings), "kd": teacher is not None, "meta": dict(meta or {}), "processes": processes.world_size,
+        "settings": {k: v for k, v in asdict(settings).items() if k != "eval_every"}, "kd": teacher is not None, "meta": dict(meta or {}), "processes": processes.world_size,
     }
 
 
