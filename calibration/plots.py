@@ -37,7 +37,9 @@ def plot_record(record: CalibrationRecord, path: Path) -> Path:
     elif record.kind == "input_response":
         ax.plot(a["gray"], a["relative_intensity"], "o", ms=3, label="measured intensity (of full on)")
         ax.plot(np.arange(len(a["amplitude"])), a["amplitude"], "-", label="effective amplitude")
-        ax.set(xlabel="gray level", ylabel="relative to full on", title=f"Input modulator: {record.params['model']}")
+        leak = record.params.get("leak_amplitude")
+        title = f"Input modulator: {record.params['model']}" + (f"\ndark pixels' leak {leak:.4f} of full on (field)" if leak is not None else "")
+        ax.set(xlabel="gray level", ylabel="relative to full on", title=title)
     else:
         from calibration.registration import RadialWarp
 

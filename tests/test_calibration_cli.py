@@ -19,7 +19,8 @@ def test_calibrate_all_writes_records_plots_and_a_bench_file(tmp_path) -> None:
     result = CliRunner().invoke(main, ["calibrate", "all", "--bench", str(bench_file), "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert "bench file with these records" in result.output
-    for kind in ("slm_phase", "camera", "registration"):
+    assert "dark pixels leak 0.0" in result.output  # the input modulator's leak, told to the operator
+    for kind in ("input_response", "slm_phase", "camera", "registration"):
         assert len(list(out.glob(f"{kind}-*.json"))) == 1 and len(list(out.glob(f"{kind}-*.png"))) == 1
         assert (out / "raw" / f"{kind}.npz").is_file()
     spec = BenchSpec.from_file(out / "bench.toml")

@@ -46,6 +46,10 @@ def calibrate_command(what: str, bench_file: Path | None, out: Path, method: str
         record = load_record(path)
         summary = ", ".join(f"{k} {v:.4g}" for k, v in record.residuals.items() if isinstance(v, float))
         console.print(f"{kind}: {path}  ({summary})  plot {path.with_suffix('.png')}")
+        if kind == "input_response" and "leak_amplitude" in record.params:
+            how = "under every level" if record.params.get("leak_adds") else "where the image is darker"
+            console.print(f"  dark pixels leak {record.params['leak_amplitude']:.4f} of full on (field; shown {how}); "
+                          "the twin adds their light from the whole modulator")
         faults = record.params.get("acquisition_faults") or {}
         if faults:
             counts = ", ".join(f"{n} {k}" for k, n in sorted(faults.items()))
