@@ -12,6 +12,10 @@ worse of the two;
 gain/read-noise relative errors, dark offset error in DN; max_seconds: slowest single calibration
 (wall clock; each seed's row also gives every calibration's seconds and process CPU seconds, which
 say more on a machine shared with other jobs);
+input_leak_rel_err: the input modulator's dark-pixel field (``leak_amplitude``, calibration/input_response.py)
+over the true one (the hidden leak; a lab-realism modulator's true gray-0 field over its top level's),
+less 1; the input response is calibrated first, as ``labctl calibrate all`` does, so the later steps
+show their patterns through its table;
 fringing_sigma_err_px, fill_factor_err: the Fourier SLM's fringing width (SLM px) and fill factor as
 calibration/slm_fringing.py fits them, minus the hidden Gaussian width and fill factor (each row gives
 both; a lab-realism bench's sub-pixel fringing is another model, so its fitted Gaussian width is
@@ -55,7 +59,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from calibration.active import phase_table_from_record  # noqa: E402
 from calibration.records import load_record  # noqa: E402
 from calibration.registration import Registration  # noqa: E402
-from calibration.run import calibrate_camera, calibrate_registration, calibrate_slm  # noqa: E402
+from calibration.run import calibrate_camera, calibrate_input, calibrate_registration, calibrate_slm  # noqa: E402
 from drivers.bench import Bench, BenchSpec  # noqa: E402
 from labctl.optics.geometry import FourFGeometry  # noqa: E402
 from mock_hw.slm import optical_table  # noqa: E402
@@ -159,6 +163,16 @@ def map_error(bench: Bench, fit: Registration, k: np.ndarray) -> float:
     return max(rms(d_in), rms(d_f))
 
 
+def true_dark_field(bench: Bench) -> float:
+    """The input modulator's field at gray 0 over its top level's, from its hidden truth."""
+    truth = reveal_truth(bench.input_slm)
+    if truth.realism is None:
+        return float(truth.leak_amplitude)  # field leak + (1 − leak)·gray/(L − 1): 1 at the top
+    from input_amplitude import delivered_field
+
+    return float(delivered_field(bench, np.array([0]))[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", type=Path, default=None, help="base bench file (default: the embedded mock bench)")
@@ -175,17 +189,19 @@ def main() -> None:
     base = tomllib.loads(text)
     worst = {"phase_rms_rad": 0.0, "registration_rms_px": 0.0, "gain_rel_err": 0.0, "read_noise_rel_err": 0.0,
              "dark_offset_err_dn": 0.0, "max_seconds": 0.0, "phase_rms_rad_interferometric": 0.0,
-             "fringing_sigma_err_px": 0.0, "fill_factor_err": 0.0}
+             "fringing_sigma_err_px": 0.0, "fill_factor_err": 0.0, "input_leak_rel_err": 0.0}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             out = (args.out or Path(tmp)) / f"seed{seed}"
             with bench_for_seed(base, seed).open() as bench:
                 times, cpu = {}, {}
-                for kind, fn in (("slm_phase", calibrate_slm), ("camera", calibrate_camera), ("registration", calibrate_registration)):
+                for kind, fn in (("input_response", calibrate_input), ("slm_phase", calibrate_slm), ("camera", calibrate_camera), ("registration", calibrate_registration)):
                     t0, c0 = time.perf_counter(), time.process_time()
                     path = fn(bench, out)
                     times[kind], cpu[kind] = time.perf_counter() - t0, time.process_time() - c0
-                    if kind == "slm_phase":
+                    if kind == "input_response":
+                        leak, leak_true = load_record(path).params["leak_amplitude"], true_dark_field(bench)
+                    elif kind == "slm_phase":
                         phase = phase_error(bench, path)
                         panel, truth = load_record(path).params, reveal_truth(bench.fourier_slm)
                         subpixel = truth.realism is not None and truth.realism.fringing is not None
@@ -209,7 +225,8 @@ def main() -> None:
             row = {"seed": seed, "phase_rms_rad": phase, "registration_rms_px": reg, "gain_rel_err": gain,
                    "read_noise_rel_err": noise, "dark_offset_err_dn": offset, "max_seconds": max(times.values()),
                    "phase_rms_rad_interferometric": interferometric, "fringing_sigma_err_px": sigma_err,
-                   "fill_factor_err": fill_err, **fringing,
+                   "fill_factor_err": fill_err, **fringing, "input_leak_rel_err": abs(leak / leak_true - 1),
+                   "input_leak": round(leak, 5), "input_leak_true": round(leak_true, 5),
                    "seconds": {k: round(v, 2) for k, v in times.items()},
                    "cpu_seconds": {k: round(v, 2) for k, v in cpu.items()}}
             print(json.dumps(row), flush=True)
