@@ -151,11 +151,16 @@ def amplitude_table_from_record(record: CalibrationRecord) -> AmplitudeTable:
             f"input-response record {record.id}: {levels} measured amplitudes, not one per gray level of a modulator"
         )
     try:
+        leak = float(record.params.get("leak_amplitude", 0.0))
+    except (TypeError, ValueError):
+        raise CalibrationRecordError(
+            f"input-response record {record.id}: leak_amplitude {record.params['leak_amplitude']!r:.80} is not a number"
+        ) from None
+    try:
         return AmplitudeTable(gray=gray, bit_depth=bit_depth, record_id=record.id,
                               metadata={"wavelength_m": record.wavelength_m, "created": record.created,
                                         "model": record.params.get("model")},
-                              leak_amplitude=float(record.params.get("leak_amplitude", 0.0)),
-                              leak_adds=bool(record.params.get("leak_adds", False)))
+                              leak_amplitude=leak, leak_adds=bool(record.params.get("leak_adds", False)))
     except AmplitudeTableError as exc:
         raise CalibrationRecordError(f"input-response record {record.id}: {exc}") from None
 

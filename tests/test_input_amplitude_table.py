@@ -130,6 +130,11 @@ def test_records_that_cannot_make_a_table_are_refused_clearly(tmp_path) -> None:
     odd.arrays["amplitude"] = odd.arrays["amplitude"][:200]
     with pytest.raises(CalibrationRecordError, match="200 measured amplitudes"):
         amplitude_table_from_record(odd)
+    for leak, message in (("dim", "leak_amplitude 'dim' is not a number"), (1.5, r"leak must be within \[0, 1\)")):
+        bad = _input_record()
+        bad.params["leak_amplitude"] = leak
+        with pytest.raises(CalibrationRecordError, match=message):
+            amplitude_table_from_record(bad)
     with pytest.raises(CalibrationRecordError, match="not an input-response calibration"):
         amplitude_table_from_record(CalibrationRecord(kind="camera", device=INPUT, wavelength_m=532e-9, method="t",
                                                       params={}, residuals={}))

@@ -112,8 +112,9 @@ class FourFTwin(nn.Module):
         dark = torch.ones(1, layout.input_rows, layout.input_cols)
         spectrum = InputSpectrum(grid, layout.input_rows, layout.input_cols, layout.input_pitch_m).apply(dark)[0]
         self.register_buffer("_leak_spectrum", layout.input_leak * spectrum, persistent=False)
-        self.register_buffer("_leak_envelope", aperture_envelope(grid, self.assumptions.fill_factor), persistent=False)
-        self.register_buffer("_leak_unit_defocus", defocus_phase(grid, 1e-6), persistent=False)
+        if grid.shape != self.grid.shape:  # on the twin's own grid the mask's transmission is :meth:`transmission`'s
+            self.register_buffer("_leak_envelope", aperture_envelope(grid, self.assumptions.fill_factor), persistent=False)
+            self.register_buffer("_leak_unit_defocus", defocus_phase(grid, 1e-6), persistent=False)
         return grid
 
     def _apply(self, fn, recurse: bool = True):  # noqa: ANN001, ANN202 - nn.Module's own signature
@@ -161,20 +162,24 @@ class FourFTwin(nn.Module):
         wrapped = torch.remainder(phase.float(), 2 * np.pi)
         return fringing_blur(wrapped * self.phase_scale, self.assumptions.crosstalk_sigma_px)
 
-    def leak_field(self, phase: torch.Tensor) -> torch.Tensor | None:
+    def leak_field(self, phase: torch.Tensor, transmission: torch.Tensor | None = None) -> torch.Tensor | None:
         """Output field (the twin's window, centred) of the light every input-modulator pixel sends
         when dark (the layout's ``input_leak`` of full on, in phase with the image's light) through
         the Fourier SLM showing ``phase``; None where the layout's modulator does not leak. It does
         not depend on the image: one propagation per mask, not per frame. Its light reaches the tiles
         through every channel's ramp and adds to the image's field, so what the tiles read is not
         |h ∗ x|² alone: the demo's optics-aware student, trained without it, read 84.1 % through the
-        embedded bench (leak 0.023) and 86.2 % with the simulated modulator's leak taken out."""
+        embedded bench (leak 0.023) and 86.2 % with the simulated modulator's leak taken out.
+        ``transmission``: this mask's :meth:`transmission`, reused where the leak's grid is the twin's."""
         if self._leak_grid is None:
             return None
-        t = phase_transmission(self._shown(phase), self._leak_envelope)
-        defocus = self._leak_unit_defocus * self.defocus_um.float()
-        field = torch.fft.fft2(self._leak_spectrum * t * torch.polar(torch.ones_like(defocus), defocus), norm="ortho")
         (rows, cols), (r, c) = self._leak_grid.shape, self.grid.shape
+        if (rows, cols) == (r, c):
+            t = self.transmission(phase) if transmission is None else transmission
+        else:
+            defocus = self._leak_unit_defocus * self.defocus_um.float()
+            t = phase_transmission(self._shown(phase), self._leak_envelope) * torch.polar(torch.ones_like(defocus), defocus)
+        field = torch.fft.fft2(self._leak_spectrum * t, norm="ortho")
         top, left = rows // 2 - r // 2, cols // 2 - c // 2
         return field[top : top + r, left : left + c]
 
@@ -223,7 +228,8 @@ class FourFTwin(nn.Module):
         a patch of it whose top-left pixel sits there (the rest of the modulator dark). A small image
         on a large modulator then costs a fraction of the input spectrum.
         """
-        return self.frames(amplitude, self.transmission(phase), origin, self.leak_field(phase))
+        transmission = self.transmission(phase)
+        return self.frames(amplitude, transmission, origin, self.leak_field(phase, transmission))
 
     def frames(self, amplitude: torch.Tensor, transmission: torch.Tensor, origin: tuple[int, int] | None = None,
                leak_field: torch.Tensor | None = None) -> torch.Tensor:
