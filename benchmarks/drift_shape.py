@@ -86,12 +86,12 @@ def main() -> None:
                             layout=layout_for_bench(export_spec, 16, channels))
     export_masks(student.path, export_spec, work / "masks.h5", overwrite=True)
 
-    kept: dict[str, list] = {"pair": [], "first": [], "again": []}
+    kept: dict[str, list] = {"start": [], "first": [], "again": []}
     plain_of, plain_check = drift.Baseline.of.__func__, drift.DriftMonitor.check  # type: ignore[attr-defined]
 
-    def baseline_of(cls, first, second, *rest):  # noqa: ANN001, ANN202
-        kept["pair"].append((first.clone(), second.clone()))
-        return plain_of(cls, first, second, *rest)
+    def baseline_of(cls, *captures, **options):  # noqa: ANN001, ANN202
+        kept["start"].append(tuple(c.clone() for c in captures))
+        return plain_of(cls, *captures, **options)
 
     def fit_response(baseline, current):  # noqa: ANN001, ANN202
         kept["first"].append(current.clone())
@@ -110,7 +110,7 @@ def main() -> None:
     run_masks(spec, work / "masks.h5", data, work / "run.h5",
               options=RunOptions(batch_size=args.batch, limit=args.limit, scale_inputs=args.scale_inputs,
                                  drift=DriftSettings(every_batches=1, residual_limit=1e9)))
-    base = plain_of(drift.Baseline, *kept["pair"][0])
+    base = plain_of(drift.Baseline, *kept["start"][0])
     first = np.array([plain_fit(base, c).excess for c in kept["first"]])  # (checks, C)
     again = np.array([plain_fit(base, c).excess for c in kept["again"]])
     one, confirmed = first.max(axis=1), np.minimum(first, again).max(axis=1)

@@ -24,7 +24,7 @@ from labctl.models.bench_layout import layout_for_bench
 from labctl.records.drift_history import CHECKS_TABLE, DRIFT_EVENT, SUSPECT_EVENT, UNCORRECTABLE_EVENT
 from labctl.records.report import build_report
 from labctl.records.run_record import Column, RunRecord, RunRecordError
-from labctl.runner.drift import BASELINE_ARRAY, DriftMonitor
+from labctl.runner.drift import BASELINE_ARRAY, DriftMonitor, open_monitor
 from labctl.runner.drift_fit import GAIN_SIGMAS, Baseline, channel_sigmas, corrected_scale, fit_response, light_gain
 from labctl.runner.drift_settings import DriftSettings
 from labctl.runner.optical_inference import ChannelScale
@@ -159,6 +159,47 @@ def test_the_gain_error_is_the_jackknife_over_references_and_frame_noise_is_comm
     assert channel_sigmas(1) == pytest.approx(GAIN_SIGMAS) and 4.5 < channel_sigmas(16) < 4.7
 
 
+def test_the_start_captures_are_staggered_and_their_spread_is_the_capture_noise(tmp_path: Path) -> None:
+    """A frame pattern that repeats with the capture spacing (a DMD's PWM beating with the frame
+    timing) is invisible to two captures K frames apart; the staggered start (K, K + 1, K + 2 frames)
+    sees it in its spread, so a later capture on another phase of the beat is no change of shape. Two
+    captures give the pair's noise as before; one is refused; the record keeps how many there were."""
+    rng = np.random.default_rng(4)
+    light = rng.uniform(10, 100, (4, 3, 8, 8))
+    pattern = 1 + 0.05 * rng.standard_normal(light.shape)  # the beat's other phase: 5 % per pixel
+    shown: list[int] = []  # inputs shown per capture call, in order
+
+    def capture(amplitudes: np.ndarray) -> FrameBatch:
+        shown.append(len(amplitudes))
+        frames_before = sum(shown[:-1])
+        phase_one = frames_before % 4 == 0  # a beat of 4 frames: the references' own spacing
+        return FrameBatch(light if phase_one else light * pattern, np.arange(len(amplitudes)), np.zeros(len(amplitudes)), 1e-3)
+
+    processor = SimpleNamespace(scale=ChannelScale(np.ones(3), np.zeros(3)), readout=torch.from_numpy,
+                                layout=SimpleNamespace(channels=3))
+    with RunRecord.create(tmp_path / "run.h5", 4, [Column("x"), DriftMonitor.column], {"task": "test"}) as rec:
+        monitor = open_monitor(rec, DriftSettings(every_batches=1, inputs=4), np.zeros((8, 2, 2)), capture, processor, False)
+        recorded = rec.attr("drift")
+    assert shown == [4, 1, 4, 2, 4] and recorded["captures"] == 3
+    baseline = monitor._baseline
+    assert baseline.captures == 3 and baseline.noise_dn.min() > 1.0  # the pattern's spread, not 0
+    assert fit_response(baseline, torch.from_numpy(light * pattern)).excess.max() < 0.01
+    pair = Baseline.of(torch.from_numpy(light), torch.from_numpy(light))  # the pair on one phase: no noise seen
+    assert pair.captures == 2 and pair.noise_dn.max() == 0
+    assert fit_response(pair, torch.from_numpy(light * pattern)).excess.min() > 0.03
+    a, b = (torch.from_numpy(light + rng.normal(0, 2, light.shape)) for _ in range(2))
+    d = (a - b).transpose(0, 1).reshape(3, -1).double().numpy()
+    expected = np.sqrt(((d - d.mean(axis=1, keepdims=True)) ** 2).mean(axis=1) / 2)  # the pair's formula
+    assert np.allclose(Baseline.of(a, b).noise_dn, expected)
+    with pytest.raises(ValueError, match="two or more captures"):
+        Baseline.of(a)
+    for damaged in ({"captures": 1}, {"captures": "3"}, {"noise_dn": [1.0]}):  # a resume reads what was recorded
+        with RunRecord.open(tmp_path / "run.h5", "r+") as rec:
+            rec.set_attr("drift", recorded | damaged)
+            with pytest.raises(RunRecordError, match=f"recorded drift {next(iter(damaged))}"):
+                open_monitor(rec, DriftSettings(every_batches=1, inputs=4), np.zeros((8, 2, 2)), capture, processor, True)
+
+
 def _monitor(captures: list[np.ndarray], baseline: Baseline) -> DriftMonitor:
     """A monitor whose references read ``captures`` in turn ((K, C, n, n) readouts; the readout is the identity)."""
     queue = iter(captures)
@@ -261,11 +302,14 @@ def test_a_steady_noisy_bench_raises_no_drift_event_and_resolves_3_percent(train
     """30 checks on a bench whose frames vary (DMD, flicker, shot and read noise) and whose laser
     holds: no gain event and, at the default residual limit, no stop. The first monitor's threshold
     here was 4 × one capture pair's gain spread, 3.1 % (a 3 % power change went unflagged); the
-    common-mode threshold is now about 1.5 %. One capture's fit can leave up to 3 % beyond the pixel
-    noise on this bench (the DMD's PWM pattern, by where the start pair falls in its beat with the
-    frame timing and by the masks: benchmarks/drift_shape.py; this fixture's run, 1.0 %): such
-    checks are suspect, re-captured and cleared, each with its event (the rule itself:
-    test_a_shape_change_stops_only_when_an_immediate_re_capture_confirms_it)."""
+    common-mode threshold is now 1.6–1.8 % once pooled over a few checks (2.2 % at the first, from
+    the start captures alone, with this fixture's student). One capture's fit can leave up to 3 %
+    beyond the pixel noise on this bench (the DMD's PWM pattern, by where the start captures fall in
+    its beat with the frame timing and by the masks: benchmarks/drift_shape.py): such checks are
+    suspect, re-captured and cleared, each with its event (the rule itself:
+    test_a_shape_change_stops_only_when_an_immediate_re_capture_confirms_it). With a start *pair*
+    that fell on one phase of the beat (a student trained on other numerics), this run stopped at
+    its first check (5.15 %, re-captured 6.11 %): the start captures are now staggered (drift.START_SPACERS)."""
     _power_step(monkeypatch, 0.0, 0.0)
     out = tmp_path / "steady.h5"
     summary, _ = run_masks(_noisy_spec(), trained["masks"], trained["data"], out, options=NOISY_OPTIONS)
@@ -276,7 +320,8 @@ def test_a_steady_noisy_bench_raises_no_drift_event_and_resolves_3_percent(train
         checks = rec.table(CHECKS_TABLE)
         assert rec.done.all() and checks.size == 120 // 4 and not checks["corrected"].any()
         assert (rec.column("drift_epoch") == 0).all()
-    assert checks["common_tolerance"].max() < 0.02 and checks["channel_tolerance"].max() < 0.035
+    assert checks["common_tolerance"].max() < 0.025 and checks["channel_tolerance"].max() < 0.045
+    assert checks["common_tolerance"][3:].max() < 0.02 and checks["channel_tolerance"][3:].max() < 0.037  # pooled
     assert np.abs(checks["common_gain"] - 1).max() < 0.5 * checks["common_tolerance"].min()  # margin to spare
     limit = NOISY_OPTIONS.drift.residual_limit
     suspect = checks["suspect"]

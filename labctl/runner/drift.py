@@ -3,8 +3,8 @@ compared with those at the start, and the readout scale corrected when the respo
 
 A bench drifts while it runs (the laser's power and pointing, the LC's retardance as the panel
 warms): the per-channel gain and offset fitted before the run (:func:`fit_channel_scale`) are then
-wrong for the later inputs. A few training inputs (never evaluated ones) are captured twice at the
-start: their mean readout is the *baseline*; a few shutter-dark frames give each channel's dark
+wrong for the later inputs. A few training inputs (never evaluated ones) are captured three times at
+the start, a frame further apart each time (:data:`START_SPACERS`): their mean readout is the *baseline*; a few shutter-dark frames give each channel's dark
 level (the readout of no light: the camera's offset on raw frames, ~0 on corrected ones). Every
 ``every_batches`` batches they are captured again, through the same channel groups and readout as
 the run's inputs, and compared with the baseline (:func:`labctl.runner.drift_fit.fit_response`):
@@ -14,7 +14,7 @@ the run's inputs, and compared with the baseline (:func:`labctl.runner.drift_fit
   laser power moves). Each has a standard error, from the references themselves: a jackknife over
   the K references (leave one out, K − 1 over K of the spread), so it holds whatever varies from
   frame to frame (a DMD's PWM gray under a short exposure, the SLM's flicker, shot and read noise),
-  and it is pooled over the start pair and every check so far. A gain that moved from the
+  and it is pooled over the start captures and every check so far. A gain that moved from the
   correction in force by more than ``gain_tolerance`` and by more than :data:`GAIN_SIGMAS` standard
   errors of a change (common mode; each channel: the same false-alarm rate per check over its C
   channels) is a drift a readout scale can undo: the scale is re-fitted, an event says by how much
@@ -27,9 +27,9 @@ the run's inputs, and compared with the baseline (:func:`labctl.runner.drift_fit
   onto the check: what it leaves beyond the capture noise (``excess``), if above ``residual_limit``
   of the channel's RMS readout, may mean the response changed shape, not just size (the beam or the
   pattern moved, the phase response drifted). The expected noise is the pixel noise of the start
-  pair; a pattern common to a whole frame that moves from capture to capture (a DMD's PWM phase
-  under a ~1 ms exposure, beating with the frame timing) is in it only as far as the start pair
-  happened to sample it, and alone can leave 3 % on a small noisy bench. So such a check is only
+  captures; a pattern common to a whole frame that moves from capture to capture (a DMD's PWM phase
+  under a ~1 ms exposure, beating with the frame timing) is in it only as far as the start captures
+  sampled it (their staggered spacing makes sure they do not all fall on one phase of the beat), and alone can leave 3 % on a small noisy bench. So such a check is only
   *suspect*: the references are captured again at once, and only a channel that both captures
   leave beyond the limit *confirms* a change of shape (measured: the immediate re-capture's excess
   is uncorrelated with the first's on that bench, -0.19; a change of the response is in both). A
@@ -43,7 +43,7 @@ the run's inputs, and compared with the baseline (:func:`labctl.runner.drift_fit
   accepts it).
 
 The record keeps the baseline (array ``drift_baseline``), the settings, dark level, capture noise
-and the start pair's standard errors (attribute ``drift``, ``format`` 2), every check (table
+and the start captures' standard errors and count (attribute ``drift``, ``format`` 2; ``captures`` absent: a pair), every check (table
 ``drift_checks``, :mod:`labctl.records.drift_history`) and, per input, the correction epoch it was
 read under (column ``drift_epoch``; 0 is the run's own scale, epoch k the correction of the check
 that started it). A resume reuses the baseline and the pooled errors; its first batch is preceded
@@ -81,6 +81,14 @@ DARK_FRAMES = 4
 SHAPE_CHANGED = "the response changed shape"
 #: the layout of attribute ``drift`` this module writes (1, or none: the first monitor's)
 FORMAT = 2
+#: the start captures of the references, each after this many other frames (per channel group): a
+#: DMD's PWM gray beats with the frame timing, and captures K frames apart can all fall on one phase
+#: of the beat (then the capture noise misses it and a steady bench reads as a change of shape);
+#: spacings of K, K + 1 and K + 2 frames cannot all be multiples of one beat period. Measured on the
+#: tests' small noisy bench with a student whose start pair fell on one phase: capture noise 5.7–6.9
+#: DN from the pair (a steady run stopped at its first check, 5.15 % and 6.11 % beyond it), 14–17
+#: DN from these three (no excess at any of 30 checks); benchmarks/drift.md
+START_SPACERS = (0, 1, 2)
 #: references reading less than this share of their baseline light: the signal is too weak to be
 #: rescaled (the exposure and the readout scale should be measured again)
 MIN_CORRECTABLE_GAIN = 0.25
@@ -179,7 +187,7 @@ class DriftMonitor:
     ``processor.scale`` corrected; :meth:`record` writes a check from the thread that owns the record.
 
     ``pooled``: the standard errors of earlier checks of this run (a resume's), (checks, C) and
-    (checks,), pooled with the start pair's and this session's."""
+    (checks,), pooled with the start captures' and this session's."""
 
     column = EPOCH_COLUMN
 
@@ -199,14 +207,16 @@ class DriftMonitor:
         self.epoch = 0
         self._check_first = check_first
         self._follow_up = False  # the last check corrected: the next one re-fits whatever it finds
-        # sums of the variance of a change between two captures: the start pair's, and 4/3 of each
-        # check's (a check against the mean of two captures has 1 + 1/2 of one capture's variance)
+        # sums of the variance of a change between two captures: the start captures', and each
+        # check's scaled to it (a check against the mean of N captures has 1 + 1/N of one capture's
+        # variance: Baseline.check_variance_ratio)
         self._var_sum = baseline.gain_se.astype(np.float64) ** 2
         self._common_var_sum = float(baseline.common_se) ** 2
         self._var_n = 1
+        ratio = baseline.check_variance_ratio
         if pooled is not None and len(pooled[0]):
-            self._var_sum = self._var_sum + 4 / 3 * (np.asarray(pooled[0], dtype=np.float64) ** 2).sum(axis=0)
-            self._common_var_sum += 4 / 3 * float((np.asarray(pooled[1], dtype=np.float64) ** 2).sum())
+            self._var_sum = self._var_sum + ratio * (np.asarray(pooled[0], dtype=np.float64) ** 2).sum(axis=0)
+            self._common_var_sum += ratio * float((np.asarray(pooled[1], dtype=np.float64) ** 2).sum())
             self._var_n += len(pooled[0])
 
     @property
@@ -244,8 +254,9 @@ class DriftMonitor:
         recheck = None
         if np.any(fit.excess > self.settings.residual_limit):  # suspect: confirm on a second capture
             recheck = fit_response(self._baseline, self._processor.readout(self._capture().data)).excess
-        self._var_sum = self._var_sum + 4 / 3 * fit.gain_se**2
-        self._common_var_sum += 4 / 3 * fit.common_se**2
+        ratio = self._baseline.check_variance_ratio
+        self._var_sum = self._var_sum + ratio * fit.gain_se**2
+        self._common_var_sum += ratio * fit.common_se**2
         self._var_n += 1
         common_tolerance, channel_tolerance = self.tolerances
         change = fit.gain / self._in_force.gain - 1
@@ -343,15 +354,18 @@ def open_monitor(
                             start, checks, last_epoch, check_first=True, pooled=pooled)
     settings = replace(settings, inputs=min(settings.inputs, len(candidates)))
     references = candidates[: settings.inputs]
-    first = processor.readout(capture(references).data)
-    second = processor.readout(capture(references).data)
+    captures = []
+    for spacer in START_SPACERS:
+        if spacer:
+            capture(references[:spacer])
+        captures.append(processor.readout(capture(references).data))
     dark_dn = np.zeros(processor.layout.channels) if dark is None else \
         processor.readout(dark()).double().mean(dim=(0, 2, 3)).numpy()
-    start = Baseline.of(first, second, dark_dn)
+    start = Baseline.of(*captures, dark_dn=dark_dn)
     record.put_array(BASELINE_ARRAY, start.readout.numpy())
     record.set_attr(SETTINGS_ATTR, {"format": FORMAT, "settings": asdict(settings), "noise_dn": start.noise_dn.tolist(),
                                     "dark_dn": start.dark_dn.tolist(), "gain_se": start.gain_se.tolist(),
-                                    "common_se": start.common_se,
+                                    "common_se": start.common_se, "captures": start.captures,
                                     "references_sha256": _digest(references),
                                     "references": f"the first {settings.inputs} training inputs"})
     return DriftMonitor(settings, lambda: capture(references), processor, start)
@@ -390,4 +404,7 @@ def _recorded_start(record: RunRecord, saved: Any, readout: torch.Tensor, channe
         if values[key].shape != shape or not np.all(np.isfinite(values[key])) or (key != "dark_dn" and np.any(values[key] < 0)):
             raise RunRecordError(f"{record.path}: the recorded drift {key} {values[key].tolist()!r:.200} is not "
                                  f"{'one' if not shape else channels} finite number(s)" + ("" if key == "dark_dn" else " >= 0"))
-    return Baseline(readout, values["noise_dn"], values["dark_dn"], values["gain_se"], float(values["common_se"]))
+    captures = saved.get("captures", 2)  # a record made before the staggered start: its pair
+    if not isinstance(captures, int) or isinstance(captures, bool) or captures < 2:
+        raise RunRecordError(f"{record.path}: the recorded drift captures {captures!r:.50} is not a whole number >= 2")
+    return Baseline(readout, values["noise_dn"], values["dark_dn"], values["gain_se"], float(values["common_se"]), captures)

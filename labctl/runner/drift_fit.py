@@ -70,22 +70,37 @@ def light_gain(baseline: torch.Tensor | np.ndarray, current: torch.Tensor | np.n
 class Baseline:
     """The references' readout at the start, the dark level, and how much one capture varies."""
 
-    readout: torch.Tensor  # (K, C, n, n): the mean of two captures, DN
-    noise_dn: np.ndarray  # (C,) RMS per-pixel noise of one capture, from the two captures' difference
+    readout: torch.Tensor  # (K, C, n, n): the mean of the start captures, DN
+    noise_dn: np.ndarray  # (C,) RMS per-pixel noise of one capture, from the start captures' spread
     dark_dn: np.ndarray  # (C,) readout of no light (shutter closed), mean over the channel's pixels
-    gain_se: np.ndarray  # (C,) standard error of the second capture's gain on the first: of a change between two captures
+    gain_se: np.ndarray  # (C,) standard error of a change of gain between two captures (of one start capture on the one before)
     common_se: float  # the same for the common-mode (channel-mean) gain
+    captures: int = 2  # start captures averaged in ``readout`` (its noise variance is noise_dn² / captures)
 
     @classmethod
-    def of(cls, first: torch.Tensor, second: torch.Tensor, dark_dn: np.ndarray | None = None) -> Baseline:
-        channels = first.shape[1]
+    def of(cls, *captures: torch.Tensor, dark_dn: np.ndarray | None = None) -> Baseline:
+        """From two or more captures of the references, (K, C, n, n) each. The noise is each pixel's
+        spread over the captures, less each capture's own offset per channel (a gain or offset that
+        moved between them is not noise), pooled over the channel's pixels; the gain's standard error
+        pools the jackknife errors of each capture's gain on the one before."""
+        if len(captures) < 2:
+            raise ValueError(f"a baseline needs two or more captures of the references; got {len(captures)}")
+        channels = captures[0].shape[1]
         dark = np.zeros(channels) if dark_dn is None else np.asarray(dark_dn, dtype=np.float64)
-        x = first.transpose(0, 1).reshape(channels, -1).double().numpy()
-        y = second.transpose(0, 1).reshape(channels, -1).double().numpy()
-        difference = x - y
-        noise_var = ((difference - difference.mean(axis=1, keepdims=True)) ** 2).mean(axis=1) / 2
-        pair = light_gain(first, second, dark)
-        return cls(((first + second) / 2).float(), np.sqrt(noise_var), dark, pair.se, pair.common_se)
+        x = np.stack([c.transpose(0, 1).reshape(channels, -1).double().numpy() for c in captures])  # (N, C, P)
+        deviation = x - x.mean(axis=0)
+        deviation -= deviation.mean(axis=2, keepdims=True)
+        noise_var = (deviation**2).sum(axis=0).mean(axis=1) / (len(captures) - 1)
+        pairs = [light_gain(a, b, dark) for a, b in zip(captures, captures[1:])]
+        gain_se = np.sqrt(np.mean([p.se**2 for p in pairs], axis=0))
+        common_se = float(np.sqrt(np.mean([p.common_se**2 for p in pairs])))
+        return cls((sum(captures) / len(captures)).float(), np.sqrt(noise_var), dark, gain_se, common_se, len(captures))
+
+    @property
+    def check_variance_ratio(self) -> float:
+        """A change between two captures over a check against this baseline, in variance:
+        2 σ² / (σ² + σ²/N) (N start captures averaged; 4/3 for a pair)."""
+        return 2 * self.captures / (self.captures + 1)
 
 
 @dataclass(frozen=True)
@@ -117,7 +132,7 @@ def fit_response(baseline: Baseline, current: torch.Tensor) -> ResponseFit:
     the change at all is a least-squares fit over every reference pixel, slope and offset free: its
     slope is cov / (var − the baseline's noise variance) (the baseline's noise spreads it without
     being in the current readout, and would otherwise pull the slope towards 0). The noise expected
-    in its residual is the baseline's (σ²/2, two captures averaged) scaled by the slope, plus the
+    in its residual is the baseline's (σ²/N, its N start captures averaged) scaled by the slope, plus the
     current capture's (σ² × max(slope, 1): between read noise, which stays, and shot noise, which
     scales with the light), raised by :data:`NOISE_SIGMAS` standard errors of the two variance
     estimates (2/√K of it together) so that noise alone leaves no excess. K, the references, not
@@ -128,14 +143,14 @@ def fit_response(baseline: Baseline, current: torch.Tensor) -> ResponseFit:
     y = current.transpose(0, 1).reshape(channels, -1).double().numpy()
     noise_var = baseline.noise_dn**2
     dx = x - x.mean(axis=1, keepdims=True)
-    signal_var = (dx**2).mean(axis=1) - noise_var / 2
+    signal_var = (dx**2).mean(axis=1) - noise_var / baseline.captures
     flat = ~(signal_var > 0)
     slope = np.where(flat, 1.0, (dx * (y - y.mean(axis=1, keepdims=True))).mean(axis=1) / np.where(flat, 1, signal_var))
     offset = y.mean(axis=1) - slope * x.mean(axis=1)
     rms = np.sqrt((x**2).mean(axis=1))
     left_var = ((y - slope[:, None] * x - offset[:, None]) ** 2).mean(axis=1)
     dof = min(x.shape[1], baseline.readout.shape[0])
-    expected_var = noise_var * (np.maximum(slope, 1) + slope**2 / 2) * (1 + NOISE_SIGMAS * 2 / np.sqrt(dof))
+    expected_var = noise_var * (np.maximum(slope, 1) + slope**2 / baseline.captures) * (1 + NOISE_SIGMAS * 2 / np.sqrt(dof))
     safe = np.where(rms > 0, rms, 1)
     light = light_gain(baseline.readout.double().numpy(), current.double().numpy(), baseline.dark_dn)
     return ResponseFit(light.gain, baseline.dark_dn * (1 - light.gain), np.sqrt(left_var) / safe,
