@@ -19,7 +19,6 @@ from torch import nn
 from labctl.insitu.twin_fit import ChannelAffine
 from labctl.optics.phase_parameter import RESTORE_MARGIN, MaskPhase, span_of
 from labctl.optics.quantise import round_to_levels
-from labctl.optics.readout import read_channels
 from labctl.optics.twin import FourFTwin
 from labctl.training.kd import kd_loss
 
@@ -111,7 +110,7 @@ class PhysicsAwareTrainer:
         shown = self.shown_phase()
         if self.lc_offset is not None:
             shown = shown + torch.from_numpy(self.lc_offset(shown.detach().numpy().astype(np.float64))).to(shown)
-        simulated = self.twin_to_bench(read_channels(self.twin(amplitudes, shown), self.points, self.oversample))
+        simulated = self.twin_to_bench(self.twin.read(amplitudes, shown, self.points, self.oversample))
         hybrid = simulated + (measured - simulated).detach()
         logits = self.back_end(hybrid)
         if teacher_logits is None:

@@ -15,7 +15,7 @@ The fitted twin is what physics-aware training sends its gradients through.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import math
@@ -29,7 +29,7 @@ from labctl.optics.errors import OpticsModelError
 from labctl.optics.geometry import CameraPose
 from labctl.optics.layout import OpticalLayout
 from labctl.optics.propagation import output_intensity, phase_transmission, slm_transmission
-from labctl.optics.readout import read_channels
+from labctl.optics.readout import DEFAULT_OVERSAMPLE, read_channels
 from labctl.optics.twin import FREE_PARAMETERS, FourFTwin, TwinAssumptions
 from labctl.optics.zernike import zernike
 
@@ -245,17 +245,6 @@ class RefinableTwin(FourFTwin):
     def _distorted(self) -> bool:
         return self.distortion.requires_grad or bool(self.distortion.abs().sum() > 0)
 
-    def _sensor_xy(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Output-plane position (m, from the optical axis) of each camera pixel's centre at the pose."""
-        lay = self.layout
-        device = self.shift.device
-        v = (torch.arange(lay.camera_rows, dtype=torch.float64, device=device) - (lay.camera_rows - 1) / 2) * lay.camera_pitch_m
-        u = (torch.arange(lay.camera_cols, dtype=torch.float64, device=device) - (lay.camera_cols - 1) / 2) * lay.camera_pitch_m
-        vv, uu = torch.meshgrid(v, u, indexing="ij")
-        c, s = torch.cos(self.rotation), torch.sin(self.rotation)
-        k = torch.exp(self.log_scale)
-        return k * (c * uu - s * vv) + self.shift[0] * 1e-6, k * (s * uu + c * vv) + self.shift[1] * 1e-6
-
     def _sensor_r2(self) -> torch.Tensor:
         """Squared radius of each camera pixel in the output plane, over the camera's half-diagonal."""
         x, y = self._sensor_xy()
@@ -274,6 +263,14 @@ class RefinableTwin(FourFTwin):
         gx = 2 * (x / dx + self.grid.cols // 2) / (self.grid.cols - 1) - 1
         gy = 2 * (y / dy + self.grid.rows // 2) / (self.grid.rows - 1) - 1
         return torch.stack([gx, gy], dim=-1)[None].float()
+
+    def read_groups(self, amplitude: torch.Tensor, phases: Sequence[torch.Tensor], points: Sequence[torch.Tensor],
+                    oversample: int = DEFAULT_OVERSAMPLE, origin: tuple[int, int] | None = None) -> list[torch.Tensor]:
+        """Read from :meth:`frames`, one per mask: this twin's camera (lens distortion, a DMD's bit
+        planes, the beam) is more than a plane sampled at fixed points."""
+        if len(phases) != len(points):
+            raise OpticsModelError(f"{len(phases)} phase masks but {len(points)} sets of readout points")
+        return [read_channels(self(amplitude, phase, origin), at, oversample) for phase, at in zip(phases, points)]
 
     def frames(self, amplitude: torch.Tensor, transmission: torch.Tensor, origin: tuple[int, int] | None = None,
                leak_field: None = None) -> torch.Tensor:
@@ -349,7 +346,7 @@ class ChannelAffine:
 def twin_readout(twin: FourFTwin, amplitudes: torch.Tensor, phase: torch.Tensor, points: torch.Tensor, oversample: int, chunk: int = 32) -> torch.Tensor:
     """Twin readouts (B, C, n, n), without gradients, in chunks."""
     with torch.no_grad():
-        return torch.cat([read_channels(twin(amplitudes[i : i + chunk], phase), points, oversample) for i in range(0, len(amplitudes), chunk)])
+        return torch.cat([twin.read(amplitudes[i : i + chunk], phase, points, oversample) for i in range(0, len(amplitudes), chunk)])
 
 
 def match(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -401,7 +398,7 @@ def refine_twin(
     scale = bench_readout.abs().mean(dim=(0, 2, 3), keepdim=True) + 1e-12
     for step in range(config.steps):
         idx = torch.randint(0, n, (min(config.batch_size, n),), generator=generator)
-        twin_out = read_channels(twin(amplitudes[idx], phase), points, oversample)
+        twin_out = twin.read(amplitudes[idx], phase, points, oversample)
         target = bench_readout[idx] / scale
         affine = ChannelAffine.fit(twin_out.detach(), target)  # best gain/offset for the current twin
         loss = (affine(twin_out) - target).square().mean()

@@ -22,7 +22,7 @@ import torch
 from labctl.optics.layout import OpticalLayout
 from labctl.models.spectral import apply_filter_bank
 from labctl.optics.phase_parameter import MaskPhase
-from labctl.optics.readout import channel_points, read_channels
+from labctl.optics.readout import channel_points
 from labctl.optics.twin import FourFTwin
 
 
@@ -77,13 +77,13 @@ def optimise_phase(
     def match() -> float:
         with torch.no_grad():
             shown = phase()
-            readout = torch.cat([read_channels(twin(amplitudes[i : i + 32], shown), points) for i in range(0, n, 32)])
+            readout = torch.cat([twin.read(amplitudes[i : i + 32], shown, points) for i in range(0, n, 32)])
         return readout_match(readout, target)
 
     before = match()
     for step in range(config.steps):
         idx = torch.randint(0, n, (min(config.batch_size, n),), generator=generator)
-        readout = read_channels(twin(amplitudes[idx], phase()), points)
+        readout = twin.read(amplitudes[idx], phase(), points)
         loss = (_normalised(readout) - _normalised(target[idx])).square().mean()
         optimiser.zero_grad()
         loss.backward()

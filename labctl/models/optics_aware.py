@@ -26,7 +26,7 @@ from labctl.optics.layout import OpticalLayout, modulator_patch
 from labctl.optics.errors import OpticsModelError
 from labctl.optics.phase_parameter import RESTORE_MARGIN, START_MARGIN, MaskPhase, phase_from_logits
 from labctl.optics.quantise import round_to_levels
-from labctl.optics.readout import channel_points, read_channels
+from labctl.optics.readout import channel_points
 from labctl.optics.twin import FourFTwin
 
 
@@ -142,14 +142,14 @@ class OpticsAwareStudent(nn.Module):
         return torch.stack([self.twin(patch, mask, origin) for mask in masks], dim=1)
 
     def detected(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, n, n) intensities read from the channel tiles of the simulated frame(s)."""
-        frames = self.frames(x)
-        if frames.ndim == 3:
-            return read_channels(frames, self.points, self.config.oversample)
-        return torch.cat([
-            read_channels(frames[:, g], self.points, self.config.oversample)[:, : len(self.layout.group_channels(g))]
-            for g in range(self.layout.channel_groups)
-        ], dim=1)
+        """(B, C, n, n) intensities read from the channel tiles of the simulated frame(s): each channel
+        group's from its own frame (:meth:`labctl.optics.twin.FourFTwin.read_groups`)."""
+        masks = self.phase_mask()
+        masks = [masks] if masks.ndim == 2 else list(masks)
+        points = [self.points[: len(self.layout.group_channels(g))] for g in range(len(masks))]
+        origin = (self.layout.image_row, self.layout.image_col)
+        readouts = self.twin.read_groups(modulator_patch(x, self.layout), masks, points, self.config.oversample, origin)
+        return torch.cat(readouts, dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.back(self.detected(x))

@@ -77,11 +77,47 @@ def output_intensity(spectrum: torch.Tensor, transmission: torch.Tensor, added_f
     forward transform (the image is inverted); orthonormal scaling conserves power through a lossless
     mask. The output field is ``fft2(spectrum · transmission, norm="ortho")``, centred already.
     ``added_field``: a coherent output field (rows, cols, centred) added before the square, e.g. the
-    light of the input modulator's dark pixels (:meth:`labctl.optics.twin.FourFTwin.leak_field`)."""
-    field = torch.fft.fft2(spectrum * transmission, norm="ortho")
-    if added_field is not None:
-        field = field + added_field
-    return field.real.square() + field.imag.square()  # (view_as_real(·).square().sum(-1): 4× slower on the CPU)
+    light of the input modulator's dark pixels (:meth:`labctl.optics.twin.FourFTwin.leak_field`).
+    Differentiable in all three (:class:`_FieldIntensity`)."""
+    return _FieldIntensity.apply(spectrum, transmission, added_field)
+
+
+class _FieldIntensity(torch.autograd.Function):
+    """:func:`output_intensity` with its gradient written out: autograd's own, op by op, keeps every
+    intermediate and runs a complex kernel per op; this keeps the output field alone and spends one
+    inverse FFT. With ``L`` real and PyTorch's conjugate convention, ``∂L/∂field = 2·g·field``
+    (``g = ∂L/∂I``), the adjoint of the orthonormal FFT is the orthonormal inverse FFT, and a
+    product's factor gets the conjugate of the other. Measured on the demo's optics-aware student (a
+    batch of 128 on a 288 × 288 grid, 2 CPU threads): 369 ms forward and backward op by op, ~200 ms here."""
+
+    @staticmethod
+    def forward(ctx, spectrum: torch.Tensor, transmission: torch.Tensor, added: torch.Tensor | None) -> torch.Tensor:  # noqa: ANN001
+        field = torch.fft.fft2(spectrum * transmission, norm="ortho")
+        if added is not None:
+            field += added
+            ctx.added_shape = added.shape
+        ctx.save_for_backward(spectrum, transmission, field)
+        return field.real.square() + field.imag.square()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # noqa: ANN001
+        spectrum, transmission, field = ctx.saved_tensors
+        grad_field = field * (2 * grad)
+        need_spectrum, need_transmission, need_added = ctx.needs_input_grad
+        grad_added = _sum_to(grad_field, ctx.added_shape) if need_added else None
+        grad_product = torch.fft.ifft2(grad_field, norm="ortho") if need_spectrum or need_transmission else None
+        grad_spectrum = _sum_to(grad_product * transmission.conj(), spectrum.shape) if need_spectrum else None
+        grad_transmission = _sum_to(grad_product * spectrum.conj(), transmission.shape) if need_transmission else None
+        return grad_spectrum, grad_transmission, grad_added
+
+
+def _sum_to(grad: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """``grad`` summed over the dimensions a tensor of ``shape`` was broadcast along."""
+    lead = grad.ndim - len(shape)
+    if lead:
+        grad = grad.sum(dim=tuple(range(lead)))
+    ones = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    return grad.sum(dim=ones, keepdim=True) if ones else grad
 
 
 def fringing_blur(phase: torch.Tensor, sigma_px: float) -> torch.Tensor:

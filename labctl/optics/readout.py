@@ -88,43 +88,54 @@ def read_channels(frames: torch.Tensor, points: torch.Tensor, oversample: int = 
     return sampled.reshape(b, c, n, n)
 
 
-class ReadoutMatrix:
-    """:func:`read_channels` as one precomputed sparse matrix: fast for many frames at fixed points.
+def bilinear_weights(x: np.ndarray, y: np.ndarray, rows_out: np.ndarray, n_out: int, shape: tuple[int, int],
+                     weight: float = 1.0) -> sparse.csr_matrix:
+    """(n_out, H·W) sparse matrix: output ``rows_out[k]`` adds ``weight`` × the bilinear sample of an
+    (H, W) image at (``x[k]``, ``y[k]``) (pixel coordinates: column, row), as ``grid_sample`` takes it
+    with ``align_corners=True`` and zeros outside (each of the four neighbours outside reads zero)."""
+    h, w = shape
+    x, y, rows_out = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (x, y, rows_out))
+    x0, y0 = np.floor(x), np.floor(y)
+    rows, cols, vals = [], [], []
+    for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        xi, yi = x0 + dx, y0 + dy
+        value = (1 - np.abs(x - xi)) * (1 - np.abs(y - yi)) * weight
+        inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h) & (value > 0)
+        rows.append(rows_out[inside].astype(np.int64))
+        cols.append((yi[inside] * w + xi[inside]).astype(np.int64))
+        vals.append(value[inside])
+    return sparse.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_out, h * w))
 
-    Each (channel, pixel) output is a fixed weighted sum of at most 4·o² camera pixels (bilinear
-    weights of its sub-samples, averaged), so a batch of frames is read with one sparse product
-    (scipy's, several times faster on the CPU than sampling the frames again for every batch).
-    Same result as :func:`read_channels` (zero outside the frame), to float rounding.
+
+def readout_weights(points: torch.Tensor, camera_shape: tuple[int, int], oversample: int = DEFAULT_OVERSAMPLE) -> sparse.csr_matrix:
+    """:func:`read_channels` as a (C·n·n, H·W) sparse matrix (float64): each (channel, pixel) output
+    is a fixed weighted sum of at most 4·o² camera pixels (the bilinear weights of its sub-samples,
+    averaged)."""
+    c, big_n = points.shape[0], points.shape[1]
+    if big_n % oversample:
+        raise OpticsModelError(f"{big_n} sample points per side is not a multiple of oversample {oversample}")
+    n = big_n // oversample
+    pts = points.detach().cpu().double().numpy()
+    # output row of each sub-sample: channel, pixel row, pixel col
+    ci = np.arange(c)[:, None, None]
+    ri = (np.arange(big_n) // oversample)[None, :, None]
+    qi = (np.arange(big_n) // oversample)[None, None, :]
+    out_row = np.broadcast_to(ci * n * n + ri * n + qi, pts.shape[:-1])
+    return bilinear_weights(pts[..., 0], pts[..., 1], out_row, c * n * n, camera_shape, 1 / oversample**2)
+
+
+class ReadoutMatrix:
+    """:func:`read_channels` as one precomputed sparse matrix (:func:`readout_weights`): fast for many
+    frames at fixed points — a batch of frames is read with one sparse product (scipy's, several
+    times faster on the CPU than sampling the frames again for every batch). Same result as
+    :func:`read_channels` (zero outside the frame), to float rounding.
     """
 
     def __init__(self, points: torch.Tensor, camera_shape: tuple[int, int], oversample: int = DEFAULT_OVERSAMPLE) -> None:
-        h, w = camera_shape
-        c, big_n = points.shape[0], points.shape[1]
-        if big_n % oversample:
-            raise OpticsModelError(f"{big_n} sample points per side is not a multiple of oversample {oversample}")
-        n = big_n // oversample
-        pts = points.double().numpy()
-        x, y = pts[..., 0], pts[..., 1]
-        x0, y0 = np.floor(x), np.floor(y)
-        # output row of each sub-sample: channel, pixel row, pixel col
-        ci = np.arange(c)[:, None, None]
-        ri = (np.arange(big_n) // oversample)[None, :, None]
-        qi = (np.arange(big_n) // oversample)[None, None, :]
-        out_row = np.broadcast_to(ci * n * n + ri * n + qi, x.shape)
-        rows, cols, vals = [], [], []
-        for dy, dx in ((0, 0), (0, 1), (1, 0), (1, 1)):
-            xi, yi = x0 + dx, y0 + dy
-            weight = (1 - np.abs(x - xi)) * (1 - np.abs(y - yi)) / oversample**2
-            inside = (xi >= 0) & (xi < w) & (yi >= 0) & (yi < h) & (weight > 0)
-            rows.append(out_row[inside])
-            cols.append((yi[inside] * w + xi[inside]).astype(np.int64))
-            vals.append(weight[inside])
-        matrix = sparse.csr_matrix(
-            (np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))), shape=(c * n * n, h * w)
-        )
+        matrix = readout_weights(points, camera_shape, oversample).astype(np.float32)
         self._transposed = matrix.T.tocsr()  # (H·W, C·n·n): frames (B, H·W) @ it
-        self.shape = (c, n)
-        self.camera_shape = (h, w)
+        self.shape = (points.shape[0], points.shape[1] // oversample)
+        self.camera_shape = tuple(camera_shape)
 
     @property
     def pixels_read(self) -> np.ndarray:
