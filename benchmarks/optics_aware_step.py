@@ -1,6 +1,7 @@
 """Milliseconds per training step (forward and backward) of the optics-aware student, two ways side
 by side: reading each simulated camera frame (the twin's frames, sampled twice by ``grid_sample``:
-camera, then tiles; how the student read before) and the twin's ``read_groups`` (the input spectrum
+camera, then tiles; how the student read before, but with the intensity's written-out gradient both
+ways share, so the ratio understates the whole change) and the twin's ``read_groups`` (the input spectrum
 once for all masks, cache-sized chunks, one sparse readout from the output plane, the intensity's
 gradient written out), which the student uses.
 

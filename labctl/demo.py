@@ -74,7 +74,7 @@ class DemoSettings:
     #: twin's physics, a full-frame FFT pair per image and channel group: on the first N training
     #: images only (None: all). On the demo's seed 0 (the SCLC + KD student 87.8 %), its twin read
     #: 84.2 % after 2 epochs on 3 000 images, 85.1 after 2 on 6 000, 84.9 after 4 on 3 000 and 86.4
-    #: after 3 on all 6 000 — 77 s since the twin reads in cache-sized chunks through one sparse
+    #: after 3 on all 6 000 — 71–77 s since the twin reads in cache-sized chunks through one sparse
     #: readout (labctl.optics.twin.FourFTwin.read_groups), where 2 on 3 000 took 72 s before
     optics_train_limit: int | None = None
     teacher_width: int = 32  # channels of the teacher's first block (doubled per block); `train teacher`'s default

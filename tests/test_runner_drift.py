@@ -161,8 +161,8 @@ def test_the_gain_error_is_the_jackknife_over_references_and_frame_noise_is_comm
 
 def test_the_start_captures_are_staggered_and_their_spread_is_the_capture_noise(tmp_path: Path) -> None:
     """A frame pattern that repeats with the capture spacing (a DMD's PWM beating with the frame
-    timing) is invisible to two captures K frames apart; the staggered start (K, K + 1, K + 2 frames)
-    sees it in its spread, so a later capture on another phase of the beat is no change of shape. Two
+    timing) is invisible to two captures K frames apart; the staggered start (starts K + 1 and K + 2
+    frames apart) sees it in its spread, so a later capture on another phase of the beat is no change of shape. Two
     captures give the pair's noise as before; one is refused; the record keeps how many there were."""
     rng = np.random.default_rng(4)
     light = rng.uniform(10, 100, (4, 3, 8, 8))

@@ -136,3 +136,21 @@ def test_an_optics_aware_student_reads_the_same_after_a_copy(layout) -> None:
         before = student(images)
         copied = copy.deepcopy(student)
         torch.testing.assert_close(copied(images), before)
+
+
+def test_output_intensity_takes_real_factors_and_a_wider_added_field() -> None:
+    """A real amplitude (a real spectrum factor) gets a real gradient; an added field with more
+    leading dimensions than the product broadcasts; a second derivative is refused, not wrong."""
+    g = torch.Generator().manual_seed(5)
+    spectrum = torch.randn(6, 8, generator=g).requires_grad_()  # real
+    transmission = torch.randn(6, 8, dtype=torch.complex64, generator=g).requires_grad_()
+    added = torch.randn(3, 6, 8, dtype=torch.complex64, generator=g).requires_grad_()
+    weight = torch.randn(3, 6, 8, generator=g)
+    ours = torch.autograd.grad((output_intensity(spectrum, transmission, added) * weight).sum(), (spectrum, transmission, added))
+    reference = torch.autograd.grad((_op_by_op(spectrum, transmission, added) * weight).sum(), (spectrum, transmission, added))
+    assert not ours[0].is_complex()
+    for a, b in zip(ours, reference):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    first = torch.autograd.grad(output_intensity(spectrum, transmission).sum(), transmission, create_graph=True)[0]
+    with pytest.raises(RuntimeError, match="does not require grad"):  # once differentiable: no graph to differentiate again
+        torch.autograd.grad(first.abs().sum(), transmission)

@@ -250,19 +250,16 @@ class RefinableTwin(FourFTwin):
         x, y = self._sensor_xy()
         return ((x.square() + y.square()) / self._cam_radius_m**2).float()
 
-    def camera_grid(self) -> torch.Tensor:
-        """The shared twin's grid with the relay's distortion: a sensor pixel at radius r (over the
-        camera's half-diagonal) sees the output plane at r·(1 + q1·r² + q2·r⁴)."""
+    def camera_in_plane(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The shared twin's camera positions with the relay's distortion: a sensor pixel at radius r
+        (over the camera's half-diagonal) sees the output plane at r·(1 + q1·r² + q2·r⁴)."""
         if not self._distorted():
-            return super().camera_grid()
+            return super().camera_in_plane()
         x, y = self._sensor_xy()
         r2 = (x.square() + y.square()) / self._cam_radius_m**2
         f = 1 + self.distortion[0].double() * r2 + self.distortion[1].double() * r2.square()
-        x, y = x * f, y * f
         dy, dx = self._out_spacing
-        gx = 2 * (x / dx + self.grid.cols // 2) / (self.grid.cols - 1) - 1
-        gy = 2 * (y / dy + self.grid.rows // 2) / (self.grid.rows - 1) - 1
-        return torch.stack([gx, gy], dim=-1)[None].float()
+        return x * f / dx + self.grid.cols // 2, y * f / dy + self.grid.rows // 2
 
     def read_groups(self, amplitude: torch.Tensor, phases: Sequence[torch.Tensor], points: Sequence[torch.Tensor],
                     oversample: int = DEFAULT_OVERSAMPLE, origin: tuple[int, int] | None = None) -> list[torch.Tensor]:

@@ -45,6 +45,7 @@ CHUNK_BYTES = 8 << 20
 #: :class:`PlaneReadout` s a twin keeps (one per channel group and pose; the pose changes only when fitted)
 _PLANE_READOUTS_KEPT = 8
 
+
 def _images_per_chunk(grid_shape: tuple[int, int], amplitude: torch.Tensor) -> int:
     """Images per pass of :meth:`FourFTwin.read_groups`: on the CPU, as many as keep one pass's
     complex field near :data:`CHUNK_BYTES` (its steps are memory-bound; a field that stays in the
@@ -274,9 +275,10 @@ class FourFTwin(nn.Module):
         if readout is None:
             if len(self._plane_readouts) >= _PLANE_READOUTS_KEPT:
                 self._plane_readouts.clear()
-            with torch.no_grad():
+            # built outside inference mode (its tensors are kept, and later calls may want gradients)
+            with torch.inference_mode(False), torch.no_grad():
                 x, y = (a.cpu().numpy() for a in self.camera_in_plane())
-            readout = self._plane_readouts[key] = PlaneReadout(x, y, self.grid.shape, points, oversample).to(device)
+                readout = self._plane_readouts[key] = PlaneReadout(x, y, self.grid.shape, points, oversample).to(device)
         return readout
 
     def read_groups(self, amplitude: torch.Tensor, phases: Sequence[torch.Tensor], points: Sequence[torch.Tensor],

@@ -4,7 +4,7 @@ compared with those at the start, and the readout scale corrected when the respo
 A bench drifts while it runs (the laser's power and pointing, the LC's retardance as the panel
 warms): the per-channel gain and offset fitted before the run (:func:`fit_channel_scale`) are then
 wrong for the later inputs. A few training inputs (never evaluated ones) are captured three times at
-the start, a frame further apart each time (:data:`START_SPACERS`): their mean readout is the *baseline*; a few shutter-dark frames give each channel's dark
+the start, an input further apart each time (:data:`START_SPACERS`): their mean readout is the *baseline*; a few shutter-dark frames give each channel's dark
 level (the readout of no light: the camera's offset on raw frames, ~0 on corrected ones). Every
 ``every_batches`` batches they are captured again, through the same channel groups and readout as
 the run's inputs, and compared with the baseline (:func:`labctl.runner.drift_fit.fit_response`):
@@ -81,10 +81,12 @@ DARK_FRAMES = 4
 SHAPE_CHANGED = "the response changed shape"
 #: the layout of attribute ``drift`` this module writes (1, or none: the first monitor's)
 FORMAT = 2
-#: the start captures of the references, each after this many other frames (per channel group): a
-#: DMD's PWM gray beats with the frame timing, and captures K frames apart can all fall on one phase
-#: of the beat (then the capture noise misses it and a steady bench reads as a change of shape);
-#: spacings of K, K + 1 and K + 2 frames cannot all be multiples of one beat period. Measured on the
+#: the start captures of the references, each after this many other inputs shown (each one frame per
+#: channel group): a DMD's PWM gray beats with the frame timing, and captures that start K inputs
+#: apart can all fall on one phase of the beat (then the capture noise misses it and a steady bench
+#: reads as a change of shape); starts K + 1 and K + 2 inputs apart cannot both be multiples of one
+#: beat period (with G channel groups, (K + 1)·G and (K + 2)·G frames: a beat whose period divides G
+#: is not staggered). Measured on the
 #: tests' small noisy bench with a student whose start pair fell on one phase: capture noise 5.7–6.9
 #: DN from the pair (a steady run stopped at its first check, 5.15 % and 6.11 % beyond it), 14–17
 #: DN from these three (no excess at any of 30 checks); benchmarks/drift.md
@@ -357,7 +359,7 @@ def open_monitor(
     captures = []
     for spacer in START_SPACERS:
         if spacer:
-            capture(references[:spacer])
+            capture(references[np.arange(spacer) % len(references)])
         captures.append(processor.readout(capture(references).data))
     dark_dn = np.zeros(processor.layout.channels) if dark is None else \
         processor.readout(dark()).double().mean(dim=(0, 2, 3)).numpy()

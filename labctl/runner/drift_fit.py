@@ -80,8 +80,9 @@ class Baseline:
     @classmethod
     def of(cls, *captures: torch.Tensor, dark_dn: np.ndarray | None = None) -> Baseline:
         """From two or more captures of the references, (K, C, n, n) each. The noise is each pixel's
-        spread over the captures, less each capture's own offset per channel (a gain or offset that
-        moved between them is not noise), pooled over the channel's pixels; the gain's standard error
+        spread over the captures, less each capture's own offset per channel (an offset that moved
+        between them is not noise; a gain that did is, as it was for the pair), pooled over the
+        channel's pixels; the gain's standard error
         pools the jackknife errors of each capture's gain on the one before."""
         if len(captures) < 2:
             raise ValueError(f"a baseline needs two or more captures of the references; got {len(captures)}")

@@ -11,8 +11,9 @@ class DriftSettings:
     """How often and against what the response is checked, and what counts as moved.
 
     The default costs ``inputs / (every_batches · batch_size + inputs)`` of the frames: 2.4 % at the
-    runner's default batch of 32 (8 reference inputs every 320 inputs), plus 16 inputs' frames (each per channel
-    group) and 4 shutter-dark frames at the start."""
+    runner's default batch of 32 (8 reference inputs every 320 inputs), plus 3 · 8 + 3 = 27 inputs'
+    frames (each per channel group: three staggered captures of the references) and 4 shutter-dark
+    frames at the start."""
 
     every_batches: int = 10  # 0: no checks
     inputs: int = 8  # reference inputs: the first training inputs of the readout-scale fit
