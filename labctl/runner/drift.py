@@ -4,7 +4,8 @@ compared with those at the start, and the readout scale corrected when the respo
 A bench drifts while it runs (the laser's power and pointing, the LC's retardance as the panel
 warms): the per-channel gain and offset fitted before the run (:func:`fit_channel_scale`) are then
 wrong for the later inputs. A few training inputs (never evaluated ones) are captured three times at
-the start, an input further apart each time (:data:`START_SPACERS`): their mean readout is the *baseline*; a few shutter-dark frames give each channel's dark
+the start, an input further apart each time (:data:`START_SPACERS`): their mean readout is the
+*baseline*; a few shutter-dark frames give each channel's dark
 level (the readout of no light: the camera's offset on raw frames, ~0 on corrected ones). Every
 ``every_batches`` batches they are captured again, through the same channel groups and readout as
 the run's inputs, and compared with the baseline (:func:`labctl.runner.drift_fit.fit_response`):
@@ -29,7 +30,8 @@ the run's inputs, and compared with the baseline (:func:`labctl.runner.drift_fit
   pattern moved, the phase response drifted). The expected noise is the pixel noise of the start
   captures; a pattern common to a whole frame that moves from capture to capture (a DMD's PWM phase
   under a ~1 ms exposure, beating with the frame timing) is in it only as far as the start captures
-  sampled it (their staggered spacing makes sure they do not all fall on one phase of the beat), and alone can leave 3 % on a small noisy bench. So such a check is only
+  sampled it (their staggered spacing makes sure they do not all fall on one phase of the beat),
+  and alone can leave 3 % on a small noisy bench. So such a check is only
   *suspect*: the references are captured again at once, and only a channel that both captures
   leave beyond the limit *confirms* a change of shape (measured: the immediate re-capture's excess
   is uncorrelated with the first's on that bench, -0.19; a change of the response is in both). A
@@ -43,7 +45,8 @@ the run's inputs, and compared with the baseline (:func:`labctl.runner.drift_fit
   accepts it).
 
 The record keeps the baseline (array ``drift_baseline``), the settings, dark level, capture noise
-and the start captures' standard errors and count (attribute ``drift``, ``format`` 2; ``captures`` absent: a pair), every check (table
+and the start captures' standard errors and count (attribute ``drift``, ``format`` 2; ``captures``
+absent: a pair), every check (table
 ``drift_checks``, :mod:`labctl.records.drift_history`) and, per input, the correction epoch it was
 read under (column ``drift_epoch``; 0 is the run's own scale, epoch k the correction of the check
 that started it). A resume reuses the baseline and the pooled errors; its first batch is preceded
