@@ -1,14 +1,15 @@
 """Does what runs in light match what runs in silicon? For each seed: a teacher, the default SCLC
 student distilled from it, and an optics-aware student of the same back-end size; the bench is
 calibrated; each student is exported (the SCLC all three ways: double-phase, iterative and optimised
-through the twin; see labctl.masks.export) and the test split runs through the runner on the
+through the twin, and by the default ``auto`` choice; see labctl.masks.export) and the test split runs through the runner on the
 calibrated simulated bench.
 
     python benchmarks/optical_parity.py --data idx:DIR                    # e.g. MNIST or Fashion-MNIST IDX files
     python benchmarks/optical_parity.py --data digits --seeds 0 --epochs 2 --test-limit 200   # quick
 
-Last line: JSON with ``teacher``, ``sclc_kd_digital``, ``sclc_kd_optical`` (the best of the SCLC
-export paths), ``optics_aware_digital``, ``optics_aware_optical`` (fractions, means over seeds),
+Last line: JSON with ``teacher``, ``sclc_kd_digital``, ``sclc_kd_optical`` (the default export's,
+``labctl export-masks``' ``auto`` encoding, which picks between the iterative and the optimised one
+by a check through the twin on training images; ``sclc_auto_encoding`` says which), ``optics_aware_digital``, ``optics_aware_optical`` (fractions, means over seeds),
 ``frames_per_input`` (camera frames one input costs, per export), ``backend_mflops`` and
 ``optics_aware_backend_mflops`` (each student's electronic MFLOP per image, counted as the demo does) and ``seconds``; per-seed figures and every
 export path beside them. Digital accuracies are measured on the same test images the bench sees.
@@ -26,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import click  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from calibration.run import calibrate_all  # noqa: E402
@@ -34,6 +36,7 @@ from labctl.cli.train import CLASSIFIER_SCLC_SIZE, backend_conv_arch  # noqa: E4
 from labctl.data import load_dataset  # noqa: E402
 from labctl.demo import electronic_mflops  # noqa: E402
 from labctl.masks.export import export_masks  # noqa: E402
+from labctl.masks.mask_file import MaskFile  # noqa: E402
 from labctl.masks.optimise import PhaseOptimisation  # noqa: E402
 from labctl.models.bench_layout import layout_for_bench  # noqa: E402
 from labctl.models.checkpoint import load_checkpoint  # noqa: E402
@@ -147,7 +150,14 @@ def main() -> None:
             row[f"{name}_inputs_per_s"] = round(summary.frames_per_s, 1)
             print(f"seed {seed}  {name:18s} digital {row[f'{kind}_digital']:.4f}  optical {row[f'{name}_optical']:.4f}  "
                   f"({masks.frames_per_input} frame(s) per input, {time.perf_counter() - t0:.0f} s)", flush=True)
-        row["sclc_kd_optical"] = max(row[f"{name}_optical"] for name in SCLC_EXPORTS)
+        auto = export_masks(students["sclc"].path, calibrated, root / "masks_sclc_auto.h5", data=data,
+                            optimisation=PhaseOptimisation(steps=args.optimise_steps, seed=seed), overwrite=True)
+        chosen = f"sclc_{auto.method.removeprefix('sclc-').replace('-', '_')}"
+        if not np.array_equal(MaskFile.load(root / f"masks_{chosen}.h5").phase_rad, auto.phase_rad):
+            raise SystemExit(f"seed {seed}: the auto export differs from the {chosen} export it chose; the paths diverged")
+        row["sclc_auto_encoding"], row["sclc_auto_twin_check"] = chosen, auto.extra.get("twin_check")
+        row["sclc_kd_optical"] = row[f"{chosen}_optical"]  # the same mask: its run above
+        print(f"seed {seed}  sclc_auto -> {chosen} (twin check: {auto.extra.get('twin_check')})", flush=True)
         per_seed.append(row)
 
     def mean(key: str) -> float:
@@ -158,6 +168,7 @@ def main() -> None:
         "teacher": mean("teacher"), "sclc_kd_digital": mean("sclc_digital"), "sclc_kd_optical": mean("sclc_kd_optical"),
         "optics_aware_digital": mean("optics_aware_digital"), "optics_aware_optical": mean("optics_aware_optical"),
         **{f"{name}_optical": mean(f"{name}_optical") for name in SCLC_EXPORTS},
+        "sclc_auto_encoding": [r["sclc_auto_encoding"] for r in per_seed],
         "frames_per_input": {name: per_seed[0][f"{name}_frames_per_input"] for name, _, _ in EXPORTS},
         "backend_mflops": round(mflops["sclc"], 3), "optics_aware_backend_mflops": round(mflops["optics_aware"], 3), "seconds": round(time.perf_counter() - start, 1),
         "optics_start": args.optics_start, "optics_kd_from": args.optics_kd_from, "kernel_support": args.kernel_support, "data": args.data, "seeds": args.seeds, "test_images": len(test), "channels": channels, "per_seed": per_seed,

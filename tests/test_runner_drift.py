@@ -27,7 +27,7 @@ from labctl.records.run_record import Column, RunRecord, RunRecordError
 from labctl.runner.drift import BASELINE_ARRAY, DriftMonitor, open_monitor
 from labctl.runner.drift_fit import GAIN_SIGMAS, Baseline, channel_sigmas, corrected_scale, fit_response, light_gain
 from labctl.runner.drift_settings import DriftSettings
-from labctl.runner.optical_inference import ChannelScale
+from labctl.optics.channel_scale import ChannelScale
 from labctl.runner.session import RunOptions, run_masks
 from labctl.training.loop import TrainSettings
 from labctl.training.train import train_student

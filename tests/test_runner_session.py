@@ -111,7 +111,9 @@ def test_masks_for_another_bench_or_image_size_are_refused_before_any_write(trai
         MaskFile.load(masks)
 
 
-def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path) -> None:
+def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path, monkeypatch) -> None:
+    import labctl.masks.export as export
+
     dp = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "dp.h5", encoding="double-phase")
     assert dp.method == "sclc-double-phase" and dp.gray.shape == (128, 128)
     from labctl.masks.optimise import PhaseOptimisation
@@ -119,11 +121,17 @@ def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path) -> 
     opt = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "opt.h5", encoding="optimised", data=trained["data"],
                        optimisation=PhaseOptimisation(steps=20))
     assert opt.method == "sclc-optimised" and opt.extra["match_after"] > opt.extra["match_before"]
+    monkeypatch.setattr(export, "AUTO_TWIN_CHECK_LOSS", 1.0)  # any loss on the twin check is acceptable
     result = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
                                        "--out", str(tmp_path / "it.h5")])  # the default encoding
     assert result.exit_code == 0, result.output
     iterative = MaskFile.load(tmp_path / "it.h5")
     assert iterative.method == "sclc-iterative" and iterative.extra["iterations"] > 0
+    check = iterative.extra["twin_check"]
+    _, (scored, _) = export._training_images(trained["data"])  # half fit the per-channel scale, half are scored
+    assert list(check) == ["iterative"] and check["iterative"]["images"] == len(scored) - len(scored) // 2
+    said = " ".join(result.output.split())  # rich wraps long lines
+    assert f"digital {check['iterative']['digital']:.1%}, iterative {check['iterative']['optical']:.1%}; kept iterative" in said
     assert iterative.extra["region_error_after"] < iterative.extra["region_error_before"]
     for masks in (dp, opt, iterative):  # data-free: what each encoding is worth on the calibrated panel
         assert masks.extra["panel"] == {"fringing_sigma_px": pytest.approx(0.0, abs=0.26), "fill_factor": pytest.approx(1.0, abs=0.03)}
@@ -134,6 +142,45 @@ def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path) -> 
     assert refused.exit_code != 0 and "kinoform" in refused.output and not (tmp_path / "x.h5").exists()
     with pytest.raises(MaskFileError, match="exists"):
         export_masks(trained["sclc"].path, trained["spec"], tmp_path / "dp.h5")
+
+
+def test_auto_export_optimises_when_the_twin_check_fails_and_keeps_the_better(trained, tmp_path: Path, monkeypatch) -> None:
+    import labctl.masks.export as export
+    from labctl.masks.optimise import PhaseOptimisation
+
+    monkeypatch.setattr(export, "AUTO_TWIN_CHECK_LOSS", -1.0)  # no iterative export passes
+    auto = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "auto.h5", data=trained["data"],
+                        optimisation=PhaseOptimisation(steps=10))
+    check = auto.extra["twin_check"]
+    assert set(check) == {"iterative", "optimised"} and check["iterative"]["digital"] == check["optimised"]["digital"]
+    better = max(check, key=lambda name: (check[name]["optical"], name == "optimised"))
+    assert auto.method == f"sclc-{better}" and auto.extra["encoding"] == "auto"
+    kept = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "kept.h5", encoding=better, data=trained["data"],
+                        optimisation=PhaseOptimisation(steps=10))
+    assert np.array_equal(kept.phase_rad, auto.phase_rad)  # the very mask that encoding makes
+    # the optimisation's images and the check's are apart
+    fit, (scored, targets) = export._training_images(trained["data"])
+    train = len(trained["data"].train)
+    assert len(fit) == min(export.OPTIMISE_IMAGES, train // 2)
+    assert len(scored) == len(targets) == min(export.TWIN_CHECK_IMAGES, train - len(fit)) > 0
+    assert np.array_equal(np.concatenate([fit, scored]), export.images_of(trained["data"].train, len(fit) + len(scored))[0])
+
+
+def test_auto_export_without_its_training_data_stays_data_free_and_says_so(trained, tmp_path: Path, monkeypatch) -> None:
+    import labctl.masks.export as export
+    from labctl.data.errors import DataFileError
+
+    def gone(spec, size=None):  # noqa: ANN001, ANN202 - load_dataset's signature
+        raise DataFileError("/data/moved", "no such directory")
+
+    monkeypatch.setattr(export, "load_dataset", gone)
+    result = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
+                                       "--out", str(tmp_path / "auto.h5")])
+    assert result.exit_code == 0, result.output
+    masks = MaskFile.load(tmp_path / "auto.h5")
+    assert masks.method == "sclc-iterative" and "no such directory" in masks.extra["twin_check"]["skipped"]
+    said = " ".join(result.output.split())
+    assert "twin check of the data-free export was skipped" in said and "/data/moved" in said
 
 
 def test_export_warns_when_the_calibrated_panel_spoils_the_encoding(trained, tmp_path: Path, monkeypatch) -> None:

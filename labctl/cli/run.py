@@ -22,8 +22,9 @@ from labctl.runner.drift_settings import DriftSettings
 @click.option("--encoding", type=click.Choice(ENCODINGS), default=ENCODINGS[0], show_default=True,
               help="How an SCLC student's complex filters become SLM phase: iterative (data-free), optimised "
                    "(iterative, then refined through the twin of the calibrated panel on training images), "
-                   "double-phase (closed form), or auto: iterative unless the panel's calibrated fringing spoils it, "
-                   "then optimised. An optics-aware student's phase is shown as trained.")
+                   "double-phase (closed form), or auto: iterative where the calibrated panel leaves its field sound and "
+                   "its back end, reading it through the calibrated twin, stays within a point of the digital model on "
+                   "training images; else optimised, unless that reads worse. An optics-aware student's phase is shown as trained.")
 @clean_errors
 def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, encoding: str) -> None:
     """Turn a trained student (CHECKPOINT file or run folder) into the Fourier SLM's mask file."""
@@ -54,6 +55,15 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, e
             f"[yellow]warning:[/yellow] the student was trained for an input modulator whose dark pixels leak "
             f"{lay.input_leak:.3f} of full on; this bench {measured}: expect the bench to read below the twin. "
             "Train it against this bench's calibration (labctl train student --optics-aware --bench ...)."
+        )
+    check = masks.extra.get("twin_check")
+    if check is not None and "skipped" in check:
+        Console().print(f"[yellow]note:[/yellow] the twin check of the data-free export was skipped: {check['skipped']}")
+    elif check is not None:
+        read = ", ".join(f"{name} {c['optical']:.1%}" for name, c in check.items())
+        Console().print(
+            f"twin check on {check['iterative']['images']} training images (calibrated panel and input leak): digital "
+            f"{check['iterative']['digital']:.1%}, {read}; kept {masks.method.removeprefix('sclc-')}"
         )
     if masks.method == "sclc-optimised":
         Console().print(

@@ -61,7 +61,8 @@ from labctl.optics.quantise import table_phase_levels, uniform_levels
 from labctl.optics.readout import channel_points
 from labctl.records.provenance import sha256_file, software_provenance
 from labctl.runner.bench_calibration import BenchCalibration
-from labctl.runner.optical_inference import ChannelScale, OpticalInference
+from labctl.optics.channel_scale import ChannelScale
+from labctl.runner.optical_inference import OpticalInference
 from labctl.optics.layout import images_of, modulator_amplitudes
 from labctl.runner.multiplex import capture_groups
 from labctl.runner.session import calibrate_readout, readout_oversample, student_for_masks

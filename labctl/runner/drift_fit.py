@@ -19,7 +19,7 @@ from statistics import NormalDist
 import numpy as np
 import torch
 
-from labctl.runner.optical_inference import ChannelScale
+from labctl.optics.channel_scale import ChannelScale
 
 #: standard errors of the residual's variance that still count as capture noise
 NOISE_SIGMAS = 4.0

@@ -27,6 +27,7 @@ from labctl.data.fit import check_fits_model, check_test_split
 from labctl.masks.mask_file import MaskFile, MaskFileError
 from labctl.models.checkpoint import LoadedCheckpoint, load_checkpoint
 from labctl.optics.layout import OpticalInputError, images_of, modulator_amplitudes
+from labctl.optics.channel_scale import ChannelScale, fit_channel_scale
 from labctl.optics.readout import DEFAULT_OVERSAMPLE
 from labctl.records.provenance import sha256_file, software_provenance
 from labctl.records.run_record import Column, RunRecord, RunRecordError
@@ -35,7 +36,7 @@ from labctl.runner.drift import DriftMonitor, dark_frames, open_monitor
 from labctl.runner.drift_settings import DriftSettings
 from labctl.runner.loop import METADATA_COLUMNS, RunSummary, run_inputs
 from labctl.runner.multiplex import capture_groups
-from labctl.runner.optical_inference import ChannelScale, OpticalInference, fit_channel_scale
+from labctl.runner.optical_inference import OpticalInference
 
 
 @dataclass
