@@ -17,7 +17,7 @@ from torch import nn
 
 from labctl.data import load_dataset
 from labctl.models.checkpoint import load_checkpoint
-from labctl.training.distributed import Processes
+from labctl.training.distributed import TORCHRUN_VARIABLES, Processes, training_processes
 from labctl.training.loop import TrainSettings
 from labctl.training.resume import STATE_NAME, ResumeError
 from labctl.training.sync_batchnorm import GlooSyncBatchNorm, sync_batchnorms
@@ -32,6 +32,25 @@ def test_shards_cover_the_data_evenly_and_reshuffle_every_epoch() -> None:
     assert [len(s) for s in first] == [6, 6] and set(torch.cat(first).tolist()) == set(range(11))
     assert not torch.equal(first[0], ranks[0].shard_order(11, epoch=2, seed=0))
     assert torch.equal(first[0], ranks[0].shard_order(11, epoch=1, seed=0))
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_ranks_meet_before_the_group_is_torn_down_unless_one_failed(mocker, monkeypatch, fails: bool) -> None:
+    for name, value in zip(TORCHRUN_VARIABLES, ("1", "2", "1")):  # rank 1 of 2
+        monkeypatch.setenv(name, value)
+    calls = mocker.MagicMock()
+    for name in ("init_process_group", "barrier", "destroy_process_group"):
+        mocker.patch.object(dist, name, getattr(calls, name))
+    try:
+        with training_processes(torch.device("cpu")) as processes:
+            assert (processes.rank, processes.world_size) == (1, 2)
+            if fails:
+                raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        assert fails
+    # a rank that failed tears down at once (the others may never reach a barrier); else all meet first
+    expected = ["init_process_group", "destroy_process_group"] if fails else ["init_process_group", "barrier", "destroy_process_group"]
+    assert [name for name, *_ in calls.mock_calls] == expected
 
 
 def _synced_batchnorm_rank(rank: int, store: str, out: str) -> None:
