@@ -149,8 +149,11 @@ def test_auto_export_optimises_when_the_twin_check_fails_and_keeps_the_better(tr
     from labctl.masks.optimise import PhaseOptimisation
 
     monkeypatch.setattr(export, "AUTO_TWIN_CHECK_LOSS", -1.0)  # no iterative export passes
+    stages = []
     auto = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "auto.h5", data=trained["data"],
-                        optimisation=PhaseOptimisation(steps=10))
+                        optimisation=PhaseOptimisation(steps=10), on_stage=lambda *stage: stages.append(stage))
+    assert stages[0] == ("iterative encoding", 0, 1) and ("twin check of the iterative encoding", 0, 1) in stages
+    assert ("optimising mask 1 of 1", 10, 10) in stages and stages[-1] == ("twin check of the optimised encoding", 0, 1)
     check = auto.extra["twin_check"]
     assert set(check) == {"iterative", "optimised"} and check["iterative"]["digital"] == check["optimised"]["digital"]
     better = max(check, key=lambda name: (check[name]["optical"], name == "optimised"))

@@ -33,7 +33,14 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, e
     )
 
     spec = load_bench_spec(bench_file)
-    masks = export_masks(checkpoint, spec, out, encoding=encoding)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  transient=True) as progress:
+        task = progress.add_task("export", total=None)
+
+        def on_stage(stage: str, done: int, total: int) -> None:
+            progress.update(task, description=stage, completed=done, total=total)
+
+        masks = export_masks(checkpoint, spec, out, encoding=encoding, on_stage=on_stage)
     lay = masks.layout
     Console().print(
         f"{masks.method}: {lay.channels} channel(s) on {len(lay.tiles)} tile(s) of {lay.tile_size} camera px "

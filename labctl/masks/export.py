@@ -39,6 +39,7 @@ Both go through the Fourier SLM's active phase table (the calibration in force) 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,9 @@ PANEL_ADDED_ERROR_WARNING = 0.15
 #: through the bench), its optimised one 1.8 (0.75).
 AUTO_TWIN_CHECK_LOSS = 0.01
 
+#: ``on_stage(stage, done, total)``: what export_masks is doing, for a progress display
+StageHook = Callable[[str, int, int], None]
+
 #: training images the optimised encoding is fitted on, and the twin check's after them
 OPTIMISE_IMAGES = 256
 TWIN_CHECK_IMAGES = 2048
@@ -106,11 +110,13 @@ def export_masks(
     optimisation: PhaseOptimisation = PhaseOptimisation(),
     iterative: IterativeEncoding = IterativeEncoding(),
     overwrite: bool = False,
+    on_stage: StageHook = lambda stage, done, total: None,
 ) -> MaskFile:
     """Write the mask file for ``checkpoint`` on the bench ``spec``; returns it.
 
     ``data`` (a :class:`labctl.data.Dataset`; default: the one the student was trained on) gives the
-    training images the optimised encoding of an SCLC student is fitted on.
+    training images the optimised encoding of an SCLC student is fitted on and ``auto``'s twin check
+    reads. ``on_stage(stage, done, total)`` follows the long steps (encoding, twin check, optimisation).
     """
     if encoding not in ENCODINGS:
         raise MaskFileError(f"unknown encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
@@ -131,7 +137,7 @@ def export_masks(
         guard = guard_for_kernel(front.kernel_extent) if front.kernel_support else 0
         layout = layout_for(description, _image_size(student), front.out_channels, guard_image_px=guard,
                             packed=bool(front.kernel_support), table=table, amplitudes=amplitudes)
-        layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation, iterative)
+        layout, phase, method, extra = _collapsed(student, layout, encoding, data, optimisation, iterative, on_stage)
     else:
         raise MaskFileError(
             f"{student.path} is a {student.kind!r} model; only SCLC and optics-aware students have optical masks"
@@ -167,7 +173,7 @@ def _optics_aware(student: LoadedCheckpoint) -> tuple[OpticalLayout, np.ndarray,
 
 def _collapsed(
     student: LoadedCheckpoint, layout: OpticalLayout, encoding: str, data, optimisation: PhaseOptimisation,
-    iterative: IterativeEncoding,
+    iterative: IterativeEncoding, on_stage: StageHook,
 ) -> tuple[OpticalLayout, np.ndarray, str, dict]:
     front = student.model.front
     if front.out_size != front.size:
@@ -187,7 +193,8 @@ def _collapsed(
         phases = [phase for phase, _ in encoded]
         return layout, _as_file_shape(phases), "sclc-double-phase", extra | _panel_errors(phases, masks, regions, layout)
     phases, summaries = [], []
-    for mask, region in zip(masks, regions):
+    for g, (mask, region) in enumerate(zip(masks, regions)):
+        on_stage("iterative encoding", g, len(masks))
         phase, summary = iterative_phase(mask, region, np.angle(mask), iterative)
         phases.append(phase)
         summaries.append(summary)
@@ -202,6 +209,7 @@ def _collapsed(
         except DataError as error:  # the data-free export stands; say why it was not checked
             return layout, _as_file_shape(phases), "sclc-iterative", extra | errors | {"twin_check": {"skipped": str(error)}}
         fit_images, check_images = _training_images(data)
+        on_stage("twin check of the iterative encoding", 0, 1)
         checks = {"iterative": twin_check(student.model, layout, phases, *check_images)}
         if checks["iterative"].loss <= AUTO_TWIN_CHECK_LOSS:
             return layout, _as_file_shape(phases), "sclc-iterative", extra | errors | {"twin_check": _as_dicts(checks)}
@@ -217,11 +225,14 @@ def _collapsed(
     summaries = []
     for g in range(layout.channel_groups):
         group_bank = bank[list(layout.group_channels(g))]
-        phases[g], summary = optimise_phase(phases[g], group_bank, layout, images, amplitudes,
-                                            ideal_affine(layout), optimisation, support=support)
+        stage = f"optimising mask {g + 1} of {layout.channel_groups}"
+        phases[g], summary = optimise_phase(phases[g], group_bank, layout, images, amplitudes, ideal_affine(layout),
+                                            optimisation, lambda step, loss: on_stage(stage, step + 1, optimisation.steps),
+                                            support=support)
         summaries.append(summary)
     extra |= {"optimisation": vars(optimisation), **_weighted(summaries, layout)}
     if check_images is not None:  # auto: keep whichever of the two reads better through the twin
+        on_stage("twin check of the optimised encoding", 0, 1)
         checks["optimised"] = twin_check(student.model, layout, phases, *check_images)
         if checks["optimised"].optical < checks["iterative"].optical:
             return layout, _as_file_shape(iterative_phases), "sclc-iterative", iterative_extra | {"twin_check": _as_dicts(checks)}
