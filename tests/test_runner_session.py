@@ -18,6 +18,7 @@ from labctl.cli import main
 from labctl.data import load_dataset
 from labctl.masks.export import export_masks
 from labctl.masks.mask_file import MaskFile, MaskFileError
+from labctl.masks.twin_check import FIT_IMAGES
 from labctl.models.bench_layout import layout_for_bench
 from labctl.optics.layout import OpticalLayout
 from labctl.records.run_record import RunRecord, RunRecordError
@@ -128,8 +129,8 @@ def test_sclc_export_paths_place_filters_on_the_slm(trained, tmp_path: Path, mon
     iterative = MaskFile.load(tmp_path / "it.h5")
     assert iterative.method == "sclc-iterative" and iterative.extra["iterations"] > 0
     check = iterative.extra["twin_check"]
-    _, (scored, _) = export._training_images(trained["data"])  # half fit the per-channel scale, half are scored
-    assert list(check) == ["iterative"] and check["iterative"]["images"] == len(scored) - len(scored) // 2
+    _, (checked, _) = export._training_images(trained["data"])  # the first ones fit the per-channel scale
+    assert list(check) == ["iterative"] and check["iterative"]["images"] == len(checked) - min(FIT_IMAGES, len(checked) // 2)
     said = " ".join(result.output.split())  # rich wraps long lines
     assert f"digital {check['iterative']['digital']:.1%}, iterative {check['iterative']['optical']:.1%}; kept iterative" in said
     assert iterative.extra["region_error_after"] < iterative.extra["region_error_before"]
@@ -169,6 +170,45 @@ def test_auto_export_optimises_when_the_twin_check_fails_and_keeps_the_better(tr
     assert np.array_equal(np.concatenate([fit, scored]), export.images_of(trained["data"].train, len(fit) + len(scored))[0])
 
 
+@pytest.mark.parametrize("optimised_reads", [0.80, 0.90])
+def test_auto_export_keeps_whichever_encoding_the_twin_check_reads_better(trained, tmp_path: Path, monkeypatch,
+                                                                         optimised_reads: float) -> None:
+    import labctl.masks.export as export
+    from labctl.masks.optimise import PhaseOptimisation
+    from labctl.masks.twin_check import TwinCheck
+
+    scripted = iter([TwinCheck(500, 0.95, 0.85), TwinCheck(500, 0.95, optimised_reads)])  # iterative, then optimised
+    monkeypatch.setattr(export, "twin_check", lambda *args: next(scripted))
+    settings = {"data": trained["data"], "optimisation": PhaseOptimisation(steps=5)}
+    auto = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "auto.h5", **settings)
+    assert auto.extra["twin_check"] == {"iterative": {"images": 500, "digital": 0.95, "optical": 0.85, "metric": "accuracy"},
+                                        "optimised": {"images": 500, "digital": 0.95, "optical": optimised_reads,
+                                                      "metric": "accuracy"}}
+    kept = "optimised" if optimised_reads > 0.85 else "iterative"
+    alone = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "alone.h5", encoding=kept, **settings)
+    assert auto.method == alone.method == f"sclc-{kept}" and np.array_equal(auto.gray, alone.gray)
+    assert ("optimisation" in auto.extra) == (kept == "optimised")  # the kept export's own record, not the other's
+    assert {k: v for k, v in auto.extra.items() if k not in ("twin_check", "encoding", "provenance")} == {
+        k: v for k, v in alone.extra.items() if k not in ("encoding", "provenance")}
+    # the operator is told when even the kept export loses more than the check allows
+    scripted = iter([TwinCheck(500, 0.95, 0.85), TwinCheck(500, 0.95, optimised_reads)])
+    result = CliRunner().invoke(main, ["export-masks", str(trained["sclc"].path), "--bench", str(trained["bench_file"]),
+                                       "--out", str(tmp_path / "cli.h5")])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    loss = 0.95 - max(0.85, optimised_reads)
+    assert f"iterative 85.0%, optimised {optimised_reads:.1%}; kept {kept}" in said and f"reads {loss:.1%} below" in said
+
+
+def test_auto_export_on_too_few_training_images_stays_data_free_and_says_why(trained, tmp_path: Path) -> None:
+    import dataclasses
+
+    data = dataclasses.replace(trained["data"], train=trained["data"].train.subset(torch.arange(100)))
+    masks = export_masks(trained["sclc"].path, trained["spec"], tmp_path / "auto.h5", data=data)
+    assert masks.method == "sclc-iterative"
+    assert masks.extra["twin_check"] == {"skipped": "100 training images leave 50 for a twin check (at least 64)"}
+
+
 def test_auto_export_without_its_training_data_stays_data_free_and_says_so(trained, tmp_path: Path, monkeypatch) -> None:
     import labctl.masks.export as export
     from labctl.data.errors import DataFileError
@@ -201,6 +241,7 @@ def test_export_warns_when_the_calibrated_panel_spoils_the_encoding(trained, tmp
     assert result.exit_code == 0, result.output
     auto = MaskFile.load(tmp_path / "auto.h5")
     assert auto.method == "sclc-optimised" and auto.extra["encoding"] == "auto"
+    assert list(auto.extra["twin_check"]) == ["optimised"]  # optimised unchecked, then checked for the record
     assert auto.extra["iterative_panel_region_error"] == pytest.approx(MaskFile.load(tmp_path / "it.h5").extra["panel_region_error"])
     assert "readout match through the calibrated panel" in result.output and "warning" not in result.output
     monkeypatch.setattr(export, "PANEL_FRINGING_MISMATCH_PX", -1.0)  # any trained panel now differs from the bench's

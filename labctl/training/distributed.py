@@ -138,5 +138,7 @@ def training_processes(device: torch.device) -> Iterator[Processes]:
     # (Before it, the test suite's two-process gloo run once ended with rank 1 aborted, "terminate
     # called without an active exception", while rank 0 still ran; 40 runs in a row did not repeat
     # it, so a teardown race is the likely cause, not a proven one.)
-    dist.barrier()
-    dist.destroy_process_group()
+    try:
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()
