@@ -67,7 +67,10 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, e
         )
     check = masks.extra.get("twin_check")
     if check is not None and "skipped" in check:
-        Console().print(f"[yellow]note:[/yellow] the twin check of the data-free export was skipped: {check['skipped']}")
+        Console().print(
+            f"[yellow]note:[/yellow] the twin check of the {masks.method.removeprefix('sclc-')} export was skipped: "
+            f"{check['skipped']}"
+        )
     elif check is not None:
         first, kept = next(iter(check.values())), check[masks.method.removeprefix("sclc-")]
         read = ", ".join(f"{name} {c['optical']:.1%}" for name, c in check.items())
@@ -77,8 +80,8 @@ def export_masks_command(checkpoint: Path, bench_file: Path | None, out: Path, e
         )
         if kept["digital"] - kept["optical"] > AUTO_TWIN_CHECK_LOSS:
             Console().print(
-                f"[yellow]warning:[/yellow] through the twin the kept export reads {kept['digital'] - kept['optical']:.1%} "
-                "below the digital model on training images: expect the bench to read below it too. An optics-aware "
+                f"[yellow]warning:[/yellow] through the twin the kept export reads {100 * (kept['digital'] - kept['optical']):.1f} "
+                "points below the digital model on training images: expect the bench to read below it too. An optics-aware "
                 "student trained against this bench's calibration (labctl train student --optics-aware --bench ...) "
                 "learns around what the encodings cannot shape."
             )

@@ -53,7 +53,7 @@ class TwinCheck:
         """What the optics lose against the digital model (a fraction)."""
         return self.digital - self.optical
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float | str]:
         return asdict(self)
 
 
